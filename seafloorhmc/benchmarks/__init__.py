@@ -1,0 +1,1 @@
+"""Benchmark cases behind ``scripts/bench_*.py``: each compares a fast path with its reference."""

@@ -1,0 +1,97 @@
+"""Rare-node loss, forward + backward: seafloorhmc against the reference code's dense style.
+
+The reference builds B×N×N broadcasts for h and h⁺ inside a Python loop over members (as the
+released C-HMCNN / rare-node code does); both sides compute the same mean loss from the same
+logits, class-wise node weights and BMA focal factor, and the script checks they agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..losses import RareNodeLoss, node_weights
+from ..reference import random_taxonomy, random_targets, reference_style_loss
+from ..utils.benchmark import peak_memory_bytes, time_interleaved
+
+DEFAULT_CASES = ((13, 128, 20), (499, 128, 20), (4130, 4, 2))
+SCALING_NODES = (125, 250, 499, 1000, 2000, 4130, 8000)
+REFERENCE_BYTES_LIMIT = 3 * 2**30
+
+
+@dataclass
+class LossCase:
+    nodes: int
+    batch: int
+    members: int
+    fast_ms: float
+    reference_ms: float | None = None
+    fast_peak_mb: float | None = None
+    reference_peak_mb: float | None = None
+    abs_diff: float | None = None
+
+    @property
+    def speedup(self) -> float | None:
+        return None if self.reference_ms is None else self.reference_ms / self.fast_ms
+
+
+class LossBench:
+    """The two loss implementations on one random tree, batch and set of member logits."""
+
+    def __init__(self, nodes: int, batch: int, members: int, uncertainty: str = "bma", seed: int = 0):
+        self.shape = (nodes, batch, members)
+        self.tax = random_taxonomy(nodes, seed=seed)
+        self.targets = random_targets(self.tax, batch, seed=seed + 1)
+        self.w_pos, w_neg = node_weights(random_targets(self.tax, 4 * batch, seed=seed + 2), self.tax)
+        self.logits = torch.randn(members, batch, nodes, generator=torch.Generator().manual_seed(seed), requires_grad=True)
+        self.loss_fn = RareNodeLoss(self.tax, (self.w_pos, w_neg), uncertainty=uncertainty, focal_k=1.0, focal_min=0.25)
+        self.uncertainty = uncertainty
+        self.R = self.tax.descendant_matrix().float()
+
+    def reference_fits(self) -> bool:
+        nodes, batch, _ = self.shape
+        return 8 * batch * nodes * nodes * 4 <= REFERENCE_BYTES_LIMIT
+
+    def fast(self) -> None:
+        self.logits.grad = None
+        self.loss_fn(self.logits, self.targets).backward()
+
+    def reference(self) -> None:
+        self.logits.grad = None
+        reference_style_loss(self.logits, self.targets, self.tax, self.R, self.w_pos, self.uncertainty).backward()
+
+    def abs_diff(self) -> float:
+        with torch.no_grad():
+            fast = self.loss_fn(self.logits, self.targets).item()
+            ref = reference_style_loss(self.logits, self.targets, self.tax, self.R, self.w_pos, self.uncertainty).item()
+        return abs(fast - ref)
+
+
+def run_cases(shapes, uncertainty: str = "bma", rounds: int = 7, with_reference: bool = True) -> list[LossCase]:
+    """Time every case first (interleaving fast and reference), then measure peak memory."""
+    benches = [LossBench(*shape, uncertainty=uncertainty) for shape in shapes]
+    cases = []
+    for bench in benches:
+        ref = with_reference and bench.reference_fits()
+        fns = {"fast": bench.fast, "reference": bench.reference} if ref else {"fast": bench.fast}
+        times = time_interleaved(fns, rounds=rounds if ref or bench.shape[0] < 1000 else 3)
+        cases.append(LossCase(*bench.shape, times["fast"] * 1e3, times["reference"] * 1e3 if ref else None,
+                              abs_diff=bench.abs_diff() if ref else None))
+    for bench, case in zip(benches, cases):
+        mib = lambda b: None if b is None else b / 2**20  # noqa: E731
+        case.fast_peak_mb = mib(peak_memory_bytes(bench.fast))
+        if case.reference_ms is not None:
+            case.reference_peak_mb = mib(peak_memory_bytes(bench.reference))
+    return cases
+
+
+def markdown_table(cases: list[LossCase]) -> str:
+    fmt = lambda v, spec: "–" if v is None else format(v, spec)  # noqa: E731
+    lines = ["| N | B | M | seafloorhmc ms | dense reference ms | speed-up | seafloorhmc peak MiB | reference peak MiB | abs. loss diff |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for c in cases:
+        speed = "–" if c.speedup is None else f"{c.speedup:.1f}×"
+        lines.append(f"| {c.nodes} | {c.batch} | {c.members} | {c.fast_ms:.3f} | {fmt(c.reference_ms, '.2f')} | {speed} | "
+                     f"{fmt(c.fast_peak_mb, '.1f')} | {fmt(c.reference_peak_mb, '.1f')} | {fmt(c.abs_diff, '.1e')} |")
+    return "\n".join(lines)

@@ -1,0 +1,153 @@
+"""The rare-node loss: MCLoss × node weights × focal factor from ensemble uncertainty.
+
+For member h, example b and node i (evaluated and known):
+
+    loss[h, b, i] = a[b, i] · φ[b, i] · BCE(ỹ⁽ʰ⁾[b, i], y[b, i])
+
+* ``a`` selects a node weight by the target value. ``weight_target="positive"`` puts the rarity
+  weights ``w_pos`` on positive targets and ``w_neg`` on negatives (the paper's description);
+  ``"negative"`` swaps them, which is what the released code does (spec §3.3).
+* ``φ = focal_min + u^k`` with u the per-node uncertainty across members, detached.
+* A weight schedule moves both weight vectors toward ω over an epoch or a run; ``mixed_lambda``
+  blends λ·weighted + (1 − λ)·plain MCLoss.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..constraint import max_constraint
+from ..taxonomy import Taxonomy
+from ..uncertainty import node_uncertainty
+from .focal import focal_factor
+from .mcloss import mcloss_elements, weighted_mcloss_sum
+from .schedules import WeightSchedule
+
+__all__ = ["RareNodeLoss", "WEIGHT_TARGETS", "REDUCTIONS"]
+
+WEIGHT_TARGETS = ("positive", "negative")
+REDUCTIONS = ("mean", "sum", "none")
+UNCERTAINTY_SOURCES = ("raw", "constrained")
+
+
+class RareNodeLoss(nn.Module):
+    """Loss over member logits [M, B, N] (a single member may be given as [B, N]).
+
+    ``reduction="mean"`` divides by M × the number of (example, node) cells that count; ``"sum"``
+    is the released focal script's plain sum; ``"none"`` returns [M, B, N] with zeros where masked.
+    """
+
+    def __init__(
+        self,
+        taxonomy: Taxonomy,
+        weights: tuple[torch.Tensor, torch.Tensor] | None = None,
+        weight_target: str = "positive",
+        uncertainty: str | None = None,
+        focal_k: float = 1.0,
+        focal_min: float = 0.25,
+        reduction: str = "mean",
+        schedule: WeightSchedule | None = None,
+        omega: float = 0.25,
+        mixed_lambda: float | None = None,
+        uncertainty_source: str = "raw",
+    ) -> None:
+        super().__init__()
+        if weight_target not in WEIGHT_TARGETS:
+            raise ValueError(f"weight_target must be one of {WEIGHT_TARGETS}, got {weight_target!r}")
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        if uncertainty_source not in UNCERTAINTY_SOURCES:
+            raise ValueError(f"uncertainty_source must be one of {UNCERTAINTY_SOURCES}, got {uncertainty_source!r}")
+        if mixed_lambda is not None and not 0.0 <= mixed_lambda <= 1.0:
+            raise ValueError(f"mixed_lambda must lie in [0, 1], got {mixed_lambda}")
+        if uncertainty in ("none", ""):
+            uncertainty = None
+        if uncertainty is not None:
+            node_uncertainty(torch.full((1, 1, 1), 0.5), uncertainty)  # validates the mode name
+        self.taxonomy = taxonomy
+        self.weight_target = weight_target
+        self.uncertainty = uncertainty
+        self.focal_k = float(focal_k)
+        self.focal_min = float(focal_min)
+        self.reduction = reduction
+        self.schedule = schedule or WeightSchedule()
+        self.omega = float(omega)
+        self.mixed_lambda = mixed_lambda
+        self.uncertainty_source = uncertainty_source
+        self._progress = 0.0
+        self.register_buffer("eval_mask", taxonomy.eval_mask.clone(), persistent=False)
+        self._eval_count = int(taxonomy.eval_mask.sum())
+        if weights is None:
+            self.w_pos = self.w_neg = None
+        else:
+            w_pos, w_neg = (torch.as_tensor(w, dtype=torch.float32) for w in weights)
+            for name, w in (("w_pos", w_pos), ("w_neg", w_neg)):
+                if w.shape != (len(taxonomy),):
+                    raise ValueError(f"{name} must have shape [{len(taxonomy)}], got {tuple(w.shape)}")
+            self.register_buffer("w_pos", w_pos, persistent=False)
+            self.register_buffer("w_neg", w_neg, persistent=False)
+
+    # ------------------------------------------------------------------ schedule
+    def set_progress(self, step: int, total: int) -> None:
+        """Where training is (batch within epoch, or step within run, per the schedule's ``per``)."""
+        self._progress = self.schedule.factor(step, total)
+
+    def current_weights(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if self.w_pos is None:
+            return None
+        t = self._progress
+        if t == 0.0:
+            return self.w_pos, self.w_neg
+        return self.w_pos + (self.omega - self.w_pos) * t, self.w_neg + (self.omega - self.w_neg) * t
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, member_logits: torch.Tensor, targets: torch.Tensor, known: torch.Tensor | None = None) -> torch.Tensor:
+        logits = member_logits.unsqueeze(0) if member_logits.dim() == 2 else member_logits
+        if logits.dim() != 3 or logits.shape[1:] != targets.shape or logits.shape[-1] != len(self.taxonomy):
+            raise ValueError(
+                f"expected member logits [M, B, {len(self.taxonomy)}] and targets [B, {len(self.taxonomy)}], "
+                f"got {tuple(member_logits.shape)} and {tuple(targets.shape)}")
+        targets = targets.to(logits.dtype)
+        positive = targets > 0.5
+        mask, cells = self._mask(targets, known)
+        weights = self._cell_weights(logits, positive, mask)
+        if self.reduction == "none":
+            return mcloss_elements(logits, targets, self.taxonomy) * weights
+        if self.reduction == "mean":
+            cells = cells * logits.shape[0]
+            weights = weights * (1.0 / max(cells, 1)) if isinstance(cells, int) else weights / cells.clamp_min(1)
+        return weighted_mcloss_sum(logits, targets, weights, self.taxonomy, positive)
+
+    def _mask(self, targets: torch.Tensor, known: torch.Tensor | None) -> tuple[torch.Tensor, int | torch.Tensor]:
+        """(float mask [N] or [B, N] of the cells that count, their number)."""
+        eval_mask = self.eval_mask.to(targets.device)
+        if known is None:
+            return eval_mask.to(targets.dtype), int(self._eval_count) * targets.shape[0]
+        mask = eval_mask & known.to(device=targets.device, dtype=torch.bool)
+        return mask.to(targets.dtype), mask.sum()
+
+    def cell_weights(self, logits: torch.Tensor, targets: torch.Tensor, known: torch.Tensor | None = None) -> torch.Tensor:
+        """Weight [B, N] of each (example, node) cell, shared by the members: mask · a · φ,
+        blended with the plain mask by ``mixed_lambda``. Carries no gradient."""
+        targets = targets.to(logits.dtype)
+        return self._cell_weights(logits, targets > 0.5, self._mask(targets, known)[0]).expand_as(targets)
+
+    def _cell_weights(self, logits: torch.Tensor, positive: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        scale = None
+        weights = self.current_weights()
+        if weights is not None:
+            w_pos, w_neg = weights
+            on_positive, on_negative = (w_pos, w_neg) if self.weight_target == "positive" else (w_neg, w_pos)
+            scale = torch.where(positive, on_positive.to(logits.dtype), on_negative.to(logits.dtype))
+        if self.uncertainty is not None:
+            source = logits.detach()
+            if self.uncertainty_source == "constrained":
+                source = max_constraint(source, self.taxonomy)
+            phi = focal_factor(node_uncertainty(torch.sigmoid(source), self.uncertainty), self.focal_k, self.focal_min)
+            scale = phi if scale is None else scale * phi
+        if scale is None:
+            return mask.expand(positive.shape)
+        if self.mixed_lambda is not None:
+            scale = self.mixed_lambda * scale + (1 - self.mixed_lambda)
+        return scale * mask

@@ -1,0 +1,496 @@
+"""The label hierarchy: nodes in a canonical topological order, with encode/decode of labels.
+
+Everything downstream (constraint, losses, metrics, checkpoints) indexes nodes by their position in
+``Taxonomy.nodes``. The order is canonical, ``(depth, id)`` with depth the longest path from a root,
+so the same hierarchy read from differently ordered files gets the same order and fingerprint, and
+every parent comes before each of its children, in trees and DAGs alike.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PATH_ID_SEP = "/"
+
+
+class TaxonomyError(ValueError):
+    """A label tree or a label that cannot be used; the message names the culprit."""
+
+
+class Taxonomy:
+    """A tree or DAG of taxa.
+
+    Build it with :meth:`from_paths`, :meth:`from_edges` or :meth:`from_table`.
+
+    Attributes:
+        nodes: node ids, parents before children.
+        names: display name of each node (last path component for path-built taxonomies).
+        parents: for each node, the indices of its parents.
+        children: for each node, the indices of its children.
+        depth: longest path length from a root (roots have depth 0).
+        eval_mask: bool [N]; nodes scored by losses and metrics (all but the roots by default).
+    """
+
+    def __init__(
+        self,
+        nodes: Sequence[str],
+        edges: Iterable[tuple[str, str]],
+        names: Mapping[str, str] | None = None,
+        exclude_from_eval: Iterable[str] | None = None,
+        path_sep: str | None = None,
+    ) -> None:
+        nodes = list(nodes)
+        if not nodes:
+            raise TaxonomyError("a taxonomy needs at least one node")
+        seen: set[str] = set()
+        for node in nodes:
+            if not isinstance(node, str) or not node:
+                raise TaxonomyError(f"node ids must be non-empty strings, got {node!r}")
+            if node in seen:
+                raise TaxonomyError(f"duplicate node id {node!r}")
+            seen.add(node)
+        edge_set: set[tuple[str, str]] = set()
+        for parent, child in edges:
+            for end in (parent, child):
+                if end not in seen:
+                    raise TaxonomyError(f"edge ({parent!r}, {child!r}) names unknown node {end!r}")
+            if parent == child:
+                raise TaxonomyError(f"cycle in taxonomy: node {parent!r} is its own parent")
+            edge_set.add((parent, child))
+
+        order = _canonical_order(nodes, edge_set)
+        self.nodes: list[str] = order
+        self.index: dict[str, int] = {node: i for i, node in enumerate(order)}
+        n = len(order)
+        self.parents: list[list[int]] = [[] for _ in range(n)]
+        self.children: list[list[int]] = [[] for _ in range(n)]
+        for parent, child in sorted(edge_set, key=lambda e: (self.index[e[0]], self.index[e[1]])):
+            self.parents[self.index[child]].append(self.index[parent])
+            self.children[self.index[parent]].append(self.index[child])
+        names = dict(names or {})
+        self.names: list[str] = [names.get(node, node) for node in order]
+        self.path_sep = path_sep
+        depth = [0] * n
+        for i in range(n):
+            if self.parents[i]:
+                depth[i] = 1 + max(depth[p] for p in self.parents[i])
+        self.depth: list[int] = depth
+        self.roots: list[int] = [i for i in range(n) if not self.parents[i]]
+        self.leaves: list[int] = [i for i in range(n) if not self.children[i]]
+        excluded = set(self.roots) if exclude_from_eval is None else set()
+        for node in exclude_from_eval or ():
+            if node not in self.index:
+                raise TaxonomyError(f"exclude_from_eval names unknown node {node!r}")
+            excluded.add(self.index[node])
+        self.eval_mask = torch.ones(n, dtype=torch.bool)
+        self.eval_mask[sorted(excluded)] = False
+        self._descendants: list[np.ndarray] | None = None
+        self._name_index: dict[str, list[int]] | None = None
+        self._levels = None
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_paths(
+        cls,
+        paths: Iterable[str | Sequence[str]],
+        sep: str = PATH_ID_SEP,
+        exclude_from_eval: Iterable[str] | None = None,
+    ) -> Taxonomy:
+        """Every prefix of every path becomes a node; ids are the components joined with "/".
+
+        ``paths`` may be strings split on ``sep`` (e.g. ``"Biota > Echinoderms"`` with
+        ``sep=" > "``) or sequences of components.
+        """
+        nodes: dict[str, str] = {}
+        edges: set[tuple[str, str]] = set()
+        for row, path in enumerate(paths):
+            parts = split_path(path, sep, where=f"path #{row}")
+            prefix: list[str] = []
+            for part in parts:
+                parent = PATH_ID_SEP.join(prefix) if prefix else None
+                prefix.append(part)
+                node = PATH_ID_SEP.join(prefix)
+                if node not in nodes:
+                    nodes[node] = part
+                if parent is not None:
+                    edges.add((parent, node))
+        _check_path_ids(nodes)
+        return cls(list(nodes), edges, names=nodes, exclude_from_eval=exclude_from_eval, path_sep=sep)
+
+    @classmethod
+    def from_edges(
+        cls,
+        edges: Iterable[tuple[str, str]],
+        nodes: Iterable[str] | None = None,
+        names: Mapping[str, str] | None = None,
+        exclude_from_eval: Iterable[str] | None = None,
+    ) -> Taxonomy:
+        """A DAG from (parent, child) pairs; ids are kept exactly as given."""
+        edges = [(str(p), str(c)) for p, c in edges]
+        all_nodes = list(dict.fromkeys([*(nodes or []), *(x for e in edges for x in e)]))
+        return cls(all_nodes, edges, names=names, exclude_from_eval=exclude_from_eval)
+
+    @classmethod
+    def from_table(
+        cls,
+        rows: Iterable[Mapping[str, object]],
+        id_key: str = "id",
+        name_key: str = "name",
+        parent_key: str = "parent_id",
+        exclude_from_eval: Iterable[str] | None = None,
+    ) -> Taxonomy:
+        """A tree from ``id,name,parent_id`` rows (BIIGLE ``labels.csv``).
+
+        Node ids are the name paths joined with "/" (so they match BIIGLE's ``label_hierarchy``
+        strings read with :meth:`from_paths`). ``external_ids`` maps each table id to its node.
+        """
+        table: dict[str, tuple[str, str | None]] = {}
+        for row_no, row in enumerate(rows, start=2):
+            try:
+                raw_id, name = row[id_key], row[name_key]
+            except KeyError as err:
+                raise TaxonomyError(f"label table row {row_no}: missing column {err}") from None
+            label_id = str(raw_id).strip()
+            if label_id in table:
+                raise TaxonomyError(f"label table row {row_no}: duplicate label id {label_id!r}")
+            parent = row.get(parent_key)
+            parent = None if parent in (None, "", "null", "NULL") else str(parent).strip()
+            table[label_id] = (str(name).strip(), parent)
+        for label_id, (_, parent) in table.items():
+            if parent is not None and parent not in table:
+                raise TaxonomyError(f"label {label_id!r} has unknown parent id {parent!r}")
+        path_of: dict[str, tuple[str, ...]] = {}
+
+        def resolve(label_id: str) -> tuple[str, ...]:
+            chain, cur = [], label_id
+            while cur is not None and cur not in path_of:
+                if cur in chain:
+                    cycle = chain[chain.index(cur):] + [cur]
+                    raise TaxonomyError("cycle in label table: " + " -> ".join(cycle))
+                chain.append(cur)
+                cur = table[cur][1]
+            base = path_of[cur] if cur is not None else ()
+            for item in reversed(chain):
+                base = (*base, table[item][0])
+                path_of[item] = base
+            return path_of[label_id]
+
+        for label_id in table:
+            resolve(label_id)
+        tax = cls.from_paths(list(path_of.values()), sep=PATH_ID_SEP, exclude_from_eval=exclude_from_eval)
+        duplicates = _duplicates(PATH_ID_SEP.join(p) for p in path_of.values())
+        if duplicates:
+            raise TaxonomyError(f"label table has two labels with the same path {duplicates[0]!r}")
+        tax.external_ids = {label_id: PATH_ID_SEP.join(p) for label_id, p in path_of.items()}
+        return tax
+
+    @classmethod
+    def from_csv(cls, path: str | Path, **kwargs) -> Taxonomy:
+        """Read a label-tree table (BIIGLE ``labels.csv``: ``id,name,parent_id,...``)."""
+        path = Path(path)
+        try:
+            with path.open(newline="", encoding="utf-8-sig") as handle:
+                rows = list(csv.DictReader(handle))
+        except OSError as err:
+            raise TaxonomyError(f"cannot read label tree {path}: {err}") from None
+        try:
+            return cls.from_table(rows, **kwargs)
+        except TaxonomyError as err:
+            raise TaxonomyError(f"{path}: {err}") from None
+
+    # ------------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict:
+        """Plain-data form, stored in checkpoints; :meth:`from_dict` rebuilds an equal taxonomy."""
+        return {
+            "nodes": list(self.nodes),
+            "names": list(self.names),
+            "edges": [[self.nodes[p], self.nodes[c]] for c in range(len(self)) for p in self.parents[c]],
+            "exclude_from_eval": [self.nodes[i] for i in range(len(self)) if not self.eval_mask[i]],
+            "path_sep": self.path_sep,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Taxonomy:
+        return cls(
+            data["nodes"],
+            [tuple(e) for e in data["edges"]],
+            names=dict(zip(data["nodes"], data["names"])),
+            exclude_from_eval=data["exclude_from_eval"],
+            path_sep=data.get("path_sep"),
+        )
+
+    def fingerprint(self) -> str:
+        """Stable hash of the ordered node ids, the edges and the evaluated nodes."""
+        data = self.to_dict()
+        data.pop("names")
+        data.pop("path_sep")
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    # ------------------------------------------------------------------ structure
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __repr__(self) -> str:
+        return (f"Taxonomy({len(self)} nodes, {self.num_edges} edges, {len(self.roots)} roots, "
+                f"depth {self.max_depth}, {'tree' if self.is_tree else 'DAG'})")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Taxonomy) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # mutable-looking container semantics; compare fingerprints instead
+
+    @property
+    def num_edges(self) -> int:
+        return sum(len(p) for p in self.parents)
+
+    @property
+    def max_depth(self) -> int:
+        return max(self.depth)
+
+    @property
+    def is_tree(self) -> bool:
+        return all(len(p) <= 1 for p in self.parents)
+
+    def edge_index(self) -> torch.Tensor:
+        """long [2, E]: row 0 parents, row 1 children."""
+        pairs = [(p, c) for c in range(len(self)) for p in self.parents[c]]
+        if not pairs:
+            return torch.zeros(2, 0, dtype=torch.long)
+        return torch.tensor(pairs, dtype=torch.long).T.contiguous()
+
+    def descendants(self, node: int | str) -> np.ndarray:
+        """Indices of ``node`` and all its descendants, sorted."""
+        return self._descendant_lists()[self._as_index(node)]
+
+    def ancestors(self, node: int | str) -> np.ndarray:
+        """Indices of ``node`` and all its ancestors, sorted."""
+        start = self._as_index(node)
+        seen, stack = {start}, [start]
+        while stack:
+            for parent in self.parents[stack.pop()]:
+                if parent not in seen:
+                    seen.add(parent)
+                    stack.append(parent)
+        return np.array(sorted(seen), dtype=np.int64)
+
+    def descendant_matrix(self, sparse: bool = False) -> torch.Tensor:
+        """bool [N, N] with R[i, j] true iff j is i or a descendant of i.
+
+        Dense by default (the public contract); ``sparse=True`` gives a sparse COO tensor whose
+        size grows with the number of (ancestor, descendant) pairs rather than N².
+        """
+        lists = self._descendant_lists()
+        rows = np.concatenate([np.full(len(d), i, dtype=np.int64) for i, d in enumerate(lists)])
+        cols = np.concatenate(lists)
+        n = len(self)
+        if sparse:
+            idx = torch.from_numpy(np.stack([rows, cols]))
+            return torch.sparse_coo_tensor(idx, torch.ones(len(rows), dtype=torch.bool), (n, n),
+                                           check_invariants=True).coalesce()
+        dense = torch.zeros(n, n, dtype=torch.bool)
+        dense[torch.from_numpy(rows), torch.from_numpy(cols)] = True
+        return dense
+
+    def levels(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Edges grouped by the height of their parent, lowest first.
+
+        Height = longest path down to a leaf. Processing the groups in order visits every child's
+        subtree before its parent, which is what the max-constraint needs. Each entry holds
+        (parent index, child index) long tensors for one group.
+        """
+        if self._levels is None:
+            n = len(self)
+            height = [0] * n
+            for i in reversed(range(n)):
+                if self.children[i]:
+                    height[i] = 1 + max(height[c] for c in self.children[i])
+            groups: dict[int, list[tuple[int, int]]] = {}
+            for c in range(n):
+                for p in self.parents[c]:
+                    groups.setdefault(height[p], []).append((p, c))
+            self._levels = [
+                (torch.tensor([p for p, _ in groups[h]]), torch.tensor([c for _, c in groups[h]]))
+                for h in sorted(groups)
+            ]
+        return self._levels
+
+    def node_path(self, node: int | str) -> list[str]:
+        """Names from a root down to ``node`` (through the first parent in a DAG)."""
+        i = self._as_index(node)
+        path = [self.names[i]]
+        while self.parents[i]:
+            i = self.parents[i][0]
+            path.append(self.names[i])
+        return path[::-1]
+
+    # ------------------------------------------------------------------ labels
+    def resolve(self, label: str) -> int:
+        """Index of a label given as a node id, a path in this taxonomy's separator, or a unique name."""
+        if label in self.index:
+            return self.index[label]
+        text = str(label).strip()
+        for sep in dict.fromkeys([self.path_sep, " > ", PATH_ID_SEP]):
+            if sep and sep in text:
+                node_id = PATH_ID_SEP.join(p.strip() for p in text.split(sep))
+                if node_id in self.index:
+                    return self.index[node_id]
+        if text in self.index:
+            return self.index[text]
+        matches = self._names().get(text, [])
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            options = ", ".join(repr(self.nodes[m]) for m in matches)
+            raise TaxonomyError(f"label {label!r} is ambiguous: it names {options}")
+        raise TaxonomyError(f"unknown label {label!r}: not a node of this taxonomy ({self!r})")
+
+    def encode(
+        self, labels: Iterable[str | int], complete: bool | Sequence[bool] = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Targets for one example: ``(target float [N], known bool [N])``.
+
+        ``target`` is 1 on every labelled node and its ancestors. A label on an inner node with
+        ``complete=False`` (the default: the annotator stopped above leaf level) makes that node's
+        strict descendants unknown, unless another label marks them positive.
+        """
+        labels = list(labels)
+        flags = [complete] * len(labels) if isinstance(complete, bool) else list(complete)
+        if len(flags) != len(labels):
+            raise TaxonomyError(f"encode: {len(labels)} labels but {len(flags)} complete flags")
+        n = len(self)
+        target = np.zeros(n, dtype=bool)
+        unknown = np.zeros(n, dtype=bool)
+        for label, is_complete in zip(labels, flags):
+            i = int(label) if isinstance(label, (int, np.integer)) else self.resolve(label)
+            if not 0 <= i < n:
+                raise TaxonomyError(f"label index {i} out of range for {n} nodes")
+            target[self.ancestors(i)] = True
+            if not is_complete and self.children[i]:
+                unknown[self.descendants(i)] = True
+                unknown[i] = False
+        known = ~unknown | target
+        return torch.from_numpy(target.astype(np.float32)), torch.from_numpy(known)
+
+    def encode_batch(
+        self, label_lists: Sequence[Iterable[str | int]], complete: Sequence | bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stack :meth:`encode` over examples: ``(float [n, N], bool [n, N])``."""
+        flags = [complete] * len(label_lists) if isinstance(complete, bool) else list(complete)
+        pairs = [self.encode(labels, flag) for labels, flag in zip(label_lists, flags)]
+        if not pairs:
+            return torch.zeros(0, len(self)), torch.zeros(0, len(self), dtype=torch.bool)
+        return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+
+    def decode(self, prediction: torch.Tensor | np.ndarray, threshold: float = 0.5) -> list[str]:
+        """Deepest predicted nodes of one prediction vector [N] (probabilities > ``threshold``).
+
+        A node is returned when it is predicted and none of its children is. For path-built
+        taxonomies the ids are the paths themselves.
+        """
+        pred = np.asarray(prediction.detach().cpu() if isinstance(prediction, torch.Tensor) else prediction)
+        if pred.shape != (len(self),):
+            raise TaxonomyError(f"decode expects a vector of {len(self)} values, got shape {pred.shape}")
+        on = pred > threshold
+        return [self.nodes[i] for i in np.flatnonzero(on) if not any(on[c] for c in self.children[i])]
+
+    # ------------------------------------------------------------------ helpers
+    def _as_index(self, node: int | str) -> int:
+        if isinstance(node, (int, np.integer)):
+            return int(node)
+        if node not in self.index:
+            raise TaxonomyError(f"unknown node {node!r}")
+        return self.index[node]
+
+    def _names(self) -> dict[str, list[int]]:
+        if self._name_index is None:
+            self._name_index = {}
+            for i, name in enumerate(self.names):
+                self._name_index.setdefault(name, []).append(i)
+        return self._name_index
+
+    def _descendant_lists(self) -> list[np.ndarray]:
+        if self._descendants is None:
+            lists: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * len(self)
+            for i in reversed(range(len(self))):
+                parts = [np.array([i], dtype=np.int64)] + [lists[c] for c in self.children[i]]
+                lists[i] = np.unique(np.concatenate(parts))
+            self._descendants = lists
+        return self._descendants
+
+
+def split_path(path: str | Sequence[str], sep: str, where: str = "path") -> list[str]:
+    """Components of a label path, stripped; empty components are an error naming the path."""
+    parts = path.split(sep) if isinstance(path, str) else [str(p) for p in path]
+    parts = [p.strip() for p in parts]
+    if not parts or any(not p for p in parts):
+        raise TaxonomyError(f"{where}: {path!r} has an empty component (separator {sep!r})")
+    return parts
+
+
+def _check_path_ids(nodes: Mapping[str, str]) -> None:
+    """Two different paths must not join to the same id (a name that itself contains "/")."""
+    for node, name in nodes.items():
+        if PATH_ID_SEP in name:
+            raise TaxonomyError(
+                f"taxon name {name!r} (in {node!r}) contains {PATH_ID_SEP!r}, which joins path ids; "
+                "rename it or build the taxonomy with Taxonomy.from_edges")
+
+
+def _duplicates(items: Iterable[str]) -> list[str]:
+    seen, dups = set(), []
+    for item in items:
+        if item in seen:
+            dups.append(item)
+        seen.add(item)
+    return dups
+
+
+def _canonical_order(nodes: Sequence[str], edges: set[tuple[str, str]]) -> list[str]:
+    """Sort by (longest distance from a root, id); a cycle raises naming its nodes."""
+    children: dict[str, list[str]] = {n: [] for n in nodes}
+    indegree = {n: 0 for n in nodes}
+    for parent, child in edges:
+        children[parent].append(child)
+        indegree[child] += 1
+    depth = {n: 0 for n in nodes}
+    frontier = [n for n in nodes if indegree[n] == 0]
+    visited = 0
+    while frontier:
+        node = frontier.pop()
+        visited += 1
+        for child in children[node]:
+            depth[child] = max(depth[child], depth[node] + 1)
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                frontier.append(child)
+    if visited != len(nodes):
+        raise TaxonomyError("cycle in taxonomy: " + " -> ".join(_find_cycle(edges, indegree)))
+    return sorted(nodes, key=lambda n: (depth[n], n))
+
+
+def _find_cycle(edges: set[tuple[str, str]], indegree: Mapping[str, int]) -> list[str]:
+    """One cycle among the nodes Kahn's algorithm could not order.
+
+    Every such node has a parent that could not be ordered either, so walking up parents from any
+    of them must revisit a node: that loop is a cycle.
+    """
+    stuck = {n for n, d in indegree.items() if d > 0}
+    parents: dict[str, list[str]] = {}
+    for parent, child in edges:
+        if parent in stuck and child in stuck:
+            parents.setdefault(child, []).append(parent)
+    path, pos, node = [], {}, min(stuck)
+    while node not in pos:
+        pos[node] = len(path)
+        path.append(node)
+        node = min(parents[node])
+    cycle = path[pos[node]:] + [node]
+    return cycle[::-1]
