@@ -1,0 +1,336 @@
+"""Run configuration: typed dataclasses read from YAML, overridden with ``--set key=value``.
+
+Every key is declared here with its type and, where it has a fixed set of values, its choices. An
+unknown key or an invalid value is refused with the valid alternatives, so a typo cannot silently
+fall back to a default. The resolved configuration is saved next to every run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .uncertainty import MODES as UNCERTAINTY_MODES
+
+DATA_FORMATS = ("synthetic", "folder", "manifest", "biigle", "squidle", "coralnet", "benthicnet", "hmc")
+
+
+class ConfigError(ValueError):
+    """A configuration key or value that cannot be used; the message names it and the choices."""
+
+
+def choice(default, choices: tuple, doc: str = ""):
+    return field(default=default, metadata={"choices": choices, "doc": doc})
+
+
+def doc(default, text: str):
+    return field(default=default, metadata={"doc": text})
+
+
+@dataclass
+class DataConfig:
+    format: str = choice("synthetic", DATA_FORMATS, "where the images and labels come from")
+    root: str | None = doc(None, "data folder (images; C-HMCNN data root for hmc; output folder for synthetic)")
+    annotations: str | None = doc(None, "annotation file (manifest/BIIGLE/SQUIDLE+/CoralNet/BenthicNet CSV)")
+    label_tree: str | None = doc(None, "optional label tree (BIIGLE labels.csv: id,name,parent_id)")
+    label_map: str | None = doc(None, "CoralNet: CSV mapping label codes to taxon paths")
+    dataset: str | None = doc(None, "hmc: dataset name, e.g. cellcycle_FUN, cellcycle_GO, Diatoms_others")
+    separator: str = doc(" > ", "separator between taxon path components")
+    label_delimiter: str = doc(";", "manifest: separator between several label paths in one cell")
+    image_suffix: str = doc("", "SQUIDLE+/BenthicNet: extension appended to image keys without one")
+    group_by: str = choice("image", ("image", "annotation"), "one sample per image, or one patch per point/box")
+    patch_size: int = doc(224, "side of the square patch cut around point annotations (pixels)")
+    image_size: int = doc(224, "network input size (pixels)")
+    normalisation: str = choice("encoder", ("encoder", "imagenet", "benthicnet"), "input normalisation statistics")
+    augment: bool = doc(True, "training augmentation (flips, 90° rotations, colour jitter, random resized crop)")
+    val_fraction: float = doc(0.15, "share of images held out for validation when the data has no split")
+    test_fraction: float = doc(0.15, "share of images held out for testing when the data has no split")
+    train_on_val: bool = doc(False, "train on train ∪ val and select no epoch (C-HMCNN protocol)")
+    skip_bad_images: bool = doc(False, "skip unreadable images (counted and reported) instead of stopping")
+    allow_truncated: bool = doc(False, "decode truncated images, filling the missing part with grey")
+    max_image_pixels: int | None = doc(89_478_485, "decompression-bomb limit in pixels (null: none)")
+    impute: str = choice("train", ("train", "per_split"), "hmc: missing-value means from train, or per split (C-HMCNN)")
+    synthetic_images: int = doc(600, "synthetic: number of images")
+    synthetic_size: int = doc(128, "synthetic: image side in pixels")
+    synthetic_seed: int = doc(0, "synthetic: generator seed")
+    workers: int = doc(0, "data-loading worker processes")
+
+
+@dataclass
+class ModelConfig:
+    encoder: str = doc("resnet18", "any timm model name (hmc data: ignored, features go straight to the head)")
+    pretrained: bool = doc(False, "load pretrained encoder weights from `weights` (no downloads)")
+    weights: str | None = doc(None, "local weights file for the encoder (.safetensors or a weights_only .pt/.pth)")
+    freeze: bool = doc(False, "freeze the encoder (train the head only)")
+    noise_alpha: float = doc(0.0, "weaken the encoder: θ = (1-α)·pretrained + α·random init")
+    drop_rate: float = doc(0.0, "encoder dropout before its (removed) classifier")
+    members: int = doc(1, "ensemble members / MC-dropout samples")
+    member_type: str = choice("ensemble", ("ensemble", "mc_dropout"), "batched MLP ensemble or MC-dropout samples of one MLP")
+    head: str = choice("mlp", ("mlp",), "head type")
+    hidden: int | None = doc(None, "hidden width of the head (default: the encoder's feature width)")
+    head_layers: int = doc(3, "linear layers in the head")
+    dropout: float = doc(0.7, "dropout after each hidden layer of the head")
+
+
+@dataclass
+class LossConfig:
+    node_weights: str = choice("none", ("none", "class-wise", "binary"), "node-wise imbalance weights")
+    omega: float = doc(0.25, "minimum weight ω of the rescaled node weights (and the schedules' target)")
+    negative_weights: str = choice("ones", ("ones", "inverse", "common"), "weights on the other target value")
+    weight_target: str = choice("positive", ("positive", "negative"), "targets the rarity weights land on")
+    uncertainty: str = choice("none", ("none",) + UNCERTAINTY_MODES, "focal factor from ensemble uncertainty")
+    uncertainty_source: str = choice("raw", ("raw", "constrained"), "member probabilities before or after the constraint")
+    focal_k: float = doc(1.0, "focal exponent k in focal_min + u^k")
+    focal_min: float = doc(0.25, "focal floor")
+    schedule: str = choice("none", ("none", "linear", "exponential", "alternating"), "move weights toward ω")
+    schedule_k: float = doc(3.0, "exponent of the exponential schedule")
+    schedule_per: str = choice("epoch", ("epoch", "run"), "ramp restarts every epoch (released code) or spans the run")
+    mixed_lambda: float | None = doc(None, "λ·weighted + (1-λ)·plain MCLoss; null: off")
+    reduction: str = choice("mean", ("mean", "sum"), "reduction over members, examples and nodes")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = doc(10, "training epochs")
+    batch_size: int = doc(32, "batch size")
+    optimizer: str = choice("adamw", ("adam", "adamw", "sgd"), "optimizer")
+    lr: float = doc(1e-3, "learning rate")
+    encoder_lr: float | None = doc(None, "encoder learning rate (default: lr)")
+    weight_decay: float = doc(1e-4, "weight decay")
+    momentum: float = doc(0.9, "SGD momentum")
+    warmup_epochs: float = doc(0.0, "linear warm-up length in epochs")
+    lr_schedule: str = choice("cosine", ("cosine", "constant"), "learning-rate schedule after warm-up")
+    grad_clip: float | None = doc(None, "clip the gradient norm to this value; null: off")
+    device: str = doc("auto", "auto, cpu, cuda or cuda:N")
+    amp: str = choice("auto", ("auto", "bf16", "off"), "bf16 autocast (auto: on CUDA only)")
+    channels_last: str = choice("auto", ("auto", "on", "off"), "channels-last memory format (auto: on CUDA)")
+    compile: bool = doc(False, "torch.compile the model")
+    select_metric: str = doc("au_prc", "validation metric that picks the best epoch")
+    eval_every: int = doc(1, "validate every N epochs")
+    max_steps_per_epoch: int | None = doc(None, "cap on batches per epoch (smoke tests)")
+    deterministic: bool = doc(False, "deterministic kernels (slower)")
+    progress: bool = doc(True, "progress bars")
+
+
+@dataclass
+class EvalConfig:
+    threshold: float = doc(0.5, "probability above which a node is predicted")
+    review_threshold: float = doc(0.5, "uncertainty above which a prediction needs review")
+    review_uncertainty: str = choice("bma", UNCERTAINTY_MODES, "uncertainty reported with predictions")
+
+
+@dataclass
+class Config:
+    seed: int = doc(0, "seed for everything")
+    name: str = doc("run", "run name")
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+
+# ---------------------------------------------------------------------- building and validation
+def _is_section(tp) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _hints(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _coerce(value, tp, key: str):
+    """Convert ``value`` to the declared type ``tp`` or raise naming the key."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.lower() in ("null", "none", "~")):
+            if type(None) in typing.get_args(tp):
+                return None
+        return _coerce(value, args[0], key)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+            return value.lower() in ("true", "yes", "on", "1")
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+                                           or (isinstance(value, str) and value.strip().lstrip("-").isdigit())):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return int(value)
+    if tp is float:
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+    if tp is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{key}: expected text, got {value!r}")
+        return str(value)
+    return value
+
+
+def _suggest(key: str, options) -> str:
+    close = difflib.get_close_matches(key, list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _build(cls, data: dict, prefix: str = ""):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
+    hints = _hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        key = unknown[0]
+        section = prefix.rstrip(".") or "the top level"
+        raise ConfigError(f"unknown key {prefix + key!r}{_suggest(key, fields)}; valid keys in {section}: "
+                          f"{', '.join(fields)}")
+    kwargs = {}
+    for name, value in data.items():
+        tp = hints[name]
+        if _is_section(tp):
+            kwargs[name] = _build(tp, value or {}, f"{prefix}{name}.")
+            continue
+        value = _coerce(value, tp, prefix + name)
+        choices = fields[name].metadata.get("choices")
+        if choices and value not in choices:
+            raise ConfigError(f"{prefix}{name}: {value!r} is not one of {', '.join(map(str, choices))}"
+                              f"{_suggest(str(value), choices)}")
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict | None) -> Config:
+    """A validated :class:`Config` from nested plain data (missing keys take their defaults)."""
+    config = _build(Config, data or {})
+    validate(config)
+    return config
+
+
+def set_key(data: dict, dotted: str, value) -> None:
+    """Set ``a.b.c`` in nested plain data, refusing sections the schema does not have."""
+    parts = dotted.split(".")
+    node = data
+    cls = Config
+    for i, part in enumerate(parts[:-1]):
+        hints = _hints(cls)
+        if part not in hints or not _is_section(hints[part]):
+            prefix = ".".join(parts[:i])
+            options = [k for k, t in hints.items() if _is_section(t)]
+            raise ConfigError(f"unknown section {dotted!r}: {part!r}{_suggest(part, options)} is not one of "
+                              f"{', '.join(options)}{' in ' + prefix if prefix else ''}")
+        cls = hints[part]
+        node = node.setdefault(part, {})
+        if node is None:
+            node = data[part] = {}
+    node[parts[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``key.sub=value`` → (key, YAML-parsed value)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key=value (e.g. loss.omega=0.5)")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def apply_overrides(data: dict, overrides) -> dict:
+    """Apply ``key=value`` texts to nested plain config data, in place."""
+    for text in overrides:
+        set_key(data, *parse_override(text))
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML config (or start from defaults) and apply ``key=value`` overrides."""
+    data: dict = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    apply_overrides(data, overrides)
+    try:
+        return config_from_dict(data)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}" if path else str(err)) from None
+
+
+def validate(config: Config) -> None:
+    """Cross-field checks that single-field types cannot express."""
+    if config.model.members < 1:
+        raise ConfigError(f"model.members must be at least 1, got {config.model.members}")
+    if not 0.0 <= config.model.noise_alpha <= 1.0:
+        raise ConfigError(f"model.noise_alpha must lie in [0, 1], got {config.model.noise_alpha}")
+    if not 0.0 <= config.model.dropout < 1.0:
+        raise ConfigError(f"model.dropout must lie in [0, 1), got {config.model.dropout}")
+    if config.model.member_type == "mc_dropout" and config.model.dropout == 0.0:
+        raise ConfigError("model.member_type=mc_dropout needs model.dropout > 0")
+    if config.model.pretrained and not config.model.weights:
+        raise ConfigError(
+            "model.pretrained=true needs model.weights=/path/to/weights.safetensors: seafloorhmc never downloads "
+            "weights. On a machine with internet access run `python -c \"import timm, safetensors.torch as st; "
+            f"m = timm.create_model('{config.model.encoder}', pretrained=True); st.save_file(m.state_dict(), "
+            f"'{config.model.encoder}.safetensors')\"` and copy the file here.")
+    if config.loss.mixed_lambda is not None and not 0.0 <= config.loss.mixed_lambda <= 1.0:
+        raise ConfigError(f"loss.mixed_lambda must lie in [0, 1], got {config.loss.mixed_lambda}")
+    if config.train.epochs < 1 or config.train.batch_size < 1:
+        raise ConfigError("train.epochs and train.batch_size must be positive")
+    if not 0.0 <= config.data.val_fraction < 1.0 or not 0.0 <= config.data.test_fraction < 1.0:
+        raise ConfigError("data.val_fraction and data.test_fraction must lie in [0, 1)")
+    if config.data.val_fraction + config.data.test_fraction >= 1.0:
+        raise ConfigError("data.val_fraction + data.test_fraction must leave some training data")
+    if config.data.format == "hmc" and not (config.data.root and config.data.dataset):
+        raise ConfigError("data.format=hmc needs data.root (the C-HMCNN data folder) and data.dataset "
+                          "(e.g. cellcycle_FUN); set them with --set data.root=DIR")
+    if config.data.format not in ("synthetic", "hmc", "folder") and not config.data.annotations:
+        raise ConfigError(f"data.format={config.data.format} needs data.annotations=/path/to/export.csv")
+    if config.data.format == "folder" and not config.data.root:
+        raise ConfigError("data.format=folder needs data.root=/path/to/taxonomy/folders")
+    if config.data.format == "coralnet" and not config.data.label_map:
+        raise ConfigError("data.format=coralnet needs data.label_map=/path/to/codes.csv (label code → taxon path)")
+
+
+def describe(cls=Config, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(key, default, description) for every key: the reference table in the docs and ``--help``."""
+    rows = []
+    for f in dataclasses.fields(cls):
+        tp = _hints(cls)[f.name]
+        if _is_section(tp):
+            rows += describe(tp, f"{prefix}{f.name}.")
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else None
+        text = f.metadata.get("doc", "")
+        if f.metadata.get("choices"):
+            text += f" ({' | '.join(map(str, f.metadata['choices']))})"
+        rows.append((prefix + f.name, repr(default), text))
+    return rows

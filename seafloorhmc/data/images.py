@@ -1,0 +1,205 @@
+"""Decode survey images safely into uint8 RGB arrays, whatever the file's mode or orientation.
+
+Why not ``Image.open(path).convert("RGB")``: Pillow opens lazily (a truncated JPEG opens, and even
+passes ``verify()``, then fails mid-epoch), guesses among ~40 formats, ignores EXIF orientation, and
+keeps its decompression-bomb limit and truncated-file switch in process-wide globals. Here every
+call decodes fully, accepts only JPEG/PNG/TIFF/BMP/WEBP, and turns every failure into one
+:class:`BadImageError` that names the file.
+
+Global state, decided: while a file is opened and decoded, a module lock is held and Pillow's two
+globals are set for this call only (``Image.MAX_IMAGE_PIXELS = None``,
+``ImageFile.LOAD_TRUNCATED_IMAGES = allow_truncated``), then restored. The pixel limit itself is
+checked here on the header's ``im.size`` before any pixel is decoded, so it is exact (no warning
+band between 1x and 2x as in Pillow) and per call. Cost: decodes in threads of one process run one
+at a time; DataLoader workers are processes, each with its own lock, so they are not slowed.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps
+
+DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own default
+IMAGE_FORMATS = ("JPEG", "PNG", "TIFF", "BMP", "WEBP")
+_EXIF_ORIENTATION = 0x0112
+_SWAPS_AXES = {5, 6, 7, 8}  # EXIF orientations that rotate by 90 degrees
+_TIFF_BITS_PER_SAMPLE = 258
+
+_PILLOW_GLOBALS_LOCK = threading.Lock()
+
+
+class BadImageError(ValueError):
+    """An image file that cannot be used: missing, corrupt, truncated, unsupported or too large."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"cannot read image {self.path}: {reason}")
+
+
+class TruncatedImageWarning(UserWarning):
+    """A truncated file was accepted (``allow_truncated=True``); its missing part is grey."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        super().__init__(f"image {self.path} is truncated; the missing region was filled with grey")
+
+
+class DecodedImage(NamedTuple):
+    """Pixels (uint8 H x W x 3 RGB) and whether the file was truncated (only with allow_truncated)."""
+
+    pixels: np.ndarray
+    truncated: bool
+
+
+@contextmanager
+def _pillow_settings(load_truncated: bool) -> Iterator[None]:
+    """Pillow's globals for one call, under the lock, restored afterwards (see module docstring)."""
+    with _PILLOW_GLOBALS_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
+        Image.MAX_IMAGE_PIXELS = None  # replaced by the exact per-call check in _decode_once
+        ImageFile.LOAD_TRUNCATED_IMAGES = load_truncated
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
+
+
+def _open_reason(err: Exception) -> str:
+    """A short reason for a failure to open or decode, without Pillow's file-object reprs."""
+    if isinstance(err, FileNotFoundError):
+        return "no such file"
+    if isinstance(err, IsADirectoryError):
+        return "is a directory"
+    if isinstance(err, PermissionError):
+        return "permission denied"
+    if isinstance(err, Image.UnidentifiedImageError):
+        return f"not a recognised {', '.join(IMAGE_FORMATS[:-1])} or {IMAGE_FORMATS[-1]} file"
+    return f"corrupt or unsupported image data ({type(err).__name__}: {err})"
+
+
+def _check_pixels(path: str, size: tuple[int, int], max_pixels: int | None) -> None:
+    width, height = size
+    if max_pixels is not None and width * height > max_pixels:
+        raise BadImageError(
+            path, f"{width}x{height} = {width * height} pixels exceeds max_pixels={max_pixels} "
+            "(decompression-bomb guard; raise max_pixels for legitimately large mosaics)")
+
+
+def _decode_once(path: str, max_pixels: int | None, load_truncated: bool) -> np.ndarray:
+    """Open with the allowed formats, check the header's size, decode every pixel, make RGB upright.
+
+    All of it happens inside the ``with`` block: closing a Pillow image frees its pixels, and a
+    copy would lose the TIFF tags and EXIF data that orientation and bit depth come from.
+    """
+    with _pillow_settings(load_truncated), Image.open(path, formats=IMAGE_FORMATS) as im:
+        _check_pixels(path, im.size, max_pixels)
+        im.load()
+        bits = _bit_depth(im)
+        return _to_rgb(path, ImageOps.exif_transpose(im), bits)
+
+
+def _bit_depth(im: Image.Image) -> int | None:
+    """Bits per sample of an integer greyscale image: 16 for I;16*, the TIFF tag for I, else None."""
+    if im.mode.startswith("I;16"):
+        return 16
+    declared = getattr(im, "tag_v2", {}).get(_TIFF_BITS_PER_SAMPLE) if im.mode == "I" else None
+    if declared:
+        return int(declared[0] if isinstance(declared, tuple) else declared)
+    return None
+
+
+def _to_rgb(path: str, im: Image.Image, bits: int | None) -> np.ndarray:
+    """Any supported mode → uint8 RGB; high bit depths are rescaled (2**bits - 1 → 255), not clipped.
+
+    ``bits`` is the declared depth of an integer image (None: 16 if the values fit, else 32).
+    """
+    if im.mode.startswith("I"):
+        values = np.asarray(im).astype(np.int64)
+        if values.min(initial=0) < 0:
+            raise BadImageError(path, f"pixel mode {im.mode} with negative values is not supported")
+        if bits is None:
+            bits = 16 if values.max(initial=0) <= 65535 else 32
+        top = 2 ** bits - 1
+        grey = np.rint(np.clip(values, 0, top) * (255.0 / top)).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if im.mode == "F":
+        raise BadImageError(path, "floating-point pixels (mode F) are not supported")
+    if im.mode in ("P", "PA"):
+        im = im.convert("RGBA")  # honours palette transparency without Pillow's warning
+    try:
+        rgb = im.convert("RGB")  # grey, grey+alpha, RGBA (alpha dropped, as pyspacer), CMYK, YCbCr
+    except ValueError as err:
+        raise BadImageError(path, f"pixel mode {im.mode} cannot be converted to RGB ({err})") from err
+    return np.array(rgb, dtype=np.uint8)
+
+
+def decode_image(
+    path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS, allow_truncated: bool = False
+) -> DecodedImage:
+    """Like :func:`load_image`, but returns whether the file was truncated instead of warning.
+
+    A truncated file is detected by a strict first decode; with ``allow_truncated`` it is then
+    decoded again in Pillow's LOAD_TRUNCATED_IMAGES mode (missing region grey), so only damaged
+    files pay for two decodes.
+    """
+    path = str(path)
+    truncated = False
+    try:
+        try:
+            pixels = _decode_once(path, max_pixels, load_truncated=False)
+        except (OSError, SyntaxError, EOFError, ValueError) as err:
+            if isinstance(err, (BadImageError, FileNotFoundError, IsADirectoryError, PermissionError,
+                                Image.UnidentifiedImageError)) or not allow_truncated:
+                raise
+            pixels = _decode_once(path, max_pixels, load_truncated=True)
+            truncated = True
+    except BadImageError:
+        raise
+    except Exception as err:  # any decoder failure on untrusted bytes is a bad image
+        raise BadImageError(path, _open_reason(err)) from err
+    return DecodedImage(pixels, truncated)
+
+
+def load_image(
+    path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS, allow_truncated: bool = False
+) -> np.ndarray:
+    """Decode ``path`` fully into uint8 H x W x 3 RGB, upright per its EXIF orientation.
+
+    ``max_pixels`` (None = no limit) rejects files whose header declares more pixels, before
+    decoding. ``allow_truncated=True`` accepts truncated files with a :class:`TruncatedImageWarning`
+    (count them with ``warnings.catch_warnings(record=True)``, or call :func:`decode_image`).
+    Raises :class:`BadImageError` naming the path and the reason.
+    """
+    decoded = decode_image(path, max_pixels=max_pixels, allow_truncated=allow_truncated)
+    if decoded.truncated:
+        warnings.warn(TruncatedImageWarning(path), stacklevel=2)
+    return decoded.pixels
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of the image as :func:`load_image` returns it, from the header only.
+
+    Needed to turn normalised geometries into pixels without decoding. EXIF orientations 5-8 swap
+    width and height (Pillow already does so for TIFF). For PNG only an eXIf chunk before the pixel
+    data is consulted (Pillow would decode the whole file to find a later one).
+    """
+    path = str(path)
+    try:
+        with _pillow_settings(load_truncated=False):
+            with Image.open(path, formats=IMAGE_FORMATS) as im:
+                width, height = im.size
+                if im.format == "TIFF" or (im.format == "PNG" and "exif" not in im.info):
+                    orientation = None  # TIFF: Pillow reports the upright size already
+                else:
+                    orientation = im.getexif().get(_EXIF_ORIENTATION)
+    except Exception as err:
+        raise BadImageError(path, _open_reason(err)) from err
+    return (height, width) if orientation in _SWAPS_AXES else (width, height)

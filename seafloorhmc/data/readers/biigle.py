@@ -1,0 +1,172 @@
+"""BIIGLE CSV reports (biigle.de): image annotation reports and image-label reports.
+
+Image annotation report, one row per annotation label (17 columns): ``annotation_label_id,
+label_id, label_name, label_hierarchy, user_id, firstname, lastname, image_id, filename,
+image_longitude, image_latitude, shape_id, shape_name, points, attributes, annotation_id,
+created_at``. Read here: ``filename``, ``label_hierarchy`` (names root → leaf joined by " > "),
+``shape_name`` + ``points`` (JSON pixel coordinates), and ``label_id``, ``user_id``,
+``firstname``/``lastname``, ``annotation_id``, ``image_id`` into the record's meta/annotator.
+
+Image-label report (whole-image labels): ``image_label_id, image_id, filename, longitude, latitude,
+user_id, firstname, lastname, label_id, label_name, label_hierarchy``.
+
+BIIGLE delivers either as a ZIP with one CSV per volume; both the ZIP and a single CSV are read.
+Given the label tree export's ``labels.csv`` (``id, name, parent_id, ...``), labels are resolved
+through ``label_id`` instead, so names are taken from the tree and an id outside it is an error.
+
+Shapes → :class:`~seafloorhmc.data.records.Geometry`:
+Point → point; Circle → circle (x, y, r); Rectangle (4 corners, possibly rotated) → the box
+spanned by their min/max; Polygon → polygon; LineString → line; WholeFrame → whole;
+Ellipse → polygon of its four stored points (the ends of its axes), whose centre is the ellipse's
+centre — enough to cut a patch around it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zipfile
+from pathlib import Path
+
+from ...taxonomy import Taxonomy, TaxonomyError
+from ..records import AnnotationRecord, Geometry
+from ._table import Row, decode_text, parse_table, read_text, require_records, resolve_image
+from .errors import AnnotationFormatError
+
+SOURCE = "biigle"
+SEP = " > "
+ANNOTATION_COLUMNS = ("filename", "label_hierarchy", "shape_name", "points")
+IMAGE_LABEL_COLUMNS = ("image_label_id", "filename", "label_hierarchy")
+# shape name → (geometry kind, number of coordinates; None = any even count ≥ the minimum)
+SHAPES = {
+    "point": ("point", 2),
+    "circle": ("circle", 3),
+    "rectangle": ("box", 8),
+    "ellipse": ("polygon", 8),
+    "polygon": ("polygon", None),
+    "linestring": ("line", None),
+    "wholeframe": ("whole", 0),
+}
+MIN_COORDS = {"polygon": 6, "line": 4}
+
+
+def read_biigle_label_tree(path: str | Path) -> Taxonomy:
+    """The label tree from BIIGLE's ``labels.csv``; ``external_ids`` maps BIIGLE ids to nodes."""
+    try:
+        return Taxonomy.from_csv(path)
+    except TaxonomyError as err:
+        raise AnnotationFormatError(str(err).removeprefix(f"{path}: "), path) from None
+
+
+def read_biigle_report(
+    path: str | Path,
+    image_root: str | Path | None = None,
+    label_tree: str | Path | Taxonomy | None = None,
+    encoding: str = "utf-8-sig",
+) -> list[AnnotationRecord]:
+    """Records from a BIIGLE CSV report (or a ZIP of them); ``image_root`` defaults to its folder."""
+    path = Path(path)
+    root = Path(image_root) if image_root is not None else path.parent
+    tree = read_biigle_label_tree(label_tree) if isinstance(label_tree, (str, Path)) else label_tree
+    records: list[AnnotationRecord] = []
+    for name, text in _csv_texts(path, encoding):
+        records.extend(_read_one(text, name, root, tree))
+    return require_records(records, path)
+
+
+def _csv_texts(path: Path, encoding: str) -> list[tuple[str, str]]:
+    """(display name, text) of each CSV in the report: the file itself, or a ZIP's members."""
+    if not zipfile.is_zipfile(path):
+        return [(str(path), read_text(path, encoding))]
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = sorted(
+                m for m in archive.namelist()
+                if m.lower().endswith(".csv") and not m.startswith("__MACOSX/") and not m.endswith("/"))
+            if not members:
+                raise AnnotationFormatError("the ZIP holds no CSV report", path)
+            return [(f"{path}:{m}", decode_text(archive.read(m), f"{path}:{m}", encoding)) for m in members]
+    except (zipfile.BadZipFile, OSError) as err:
+        raise AnnotationFormatError(f"cannot read ZIP: {err}", path) from None
+
+
+def _read_one(text: str, name: str, root: Path, tree: Taxonomy | None) -> list[AnnotationRecord]:
+    header, rows = parse_table(text, name)
+    image_labels = "image_label_id" in header
+    required = IMAGE_LABEL_COLUMNS if image_labels else ANNOTATION_COLUMNS
+    if tree is not None:
+        required = (*required, "label_id")
+    missing = [c for c in required if c not in header]
+    if missing:
+        kind = "image-label" if image_labels else "image annotation"
+        raise AnnotationFormatError(
+            f"not a BIIGLE {kind} report: missing column(s) {', '.join(map(repr, missing))}", name, 1)
+    records = []
+    for row in rows:
+        filename = row.get("filename")
+        if not filename:
+            raise row.error("empty filename", "filename")
+        geometry = Geometry("whole") if image_labels else _geometry(row)
+        records.append(AnnotationRecord(
+            image=resolve_image(root, filename), path=_label_path(row, tree), geometry=geometry,
+            source=SOURCE, where=row.where, annotator=_annotator(row), meta=_meta(row)))
+    return records
+
+
+def _label_path(row: Row, tree: Taxonomy | None) -> tuple[str, ...]:
+    if tree is None:
+        text = row.get("label_hierarchy") or row.get("label_name")
+        if not text:
+            raise row.error("empty label", "label_hierarchy")
+        return row.path(text, SEP, "label_hierarchy")
+    label_id = row.get("label_id")
+    node = tree.external_ids.get(label_id)
+    if node is None:
+        raise row.error(f"label id {label_id!r} is not in the label tree", "label_id")
+    return tuple(tree.node_path(node))
+
+
+def _geometry(row: Row) -> Geometry:
+    shape = row.get("shape_name")
+    if shape.lower() not in SHAPES:
+        raise row.error(f"unknown shape {shape!r}; expected one of "
+                        "Point, Rectangle, Circle, Ellipse, Polygon, LineString, WholeFrame", "shape_name")
+    kind, count = SHAPES[shape.lower()]
+    coords = _points(row)
+    if count is not None and len(coords) != count:
+        raise row.error(f"a {shape} needs {count} coordinates, got {len(coords)}", "points")
+    if count is None and (len(coords) < MIN_COORDS[kind] or len(coords) % 2):
+        raise row.error(f"a {shape} needs an even number (at least {MIN_COORDS[kind]}) of coordinates, "
+                        f"got {len(coords)}", "points")
+    if kind == "box":
+        xs, ys = coords[0::2], coords[1::2]
+        coords = (min(xs), min(ys), max(xs), max(ys))
+    if kind == "circle" and coords[2] <= 0:
+        raise row.error(f"circle radius {coords[2]} is not positive", "points")
+    return Geometry(kind, coords)
+
+
+def _points(row: Row) -> tuple[float, ...]:
+    text = row.get("points")
+    if not text:
+        return ()
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError:
+        raise row.error(f"points {text!r} is not a JSON array", "points") from None
+    if not isinstance(values, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        raise row.error(f"points {text!r} must be a flat JSON array of numbers "
+                        "(video annotation reports are not supported)", "points")
+    return tuple(float(v) for v in values)
+
+
+def _annotator(row: Row) -> str | None:
+    name = " ".join(p for p in (row.get("firstname"), row.get("lastname")) if p)
+    return name or row.get("user_id") or None
+
+
+def _meta(row: Row) -> dict:
+    keys = ("annotation_id", "annotation_label_id", "image_label_id", "label_id", "image_id", "user_id",
+            "created_at")
+    return {k: row.get(k) for k in keys if row.get(k)}

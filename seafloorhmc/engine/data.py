@@ -1,0 +1,228 @@
+"""From a configuration to a taxonomy and train/val/test data, whatever the source format."""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..config import Config, ConfigError
+from ..taxonomy import Taxonomy
+
+__all__ = ["DataBundle", "Loaders", "prepare_data", "default_synthetic_root", "split_samples"]
+
+
+@dataclass
+class Loaders:
+    train: object
+    val: object | None
+    test: object | None
+
+
+@dataclass
+class DataBundle:
+    """Everything training needs from the data. ``train_targets`` are the rows of the training
+    split proper (node weights and rare-node metrics are computed from them)."""
+
+    taxonomy: Taxonomy
+    train: object
+    val: object | None
+    test: object | None
+    train_targets: torch.Tensor
+    train_known: torch.Tensor | None = None
+    feature_dim: int | None = None
+    info: dict = field(default_factory=dict)
+    collate_fn: object = None
+
+    def loaders(self, config: Config, dist, pin_memory: bool = False) -> Loaders:
+        from ..data.dataset import TensorBatches
+        from .loaders import EpochLoader
+
+        cfg = config.train
+        if isinstance(self.train, TensorBatches):
+            return Loaders(self.train, self.val, self.test)
+
+        def make(dataset, shuffle):
+            if dataset is None:
+                return None
+            return EpochLoader(dataset, cfg.batch_size, shuffle=shuffle, seed=config.seed,
+                               workers=config.data.workers, collate_fn=self.collate_fn, pin_memory=pin_memory,
+                               rank=dist.rank, world_size=dist.world_size)
+
+        return Loaders(make(self.train, True), make(self.val, False), make(self.test, False))
+
+
+def default_synthetic_root(config: Config) -> Path:
+    """Where the built-in synthetic dataset lives unless ``data.root`` says otherwise."""
+    base = Path(os.environ.get("SEAFLOORHMC_DATA", Path.home() / ".cache" / "seafloorhmc")).expanduser()
+    d = config.data
+    return base / f"synthetic-n{d.synthetic_images}-px{d.synthetic_size}-seed{d.synthetic_seed}"
+
+
+def split_samples(samples: list, val_fraction: float, test_fraction: float, seed: int) -> dict[str, list]:
+    """Use each sample's own split where the data has one; draw the missing ones at random.
+
+    Samples of one image stay together. Train/test given but no val (BenthicNet): val is carved
+    from train. No split at all: val and test are both drawn.
+    """
+    given = {s.split for s in samples if s.split}
+    by_image: dict[str, list] = {}
+    for s in samples:
+        by_image.setdefault(s.image, []).append(s)
+    images = list(by_image)
+    rng = random.Random(seed)
+    split_of: dict[str, str] = {}
+    if given:
+        for image, items in by_image.items():
+            split_of[image] = items[0].split or "train"
+        need = [name for name, frac in (("val", val_fraction), ("test", test_fraction)) if name not in given and frac > 0]
+        pool = [im for im in images if split_of[im] == "train"]
+        rng.shuffle(pool)
+        start = 0
+        for name in need:
+            k = int(round(len(images) * (val_fraction if name == "val" else test_fraction)))
+            for im in pool[start:start + k]:
+                split_of[im] = name
+            start += k
+    else:
+        order = images[:]
+        rng.shuffle(order)
+        n_val, n_test = int(round(len(order) * val_fraction)), int(round(len(order) * test_fraction))
+        for i, im in enumerate(order):
+            split_of[im] = "val" if i < n_val else "test" if i < n_val + n_test else "train"
+    out: dict[str, list] = {"train": [], "val": [], "test": []}
+    for s in samples:
+        out[split_of[s.image]].append(s)
+    return out
+
+
+def prepare_data(config: Config, dist=None) -> DataBundle:
+    if config.data.format == "hmc":
+        return _prepare_hmc(config)
+    return _prepare_images(config, dist)
+
+
+# ---------------------------------------------------------------------- image datasets
+def _records(config: Config, dist):
+    from ..data.readers import read_annotations
+
+    d = config.data
+    if d.format == "synthetic":
+        from ..data.synthetic import generate_synthetic_dataset
+
+        root = Path(d.root) if d.root else default_synthetic_root(config)
+        if dist is None or dist.is_main:
+            generate_synthetic_dataset(root, n_images=d.synthetic_images, seed=d.synthetic_seed, size=d.synthetic_size)
+        if dist is not None:
+            dist.barrier()
+        return read_annotations("manifest", root / "manifest.csv", sep=" > ", label_delimiter=";"), root / "labels.csv"
+    options: dict = {}
+    if d.format == "folder":
+        return read_annotations("folder", d.root), d.label_tree
+    if d.format == "manifest":
+        options = dict(sep=d.separator, label_delimiter=d.label_delimiter, image_root=d.root)
+    elif d.format == "biigle":
+        options = dict(image_root=d.root, label_tree=d.label_tree)
+    elif d.format == "squidle":
+        options = dict(image_root=d.root, sep=d.separator, image_suffix=d.image_suffix)
+    elif d.format == "coralnet":
+        options = dict(label_map=d.label_map, image_root=d.root)
+    elif d.format == "benthicnet":
+        options = dict(image_root=d.root, sep=d.separator)
+    return read_annotations(d.format, d.annotations, **options), d.label_tree
+
+
+def _normalisation(config: Config) -> tuple[tuple, tuple]:
+    from ..data.transforms import NORMALISATION
+
+    if config.data.normalisation != "encoder":
+        return NORMALISATION[config.data.normalisation]
+    import timm
+
+    cfg = timm.models.get_pretrained_cfg(config.model.encoder)
+    if cfg is not None and cfg.mean and cfg.std:
+        return tuple(cfg.mean), tuple(cfg.std)
+    return NORMALISATION["imagenet"]
+
+
+def _prepare_images(config: Config, dist) -> DataBundle:
+    from ..data.dataset import HierarchicalImageDataset, collate_skipping_bad
+    from ..data.records import group_samples, taxonomy_from_records
+    from ..data.transforms import eval_transform, train_transform
+
+    d = config.data
+    records, label_tree = _records(config, dist)
+    if not records:
+        raise ConfigError(f"data.format={d.format}: no annotations found")
+    taxonomy = Taxonomy.from_csv(label_tree) if label_tree else taxonomy_from_records(records)
+    samples = group_samples(records, by=d.group_by)
+    splits = split_samples(samples, d.val_fraction, d.test_fraction, config.seed)
+    if d.train_on_val:
+        splits["train"] += splits["val"]
+        splits["val"] = []
+    if not splits["train"]:
+        raise ConfigError("the training split is empty")
+    mean, std = _normalisation(config)
+    size = d.image_size
+    train_tf = train_transform(size, mean, std) if d.augment else eval_transform(size, mean, std)
+    common = dict(taxonomy=taxonomy, patch_size=d.patch_size, max_pixels=d.max_image_pixels,
+                  allow_truncated=d.allow_truncated, skip_bad=d.skip_bad_images, seed=config.seed)
+    train = HierarchicalImageDataset(splits["train"], transform=train_tf, **common)
+    val = HierarchicalImageDataset(splits["val"], transform=eval_transform(size, mean, std), **common) if splits["val"] else None
+    test = HierarchicalImageDataset(splits["test"], transform=eval_transform(size, mean, std), **common) if splits["test"] else None
+    info = {"format": d.format, "train": len(splits["train"]), "val": len(splits["val"]), "test": len(splits["test"]),
+            "nodes": len(taxonomy), "records": len(records)}
+    return DataBundle(taxonomy, train, val, test, train.targets, train.known, info=info, collate_fn=collate_skipping_bad)
+
+
+# ---------------------------------------------------------------------- HMC feature benchmarks
+def _prepare_hmc(config: Config) -> DataBundle:
+    """HMC benchmark features (C-HMCNN layout): preprocess each split, batch in memory.
+
+    The preprocessor is fitted on train ∪ valid (FUN/GO, as C-HMCNN) or on train ("others").
+    Each split is transformed on its own, so ``impute=per_split`` fills gaps with that split's
+    means exactly as C-HMCNN does. Node weights come from the train split proper.
+    """
+    import numpy as np
+
+    from ..data.arff import fit_preprocessor, load_hmc_dataset
+    from ..data.dataset import TensorBatches
+
+    d = config.data
+    data = load_hmc_dataset(d.root, d.dataset)
+    taxonomy = data.taxonomy
+    train_x, train_y = data.train.X, data.targets("train")
+    if data.valid is not None:
+        val_x, val_y = data.valid.X, data.targets("valid")
+        prep = fit_preprocessor([train_x, val_x], impute=d.impute)
+    else:
+        prep = fit_preprocessor(train_x, impute=d.impute)
+        val_x = val_y = None
+        if not d.train_on_val and d.val_fraction > 0:
+            order = np.random.default_rng(config.seed).permutation(len(train_x))
+            k = int(round(len(order) * d.val_fraction))
+            val_x, val_y = train_x[order[:k]], train_y[order[:k]]
+            train_x, train_y = train_x[order[k:]], train_y[order[k:]]
+    weights_from = torch.as_tensor(np.asarray(train_y), dtype=torch.float32)
+    features = {"train": prep.transform(train_x), "test": prep.transform(data.test.X)}
+    labels = {"train": np.asarray(train_y), "test": np.asarray(data.targets("test"))}
+    if val_x is not None:
+        features["val"], labels["val"] = prep.transform(val_x), np.asarray(val_y)
+        if d.train_on_val:
+            features["train"] = np.concatenate([features["train"], features.pop("val")])
+            labels["train"] = np.concatenate([labels["train"], labels.pop("val")])
+
+    def batches(split, shuffle):
+        if split not in features:
+            return None
+        targets = torch.as_tensor(labels[split], dtype=torch.float32)
+        return TensorBatches(torch.as_tensor(features[split]), targets, torch.ones_like(targets, dtype=torch.bool),
+                             config.train.batch_size, shuffle=shuffle, seed=config.seed)
+
+    info = {"format": "hmc", "dataset": d.dataset, "nodes": len(taxonomy), "eval_nodes": int(taxonomy.eval_mask.sum()),
+            "features": int(features["train"].shape[1]), **{k: int(v.shape[0]) for k, v in features.items()}}
+    return DataBundle(taxonomy, batches("train", True), batches("val", False), batches("test", False), weights_from,
+                      None, feature_dim=int(features["train"].shape[1]), info=info)

@@ -1,0 +1,318 @@
+"""Training loop: epochs, validation-based epoch selection, checkpoints, exact resume.
+
+The test split is touched once, after training, with the weights of the epoch the *validation*
+split selected (or the last epoch when there is no validation split).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ..config import Config
+from ..losses import RareNodeLoss, WeightSchedule, node_weights
+from ..models import build_model
+from ..utils.atomic import write_json, write_text
+from ..utils.seeding import rng_state, seed_everything, set_rng_state
+from .checkpoint import CheckpointStore, load_weights, save_weights
+from .data import DataBundle, prepare_data
+from .evaluation import evaluate_split
+from .optim import build_optimizer, lr_factor, set_lr
+from .run_dir import RunDir
+
+__all__ = ["Trainer", "train", "NonFiniteLossError", "build_loss"]
+
+LOG_COLUMNS = ("epoch", "train_loss", "val_loss", "val_au_prc", "val_f1", "val_recall", "lr", "seconds", "skipped")
+# Keys that may differ when resuming: they do not change what is computed.
+RESUMABLE_CHANGES = {"train.progress", "data.workers", "train.device"}
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; the message says where."""
+
+
+def build_loss(config: Config, taxonomy, train_targets: torch.Tensor, train_known: torch.Tensor | None = None) -> RareNodeLoss:
+    """The configured loss, with node weights from the training rows actually used."""
+    cfg = config.loss
+    weights = None
+    if cfg.node_weights != "none":
+        weights = node_weights(train_targets, taxonomy, mode=cfg.node_weights, omega=cfg.omega,
+                               negative=cfg.negative_weights, known=train_known)
+    return RareNodeLoss(
+        taxonomy, weights=weights, weight_target=cfg.weight_target,
+        uncertainty=None if cfg.uncertainty == "none" else cfg.uncertainty, focal_k=cfg.focal_k,
+        focal_min=cfg.focal_min, reduction=cfg.reduction,
+        schedule=WeightSchedule(cfg.schedule, k=cfg.schedule_k, per=cfg.schedule_per), omega=cfg.omega,
+        mixed_lambda=cfg.mixed_lambda, uncertainty_source=cfg.uncertainty_source,
+    )
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"train.device={name} but CUDA is not available on this machine")
+    return device
+
+
+@dataclass
+class TrainState:
+    epoch: int = -1
+    global_step: int = 0
+    best_epoch: int | None = None
+    best_value: float | None = None
+    history: list[dict] = field(default_factory=list)
+
+
+class Trainer:
+    def __init__(self, config: Config, run: RunDir, data: DataBundle | None = None, dist=None) -> None:
+        from .distributed import SINGLE_PROCESS
+
+        self.config = config
+        self.run = run
+        self.dist = dist or SINGLE_PROCESS
+        self.device = self.dist.device or resolve_device(config.train.device)
+        seed_everything(config.seed, config.train.deterministic)
+        self.data = data or prepare_data(config, self.dist)
+        self.taxonomy = self.data.taxonomy
+        model, _ = build_model(config.model, self.taxonomy, seed=config.seed, feature_dim=self.data.feature_dim)
+        self.model = model.to(self.device)
+        cuda = self.device.type == "cuda"
+        self.amp = config.train.amp == "bf16" or (config.train.amp == "auto" and cuda)
+        if config.train.channels_last == "on" or (config.train.channels_last == "auto" and cuda):
+            self.model = self.model.to(memory_format=torch.channels_last)
+            self.channels_last = True
+        else:
+            self.channels_last = False
+        self.train_module = self.dist.wrap(self.model)
+        self.forward = torch.compile(self.train_module) if config.train.compile else self.train_module
+        self.loss_fn = build_loss(config, self.taxonomy, self.data.train_targets, self.data.train_known).to(self.device)
+        self.optimizer = build_optimizer(self.model, config.train)
+        self.store = CheckpointStore(run.path / "checkpoints")
+        self.state = TrainState()
+        self.loaders = self.data.loaders(config, self.dist, pin_memory=cuda)
+
+    # ------------------------------------------------------------------ helpers
+    def _autocast(self):
+        if self.amp:
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _to_device(self, batch: dict):
+        x = batch["image"].to(self.device, non_blocking=True)
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        target = batch["target"].to(self.device, non_blocking=True)
+        known = batch["known"].to(self.device, non_blocking=True)
+        return x, target, None if bool(known.all()) else known
+
+    @property
+    def steps_per_epoch(self) -> int:
+        n = len(self.loaders.train)
+        cap = self.config.train.max_steps_per_epoch
+        return min(n, cap) if cap else n
+
+    # ------------------------------------------------------------------ resume
+    def resume(self) -> None:
+        last = self.store.last()
+        if last is None:
+            raise RuntimeError(f"nothing to resume in {self.run.path}: no checkpoint yet")
+        state = self.store.load_state(last)
+        saved = state.get("config", {})
+        diff = _config_diff(saved, self.config.to_dict())
+        if diff - RESUMABLE_CHANGES:
+            raise RuntimeError(f"cannot resume {self.run.path}: configuration changed in "
+                               f"{', '.join(sorted(diff - RESUMABLE_CHANGES))}; start a new run instead")
+        load_weights(self.model, last / "model.safetensors", expected_fingerprint=self.taxonomy.fingerprint())
+        self.optimizer.load_state_dict(state["optimizer"])
+        set_rng_state(state["rng"])
+        self.state = TrainState(epoch=state["epoch"], global_step=state["global_step"],
+                                best_epoch=state.get("best_epoch"), best_value=state.get("best_value"),
+                                history=list(state.get("history", [])))
+        self.dist.print(f"resuming {self.run.path} after epoch {self.state.epoch + 1}")
+
+    # ------------------------------------------------------------------ training
+    def fit(self, stop_after_epoch: int | None = None) -> dict | None:
+        """Train to the configured number of epochs, then test the selected epoch.
+
+        ``stop_after_epoch`` ends the session early (as an interruption would) after that epoch.
+        """
+        cfg = self.config.train
+        total_steps = cfg.epochs * self.steps_per_epoch
+        for epoch in range(self.state.epoch + 1, cfg.epochs):
+            start = time.perf_counter()
+            train_loss, lr, skipped = self._train_epoch(epoch, total_steps)
+            record = {"epoch": epoch + 1, "train_loss": train_loss, "lr": lr, "skipped": skipped}
+            is_best = False
+            if self.loaders.val is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
+                metrics = evaluate_split(self.model, self.loaders.val, self.loss_fn, self.taxonomy, self.device,
+                                         self._autocast, self.config.eval.threshold, self.data.train_targets,
+                                         self.dist, channels_last=self.channels_last)
+                record.update({"val_loss": metrics["loss"], "val_au_prc": metrics["au_prc"], "val_f1": metrics["f1"],
+                               "val_recall": metrics["recall"]})
+                is_best = self._is_better(metrics, epoch)
+            elif self.loaders.val is None:
+                is_best = True  # no validation split: the last epoch is the one used
+            record["seconds"] = round(time.perf_counter() - start, 3)
+            self.state.history.append(record)
+            self.state.epoch = epoch
+            self._save(epoch, is_best)
+            if skipped:
+                self.dist.print(f"epoch {epoch + 1}: skipped {skipped} unreadable images (see skipped_images.txt)")
+            if stop_after_epoch is not None and epoch >= stop_after_epoch:
+                return None
+        return self._finish()
+
+    def _is_better(self, metrics: dict, epoch: int) -> bool:
+        key = self.config.train.select_metric
+        if key not in metrics or metrics[key] is None:
+            raise KeyError(f"train.select_metric={key!r} is not a validation metric; "
+                           f"choose one of {', '.join(k for k, v in metrics.items() if isinstance(v, float))}")
+        value = float(metrics[key])
+        lower_is_better = key in ("loss", "ece", "hvr", "hvr_edges")
+        score = -value if lower_is_better else value
+        if self.state.best_value is None or score > self.state.best_value:
+            self.state.best_value, self.state.best_epoch = score, epoch
+            return True
+        return False
+
+    def _train_epoch(self, epoch: int, total_steps: int) -> tuple[float, float, int]:
+        cfg = self.config.train
+        self.train_module.train()
+        loader = self.loaders.train
+        loader.set_epoch(epoch)
+        steps = self.steps_per_epoch
+        warmup = int(round(cfg.warmup_epochs * steps))
+        total, count, skipped, lr = 0.0, 0, 0, self.optimizer.param_groups[0]["lr"]
+        bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
+                   disable=not (cfg.progress and self.dist.is_main))
+        for i, batch in enumerate(loader):
+            if i >= steps:
+                break
+            for path, reason in batch.get("skipped", ()):
+                skipped += 1
+                self.run.note_skipped(path, reason)
+            bar.update(1)
+            if batch["target"].shape[0] == 0:
+                continue
+            x, target, known = self._to_device(batch)
+            lr = set_lr(self.optimizer, lr_factor(self.state.global_step, total_steps, warmup, cfg.lr_schedule))
+            if self.loss_fn.schedule.per == "epoch":
+                self.loss_fn.set_progress(i, steps)
+            else:
+                self.loss_fn.set_progress(self.state.global_step, total_steps)
+            with self._autocast():
+                logits = self.forward(x)
+            loss = self.loss_fn(logits.float(), target, known)
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, step {i + 1}; batch "
+                    f"{self._describe_batch(loader, batch)} — lower train.lr, set train.grad_clip, or check the inputs")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            self.optimizer.step()
+            self.state.global_step += 1
+            total += loss.item() * target.shape[0]
+            count += target.shape[0]
+            bar.set_postfix(loss=f"{total / max(count, 1):.4f}")
+        bar.close()
+        total, count, skipped = self.dist.sum_floats(total, count, skipped)
+        return total / max(count, 1), lr, int(skipped)
+
+    @staticmethod
+    def _describe_batch(loader, batch) -> str:
+        rows = torch.as_tensor(batch["index"])[:4].tolist()
+        dataset = getattr(loader, "dataset", None)
+        if dataset is not None and hasattr(dataset, "image_path"):
+            return "images " + ", ".join(dataset.image_path(i) for i in rows) + (" ..." if len(batch["index"]) > 4 else "")
+        return f"rows {rows}" + (" ..." if len(batch["index"]) > 4 else "")
+
+    def _save(self, epoch: int, is_best: bool) -> None:
+        if self.dist.is_main:
+            state = {
+                "optimizer": self.optimizer.state_dict(), "rng": rng_state(), "global_step": self.state.global_step,
+                "best_epoch": self.state.best_epoch, "best_value": self.state.best_value,
+                "history": self.state.history, "config": self.config.to_dict(),
+            }
+            self.store.save(epoch, self.model, state, self.config, self.taxonomy, self.data.feature_dim, best=is_best)
+            self.run.write_log(self.state.history, LOG_COLUMNS)
+        self.dist.barrier()
+
+    def _finish(self) -> dict:
+        best = self.store.best() or self.store.last()
+        load_weights(self.model, best / "model.safetensors", expected_fingerprint=self.taxonomy.fingerprint())
+        results: dict = {}
+        if self.loaders.test is not None:
+            results = evaluate_split(self.model, self.loaders.test, self.loss_fn, self.taxonomy, self.device,
+                                     self._autocast, self.config.eval.threshold, self.data.train_targets, self.dist,
+                                     channels_last=self.channels_last, keep_predictions=True)
+        predictions = results.pop("_predictions", None)
+        if not self.dist.is_main:
+            return results
+        selected = self.state.best_epoch if self.state.best_epoch is not None else self.state.epoch
+        metrics = {
+            **results,
+            "split": "test" if self.loaders.test is not None else None,
+            "selected_epoch": selected + 1,
+            "selection": f"best val {self.config.train.select_metric}" if self.loaders.val is not None else "last epoch",
+            "epochs": self.config.train.epochs,
+            "data": self.data.info,
+            "taxonomy_fingerprint": self.taxonomy.fingerprint(),
+            "config": self.config.to_dict(),
+        }
+        save_weights(self.model, self.run.path / "model.safetensors", self.config, self.taxonomy, selected,
+                     self.data.feature_dim)
+        if predictions is not None:
+            self.run.write_predictions(predictions, self.taxonomy)
+        write_json(self.run.path / "metrics.json", metrics)
+        return metrics
+
+
+def _config_diff(a: dict, b: dict, prefix: str = "") -> set[str]:
+    keys = set(a) | set(b)
+    diff = set()
+    for key in keys:
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            diff |= _config_diff(va, vb, f"{prefix}{key}.")
+        elif va != vb:
+            diff.add(prefix + key)
+    return diff
+
+
+def train(config: Config, out: str | Path, resume: bool = False, overwrite: bool = False,
+          stop_after_epoch: int | None = None, dist=None) -> dict | None:
+    """Train a configuration into ``out`` (refusing to overwrite a finished run by accident)."""
+    from .distributed import SINGLE_PROCESS
+
+    dist = dist or SINGLE_PROCESS
+    run = RunDir(out, is_main=dist.is_main)
+    run.prepare(resume=resume, overwrite=overwrite)
+    dist.barrier()
+    if dist.is_main:
+        write_text(run.path / "config.yaml", config.to_yaml())
+    trainer = Trainer(config, run, dist=dist)
+    if resume and trainer.store.last() is not None:
+        trainer.resume()
+    return trainer.fit(stop_after_epoch=stop_after_epoch)
+
+
+def history_csv(history: list[dict], columns=LOG_COLUMNS) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: ("" if row.get(k) is None or (isinstance(row.get(k), float) and math.isnan(row[k]))
+                             else row.get(k)) for k in columns})
+    return buffer.getvalue()

@@ -1,0 +1,73 @@
+"""Per-node precision / recall / F1 with the rare-node paper's conventions, and their averages.
+
+Conventions (method-rare-nodes.md §9): per node, from TP/FP/FN counted on ŷ = [p > threshold];
+precision := 0 when TP + FP = 0, recall := 0 when TP + FN = 0, F1 := 0 when P + R = 0. Macro
+scores are the unweighted mean over *all* evaluated nodes, so a node without test positives pulls
+recall and F1 down (that is how the paper's numbers were produced). The ``*_present`` variants
+average only over nodes with at least one positive test example, for a view that is not capped
+by the test split's coverage.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["node_counts", "prf", "macro", "micro_prf", "by_depth", "rare_nodes"]
+
+
+def node_counts(pred: np.ndarray, y: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(TP, FP, FN) per column, counting only cells where ``cells`` is true."""
+    pred = pred & cells
+    pos = y & cells
+    tp = (pred & pos).sum(0)
+    return tp, pred.sum(0) - tp, pos.sum(0) - tp
+
+
+def prf(tp, fp, fn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision, recall, F1 (float arrays) with every 0/0 set to 0."""
+    tp, fp, fn = (np.asarray(a, dtype=np.float64) for a in (tp, fp, fn))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+        recall = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    return precision, recall, f1
+
+
+def macro(values: np.ndarray, select: np.ndarray | None = None) -> float | None:
+    """Unweighted mean over the selected nodes; None when none is selected."""
+    values = np.asarray(values, dtype=np.float64)
+    if select is not None:
+        values = values[select]
+    return float(values.mean()) if values.size else None
+
+
+def micro_prf(tp, fp, fn) -> tuple[float, float, float]:
+    """Precision, recall, F1 from counts pooled over all nodes (same 0/0 conventions)."""
+    p, r, f = prf(np.sum(tp), np.sum(fp), np.sum(fn))
+    return float(p), float(r), float(f)
+
+
+def by_depth(values: np.ndarray, depths: np.ndarray) -> dict[str, float]:
+    """Macro value per depth, keys ``str(depth)`` in increasing depth (JSON-friendly)."""
+    values, depths = np.asarray(values, dtype=np.float64), np.asarray(depths)
+    return {str(int(d)): float(values[depths == d].mean()) for d in np.unique(depths)}
+
+
+def rare_nodes(train_counts: np.ndarray, quantile: float = 0.25) -> tuple[np.ndarray, int | None]:
+    """Positions of the rarest nodes by training count, and the count cutoff.
+
+    Candidates are the nodes with at least one training positive (a node never seen in training
+    is "absent", not rare). Sorted by count, the cutoff is the count of the ⌈quantile·K⌉-th rarest
+    of the K candidates, and every candidate with count ≤ cutoff is rare. Ties at the cutoff are
+    all included, so the choice never depends on node order and the set can exceed a quarter.
+    Returns (empty array, None) when there is no candidate.
+    """
+    counts = np.asarray(train_counts)
+    candidates = np.flatnonzero(counts > 0)
+    if candidates.size == 0:
+        return candidates, None
+    k = max(1, math.ceil(quantile * candidates.size))
+    cutoff = int(np.sort(counts[candidates])[k - 1])
+    return candidates[counts[candidates] <= cutoff], cutoff

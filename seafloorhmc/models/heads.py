@@ -1,0 +1,109 @@
+"""Heads that turn features into member logits [M, B, N].
+
+``EnsembleMLPHead`` is M independent C-HMCNN MLPs (linear → ReLU → dropout, repeated, then a
+linear output) whose layers run as batched matrix products: one GEMM for the shared input layer
+and one ``baddbmm`` per further layer, never a Python loop over members.
+
+``MCDropoutHead`` is one such MLP sampled M times: the first layer runs once, then M dropout masks
+are drawn and the remaining layers run on all M samples in one batched pass. At inference it keeps
+sampling (``mc_inference``), while everything outside the head stays in eval mode.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["EnsembleMLPHead", "MCDropoutHead"]
+
+
+def _init_linear_(weight: torch.Tensor, bias: torch.Tensor, fan_in: int) -> None:
+    """nn.Linear's default initialisation, applied member by member."""
+    bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+    nn.init.uniform_(weight, -bound, bound)  # kaiming_uniform(a=√5) reduces to U(±1/√fan_in)
+    nn.init.uniform_(bias, -bound, bound)
+
+
+class _BatchedMLP(nn.Module):
+    """Weights [M, d_in, d_out] per layer; the input layer may be shared across members."""
+
+    def __init__(self, in_features: int, out_features: int, members: int, hidden: int, layers: int) -> None:
+        super().__init__()
+        if layers < 1:
+            raise ValueError(f"a head needs at least one layer, got {layers}")
+        dims = [in_features] + [hidden] * (layers - 1) + [out_features]
+        self.members = members
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for d_in, d_out in zip(dims[:-1], dims[1:]):
+            weight = nn.Parameter(torch.empty(members, d_in, d_out))
+            bias = nn.Parameter(torch.empty(members, 1, d_out))
+            for m in range(members):
+                _init_linear_(weight.data[m], bias.data[m], d_in)
+            self.weights.append(weight)
+            self.biases.append(bias)
+
+    def first_layer(self, features: torch.Tensor) -> torch.Tensor:
+        """[B, D] shared input → [M, B, H] with a single GEMM."""
+        w, b = self.weights[0], self.biases[0]
+        m, d_in, d_out = w.shape
+        out = features @ w.permute(1, 0, 2).reshape(d_in, m * d_out)
+        return out.view(-1, m, d_out).transpose(0, 1) + b
+
+    def layer(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """[M, B, d_in] → [M, B, d_out] for layer i ≥ 1 (weights broadcast when M_x > M_w)."""
+        w, b = self.weights[i], self.biases[i]
+        if x.shape[0] != w.shape[0]:  # one set of weights, several dropout samples
+            flat = x.reshape(-1, x.shape[-1]) @ w[0] + b[0]
+            return flat.view(x.shape[0], x.shape[1], -1)
+        return torch.baddbmm(b, x, w)
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.weights)
+
+
+class EnsembleMLPHead(nn.Module):
+    def __init__(self, in_features: int, num_nodes: int, members: int = 1, hidden: int | None = None,
+                 layers: int = 3, dropout: float = 0.7) -> None:
+        super().__init__()
+        self.members = members
+        self.dropout = dropout
+        self.mlp = _BatchedMLP(in_features, num_nodes, members, hidden or in_features, layers)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        x = self.mlp.first_layer(features)
+        for i in range(1, self.mlp.num_layers):
+            x = F.dropout(F.relu(x), self.dropout, self.training)
+            x = self.mlp.layer(i, x)
+        return x
+
+
+class MCDropoutHead(nn.Module):
+    def __init__(self, in_features: int, num_nodes: int, samples: int = 20, hidden: int | None = None,
+                 layers: int = 3, dropout: float = 0.7, mc_inference: bool = True) -> None:
+        super().__init__()
+        if dropout <= 0:
+            raise ValueError("an MC-dropout head needs dropout > 0")
+        self.members = samples
+        self.dropout = dropout
+        self.mc_inference = mc_inference
+        self.mlp = _BatchedMLP(in_features, num_nodes, 1, hidden or in_features, layers)
+
+    @property
+    def sampling(self) -> bool:
+        return self.training or self.mc_inference
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        x = self.mlp.first_layer(features)  # [1, B, H], computed once
+        if self.mlp.num_layers == 1:
+            return x.expand(self.members, -1, -1) if self.sampling else x
+        if self.sampling:
+            x = x.expand(self.members, -1, -1)
+        for i in range(1, self.mlp.num_layers):
+            x = F.dropout(F.relu(x), self.dropout, self.sampling)
+            x = self.mlp.layer(i, x)
+        return x

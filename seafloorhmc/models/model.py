@@ -1,0 +1,68 @@
+"""The model: encoder → head → member logits, and predictions that respect the hierarchy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..constraint import max_constraint
+from ..taxonomy import Taxonomy
+from ..uncertainty import node_uncertainty
+
+__all__ = ["HierarchicalClassifier", "Prediction"]
+
+
+@dataclass
+class Prediction:
+    """probs: mean over members of the constrained member probabilities [B, N] (hierarchy-
+    consistent, since a mean of consistent vectors is consistent); member_probs: [M, B, N]."""
+
+    probs: torch.Tensor
+    member_probs: torch.Tensor
+
+    def uncertainty(self, mode: str = "bma") -> torch.Tensor:
+        return node_uncertainty(self.member_probs, mode)
+
+
+class HierarchicalClassifier(nn.Module):
+    def __init__(self, encoder: nn.Module, head: nn.Module, taxonomy: Taxonomy, freeze_encoder: bool = False) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+        self.taxonomy = taxonomy
+        self.freeze_encoder = freeze_encoder
+
+    @property
+    def members(self) -> int:
+        return self.head.members
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.freeze_encoder:
+            self.encoder.eval()  # frozen BatchNorm statistics too
+        return self
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.freeze_encoder:
+            with torch.no_grad():
+                return self.encoder(x)
+        return self.encoder(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Member logits [M, B, N] (unconstrained; the loss applies the constraint)."""
+        return self.head(self.features(x))
+
+    def head_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """Member logits from precomputed features (feature cache, tabular data)."""
+        return self.head(features)
+
+    @torch.no_grad()
+    def predict_from_logits(self, logits: torch.Tensor) -> Prediction:
+        member_probs = torch.sigmoid(max_constraint(logits.float(), self.taxonomy))
+        return Prediction(probs=member_probs.mean(0), member_probs=member_probs)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> Prediction:
+        return self.predict_from_logits(self(x))

@@ -1,0 +1,83 @@
+"""Training curves from the per-epoch CSV log: a loss panel, a metric panel and the learning rate."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ._figure import FONT, new_figure, save_png, style_axes
+
+__all__ = ["read_log", "plot_training_curves"]
+
+
+def read_log(log_csv: str | Path) -> dict[str, np.ndarray]:
+    """Numeric columns of the log as float arrays (blank or non-numeric cells become NaN)."""
+    try:
+        with open(log_csv, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as err:
+        raise ValueError(f"cannot read training log {log_csv}: {err}") from None
+    if not rows:
+        raise ValueError(f"training log {log_csv} has no rows")
+
+    def number(text) -> float:
+        try:
+            return float(text)
+        except (TypeError, ValueError):
+            return math.nan
+
+    columns = {name: np.array([number(r.get(name)) for r in rows]) for name in rows[0] if name}
+    return {name: values for name, values in columns.items() if np.isfinite(values).any()}
+
+
+def _pretty(name: str) -> str:
+    for old, new in (("au_prc", "AU(PRC)"), ("f1", "F1"), ("_", " ")):
+        name = name.replace(old, new)
+    return name
+
+
+def plot_training_curves(log_csv: str | Path, out_png: str | Path, title: str | None = None) -> Path:
+    """Plot whichever of ``train_loss, val_loss, val_au_prc, val_f1, lr`` (and other metrics) the log has.
+
+    Columns containing "loss" go to the loss panel, ``lr`` to its own log-scale panel, every other
+    numeric column except ``epoch`` to the metric panel; the best epoch of each metric is marked.
+    """
+    columns = read_log(log_csv)
+    x = columns.pop("epoch", None)
+    length = len(next(iter(columns.values()))) if columns else 0
+    x = np.arange(1, length + 1) if x is None else x
+    losses = [c for c in columns if "loss" in c]
+    lr = columns.pop("lr", None)
+    metrics = [c for c in columns if c not in losses]
+    panels = [p for p in (("loss", losses), ("metric", metrics)) if p[1]] + ([("lr", ["lr"])] if lr is not None else [])
+    if not panels:
+        raise ValueError(f"training log {log_csv} has no column to plot (expected e.g. train_loss, val_au_prc)")
+    heights = [3 if kind != "lr" else 1.6 for kind, _ in panels]
+    fig, axes = new_figure(6.5, sum(heights) + 0.5, len(panels), 1, sharex=True, squeeze=False,
+                           gridspec_kw={"height_ratios": heights})
+    axes = axes[:, 0]
+    for ax, (kind, names) in zip(axes, panels):
+        for name in names:
+            values = lr if kind == "lr" else columns[name]
+            ok = np.isfinite(values)
+            ax.plot(x[ok], values[ok], marker="o" if ok.sum() <= 30 else None, markersize=3,
+                    linewidth=1.5, label=_pretty(name))
+            if kind == "metric":
+                best = np.flatnonzero(ok)[np.argmax(values[ok])]
+                ax.annotate(f"{values[best]:.3f}", (x[best], values[best]), textcoords="offset points",
+                            xytext=(0, 6), ha="center", fontsize=FONT["tick"])
+                ax.plot(x[best], values[best], marker="*", markersize=10, color=ax.lines[-1].get_color())
+        ax.margins(y=0.15)
+        ylabel = {"loss": "loss", "metric": "validation metric", "lr": "learning rate"}[kind]
+        style_axes(ax, ylabel=ylabel)
+        if kind == "lr":
+            if np.all(lr[np.isfinite(lr)] > 0):
+                ax.set_yscale("log")
+        else:
+            ax.legend(fontsize=FONT["legend"], frameon=False)
+    axes[0].set_title(title or f"Training curves — {Path(log_csv).name}", fontsize=FONT["title"])
+    style_axes(axes[-1], xlabel="epoch")
+    return save_png(fig, out_png)

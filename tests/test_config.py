@@ -1,0 +1,65 @@
+import pytest
+import yaml
+
+from seafloorhmc.config import Config, ConfigError, config_from_dict, describe, load_config
+
+
+def write(tmp_path, data) -> str:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def test_defaults_round_trip_through_yaml(tmp_path):
+    config = Config()
+    again = load_config(write(tmp_path, yaml.safe_load(config.to_yaml())))
+    assert again == config
+
+
+def test_overrides_are_typed(tmp_path):
+    config = load_config(write(tmp_path, {"loss": {"omega": 0.5}}),
+                         ["loss.node_weights=class-wise", "model.members=8", "train.grad_clip=1.5",
+                          "loss.mixed_lambda=null", "data.augment=false", "seed=7"])
+    assert config.loss.omega == 0.5 and config.loss.node_weights == "class-wise"
+    assert config.model.members == 8 and config.train.grad_clip == 1.5
+    assert config.loss.mixed_lambda is None and config.data.augment is False and config.seed == 7
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("loss.focla_k=2", r"unknown key 'loss.focla_k'.*did you mean 'focal_k'.*valid keys in loss"),
+        ("los.omega=1", r"unknown section 'los.omega'.*did you mean 'loss'"),
+        ("loss.uncertainty=entropy", r"loss.uncertainty: 'entropy' is not one of none, bma"),
+        ("model.members=two", r"model.members: expected an integer, got 'two'"),
+        ("data.augment=maybe", r"data.augment: expected true or false"),
+        ("model.members=0", r"model.members must be at least 1"),
+        ("omega", r"must look like key=value"),
+    ],
+)
+def test_bad_keys_and_values_name_the_choices(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+def test_unknown_key_in_file_names_the_file(tmp_path):
+    path = write(tmp_path, {"train": {"epoch": 3}})
+    with pytest.raises(ConfigError, match=r"c.yaml: unknown key 'train.epoch'.*did you mean 'epochs'"):
+        load_config(path)
+
+
+def test_pretrained_without_file_says_how_to_supply_one():
+    with pytest.raises(ConfigError, match=r"model.weights=.*never downloads.*save_file"):
+        config_from_dict({"model": {"pretrained": True}})
+
+
+def test_hmc_needs_root_and_dataset():
+    with pytest.raises(ConfigError, match="--set data.root=DIR"):
+        config_from_dict({"data": {"format": "hmc", "dataset": "cellcycle_FUN"}})
+
+
+def test_describe_lists_every_leaf_key():
+    keys = {row[0] for row in describe()}
+    assert {"loss.node_weights", "loss.omega", "loss.weight_target", "loss.uncertainty", "loss.focal_k",
+            "loss.focal_min", "loss.schedule", "loss.mixed_lambda", "model.members", "model.member_type",
+            "seed"} <= keys
