@@ -61,6 +61,13 @@ def _cmd_synth(args) -> int:
     return 0
 
 
+def _cmd_export_encoder(args) -> int:
+    from .engine.inference import export_encoder
+
+    print(f"encoder weights: {export_encoder(args.checkpoint, args.out)}")
+    return 0
+
+
 def _cmd_keys(args) -> int:
     from .config import describe
 
@@ -98,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=128, help="image side in pixels")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("export-encoder", help="save a trained run's encoder weights for model.weights=")
+    p.add_argument("checkpoint", help="run folder or .safetensors file")
+    p.add_argument("out", help="output .safetensors file")
+    p.set_defaults(func=_cmd_export_encoder)
 
     p = sub.add_parser("keys", help="list every config key with its default")
     p.set_defaults(func=_cmd_keys)

@@ -50,6 +50,8 @@ class DataConfig:
     image_size: int = doc(224, "network input size (pixels)")
     normalisation: str = choice("encoder", ("encoder", "imagenet", "benthicnet"), "input normalisation statistics")
     augment: bool = doc(True, "training augmentation (flips, 90° rotations, colour jitter, random resized crop)")
+    min_crop_scale: float = doc(0.5, "smallest image share a random resized crop keeps (1.0: no cropping, so no "
+                                     "organism is cut out of a multi-label image)")
     val_fraction: float = doc(0.15, "share of images held out for validation when the data has no split")
     test_fraction: float = doc(0.15, "share of images held out for testing when the data has no split")
     train_on_val: bool = doc(False, "train on train ∪ val and select no epoch (C-HMCNN protocol)")
@@ -309,6 +311,8 @@ def validate(config: Config) -> None:
         raise ConfigError("data.val_fraction and data.test_fraction must lie in [0, 1)")
     if config.data.val_fraction + config.data.test_fraction >= 1.0:
         raise ConfigError("data.val_fraction + data.test_fraction must leave some training data")
+    if not 0.0 < config.data.min_crop_scale <= 1.0:
+        raise ConfigError(f"data.min_crop_scale must lie in (0, 1], got {config.data.min_crop_scale}")
     if config.data.format == "hmc" and not (config.data.root and config.data.dataset):
         raise ConfigError("data.format=hmc needs data.root (the C-HMCNN data folder) and data.dataset "
                           "(e.g. cellcycle_FUN); set them with --set data.root=DIR")

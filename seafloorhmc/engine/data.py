@@ -167,7 +167,8 @@ def _prepare_images(config: Config, dist) -> DataBundle:
         raise ConfigError("the training split is empty")
     mean, std = _normalisation(config)
     size = d.image_size
-    train_tf = train_transform(size, mean, std) if d.augment else eval_transform(size, mean, std)
+    train_tf = (train_transform(size, mean, std, scale=(d.min_crop_scale, 1.0)) if d.augment
+                else eval_transform(size, mean, std))
     common = dict(taxonomy=taxonomy, patch_size=d.patch_size, max_pixels=d.max_image_pixels,
                   allow_truncated=d.allow_truncated, skip_bad=d.skip_bad_images, seed=config.seed)
     train = HierarchicalImageDataset(splits["train"], transform=train_tf, **common)

@@ -6,9 +6,9 @@ import contextlib
 from pathlib import Path
 
 from ..config import apply_overrides, config_from_dict
-from ..models import build_model
 from ..utils.atomic import write_json
-from .checkpoint import CheckpointError, load_weights, read_info
+from .checkpoint import CheckpointError, read_info
+from .inference import load_trained_model
 from .data import prepare_data
 from .distributed import SINGLE_PROCESS
 from .evaluation import evaluate_split
@@ -25,10 +25,8 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: list[str] = (), split
         raise CheckpointError(f"checkpoint {info.path} was trained on a different taxonomy than the data "
                               f"({info.fingerprint} vs {bundle.taxonomy.fingerprint()}): its outputs do not "
                               "line up with these labels")
-    model, _ = build_model(config.model, info.taxonomy, seed=config.seed, feature_dim=info.feature_dim, load_weights=False)
-    load_weights(model, info.path, expected_fingerprint=info.fingerprint)
     dev = resolve_device(device)
-    model.to(dev)
+    model, _ = load_trained_model(info.path, dev)
     loaders = bundle.loaders(config, SINGLE_PROCESS)
     loader = getattr(loaders, split)
     if loader is None:

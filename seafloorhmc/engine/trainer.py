@@ -194,7 +194,7 @@ class Trainer:
         warmup = int(round(cfg.warmup_epochs * steps))
         total, count, skipped, lr = 0.0, 0, 0, self.optimizer.param_groups[0]["lr"]
         bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
-                   disable=not (cfg.progress and self.dist.is_main))
+                   disable=None if (cfg.progress and self.dist.is_main) else True)  # None: off when not a TTY
         for i, batch in enumerate(loader):
             if i >= steps:
                 break

@@ -28,7 +28,12 @@ def _init_linear_(weight: torch.Tensor, bias: torch.Tensor, fan_in: int) -> None
 
 
 class _BatchedMLP(nn.Module):
-    """Weights [M, d_in, d_out] per layer; the input layer may be shared across members."""
+    """Per-member weights for every layer, laid out for batched products.
+
+    The input layer is shared by all members, so its weight is stored [d_in, M, d_out] and runs as
+    one GEMM over [d_in, M·d_out] (a view, no copy); later layers are [M, d_in, d_out] for
+    ``baddbmm``. With one member every layer is a plain ``addmm``.
+    """
 
     def __init__(self, in_features: int, out_features: int, members: int, hidden: int, layers: int) -> None:
         super().__init__()
@@ -38,26 +43,35 @@ class _BatchedMLP(nn.Module):
         self.members = members
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
-        for d_in, d_out in zip(dims[:-1], dims[1:]):
-            weight = nn.Parameter(torch.empty(members, d_in, d_out))
-            bias = nn.Parameter(torch.empty(members, 1, d_out))
+        for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
+            weight = torch.empty(members, d_in, d_out)
+            bias = torch.empty(members, 1, d_out)
             for m in range(members):
-                _init_linear_(weight.data[m], bias.data[m], d_in)
-            self.weights.append(weight)
-            self.biases.append(bias)
+                _init_linear_(weight[m], bias[m], d_in)
+            if i == 0:
+                weight = weight.permute(1, 0, 2).contiguous()
+            self.weights.append(nn.Parameter(weight))
+            self.biases.append(nn.Parameter(bias))
+
+    def member_weight(self, layer: int, member: int) -> torch.Tensor:
+        """[d_in, d_out] weight of one member's layer (for inspection and tests)."""
+        w = self.weights[layer]
+        return w[:, member] if layer == 0 else w[member]
 
     def first_layer(self, features: torch.Tensor) -> torch.Tensor:
         """[B, D] shared input → [M, B, H] with a single GEMM."""
         w, b = self.weights[0], self.biases[0]
-        m, d_in, d_out = w.shape
-        out = features @ w.permute(1, 0, 2).reshape(d_in, m * d_out)
+        d_in, m, d_out = w.shape
+        if m == 1:
+            return torch.addmm(b[0], features, w[:, 0]).unsqueeze(0)
+        out = features @ w.view(d_in, m * d_out)
         return out.view(-1, m, d_out).transpose(0, 1) + b
 
     def layer(self, i: int, x: torch.Tensor) -> torch.Tensor:
-        """[M, B, d_in] → [M, B, d_out] for layer i ≥ 1 (weights broadcast when M_x > M_w)."""
+        """[M', B, d_in] → [M', B, d_out] for layer i ≥ 1; one set of weights serves any M'."""
         w, b = self.weights[i], self.biases[i]
-        if x.shape[0] != w.shape[0]:  # one set of weights, several dropout samples
-            flat = x.reshape(-1, x.shape[-1]) @ w[0] + b[0]
+        if w.shape[0] == 1:
+            flat = torch.addmm(b[0], x.reshape(-1, x.shape[-1]), w[0])
             return flat.view(x.shape[0], x.shape[1], -1)
         return torch.baddbmm(b, x, w)
 

@@ -8,8 +8,9 @@ def loop_reference(head, features, member):
     x = features
     layers = len(head.mlp.weights)
     for i in range(layers):
-        w = head.mlp.weights[i][member if head.mlp.weights[i].shape[0] > 1 else 0]
-        b = head.mlp.biases[i][member if head.mlp.biases[i].shape[0] > 1 else 0]
+        single = head.mlp.biases[i].shape[0] == 1
+        w = head.mlp.member_weight(i, 0 if single else member)
+        b = head.mlp.biases[i][0 if single else member]
         x = x @ w + b
         if i < layers - 1:
             x = torch.relu(x)
@@ -53,5 +54,9 @@ def test_mc_dropout_samples_in_one_batched_pass(gen):
 def test_gradients_reach_every_member(gen):
     head = EnsembleMLPHead(5, 3, members=4, hidden=6, dropout=0.0)
     head(torch.randn(2, 5, generator=gen)).sum().backward()
-    for w in head.mlp.weights:
-        assert (w.grad.flatten(1).abs().sum(1) > 0).all()
+    for i in range(len(head.mlp.weights)):
+        for m in range(4):
+            assert head.mlp.weights[i].grad is not None
+            grad = head.mlp.weights[i].grad
+            member_grad = grad[:, m] if i == 0 else grad[m]
+            assert member_grad.abs().sum() > 0
