@@ -33,11 +33,17 @@ def format_metrics(metrics: dict) -> str:
 def _cmd_train(args) -> int:
     from .config import load_config
     from .engine import train
+    from .engine.distributed import init_from_env, shutdown
 
     config = load_config(args.config, args.set)
-    out = Path(args.out) if args.out else Path("runs") / config.name / time.strftime("%Y%m%d-%H%M%S")
-    metrics = train(config, out, resume=args.resume, overwrite=args.overwrite)
-    if metrics is not None:
+    dist = init_from_env(config.train.device)  # under torchrun (WORLD_SIZE > 1): join the process group
+    try:
+        out = Path(args.out) if args.out else Path("runs") / config.name / time.strftime("%Y%m%d-%H%M%S")
+        out = dist.broadcast_object(out)  # one folder name for all ranks (only rank 0 writes)
+        metrics = train(config, out, resume=args.resume, overwrite=args.overwrite, dist=dist)
+    finally:
+        shutdown(dist)
+    if metrics is not None and dist.is_main:
         print(f"\n{config.name}: test metrics (epoch {metrics['selected_epoch']}, {metrics['selection']}) -> {out}")
         print(format_metrics(metrics))
     return 0
@@ -61,11 +67,81 @@ def _cmd_synth(args) -> int:
     return 0
 
 
+def _cmd_predict(args) -> int:
+    from .engine.predict import PredictOptions, default_review_path, predict
+
+    options = PredictOptions(
+        format=args.format, root=args.root, label_map=args.label_map, label_tree=args.label_tree,
+        separator=args.separator, threshold=args.threshold, review_threshold=args.review_threshold,
+        uncertainty=args.uncertainty, top_k=args.top_k, wide=args.wide, batch_size=args.batch_size,
+        workers=args.workers, device=args.device, progress=not args.no_progress)
+    review = None if args.review is None else (args.review or default_review_path(args.out))
+    summary = predict(args.checkpoint, args.input, args.out, options, review=review, overwrite=args.overwrite)
+    print(f"{summary.rows} rows ({summary.needs_review} need review, {summary.errors} unreadable) -> {summary.out}"
+          f"  [{summary.rows_per_second:.1f} rows/s]")
+    if summary.review is not None:
+        print(f"review queue, most uncertain first -> {summary.review}")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from .report import write_report
+
+    print(f"report: {write_report(args.path, out=args.out, top=args.top, image_root=args.image_root)}")
+    return 0
+
+
 def _cmd_export_encoder(args) -> int:
     from .engine.inference import export_encoder
 
     print(f"encoder weights: {export_encoder(args.checkpoint, args.out)}")
     return 0
+
+
+def _sweep_command(args, out: Path) -> str:
+    """The command line that rebuilds a sweep's table, summary and figures (quoted in summary.md)."""
+    import shlex
+
+    words = ["seafloorhmc", "sweep", args.config]
+    for flag, values in (("--set", args.set), ("--only", args.only), ("--grid", args.grid)):
+        for value in values:
+            words += [flag, value]
+    if args.seeds is not None:
+        words += ["--seeds", str(args.seeds)]
+    return shlex.join([*words, "--out", str(out), "--stats-only"])
+
+
+def _cmd_sweep(args) -> int:
+    from .experiments import expand, load_sweep, restrict, run_sweep
+    from .experiments.results import collect_rows, write_table
+    from .experiments.statistics import write_sweep_summary
+    from .experiments.sweep import check_finished_cells
+
+    spec = restrict(load_sweep(args.config), only=args.only, seeds=args.seeds, grid=args.grid, overrides=args.set)
+    cells = expand(spec)
+    out = Path(args.out) if args.out else Path("runs") / "sweeps" / spec.name
+    command = _sweep_command(args, out)
+    if args.dry_run:
+        for cell in cells:
+            print(f"{cell.index:>4}  {cell.id}")
+        print(f"{len(cells)} cells -> {out / 'runs'}")
+        return 0
+    if args.stats_only:
+        check_finished_cells(cells, out / "runs")
+        rows = collect_rows(cells, out / "runs")
+        if not rows:
+            raise FileNotFoundError(f"{out / 'runs'}: none of the {len(cells)} cells has finished; run the sweep first")
+        write_table(rows, out / "results.csv")
+        summary = write_sweep_summary(rows, out, spec, command=command)
+        print(f"{len(rows)} of {len(cells)} cells finished -> {out / 'results.csv'}, {summary}")
+        return 0
+    result = run_sweep(spec, cells, out, workers=args.workers, processes=True if args.processes else None,
+                       stats=not args.no_stats, command=command)
+    print(f"\n{spec.name}: {len(result.finished)} of {result.cells} cells finished -> {result.table}"
+          + (f", {result.summary}" if result.summary else ""))
+    for cell_id, error in result.failed.items():
+        print(f"FAILED {cell_id}: {error}", file=sys.stderr)
+    return 1 if result.failed else 0
 
 
 def _cmd_keys(args) -> int:
@@ -106,10 +182,62 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_cmd_synth)
 
+    p = sub.add_parser("predict", help="predict taxa for a folder, a CSV of images/points or an annotation export")
+    p.add_argument("checkpoint", help="run folder or .safetensors file")
+    p.add_argument("input", help="image folder, CSV with an image column (optional x,y points), or an export")
+    p.add_argument("--out", required=True, help="predictions CSV (refused if it exists, unless --overwrite)")
+    p.add_argument("--format", default="auto",
+                   choices=("auto", "folder", "manifest", "biigle", "squidle", "coralnet", "benthicnet"),
+                   help="input format (auto: folder for a directory, manifest CSV for a file)")
+    p.add_argument("--root", help="folder the input's image paths are relative to (default: the input's folder)")
+    p.add_argument("--label-map", help="coralnet: label code → taxon path CSV (without it only the points are read)")
+    p.add_argument("--label-tree", help="biigle: labels.csv label tree")
+    p.add_argument("--separator", default=" > ", help="taxon path separator of squidle/benthicnet exports")
+    p.add_argument("--review", nargs="?", const="", metavar="PATH",
+                   help="also write the review queue, most uncertain first (default PATH: <out>.review.csv)")
+    p.add_argument("--wide", action="store_true", help="one probability column per node instead of JSON")
+    p.add_argument("--top-k", type=int, default=5, help="machine suggestions per row")
+    p.add_argument("--threshold", type=float, help="probability above which a node is predicted (default: eval.threshold)")
+    p.add_argument("--review-threshold", type=float,
+                   help="uncertainty above which a row needs review (default: eval.review_threshold)")
+    p.add_argument("--uncertainty", help="uncertainty mode (default: eval.review_uncertainty)")
+    p.add_argument("--batch-size", type=int, help="images per batch (default: train.batch_size)")
+    p.add_argument("--workers", type=int, help="image-decoding worker processes (default: half the cores, 1-8)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("report", help="(re)build report.html of a run folder, a predictions CSV or a sweep")
+    p.add_argument("path", help="run folder, predictions CSV, sweep folder (results.csv) or sweep results CSV")
+    p.add_argument("--out", help="predictions: the .html file (default: CSV name with .html); sweep: the folder")
+    p.add_argument("--top", type=int, default=24, help="predictions: most uncertain rows shown as thumbnails")
+    p.add_argument("--image-root", help="predictions: folder the image paths are relative to (predict's --root)")
+    p.set_defaults(func=_cmd_report)
+
     p = sub.add_parser("export-encoder", help="save a trained run's encoder weights for model.weights=")
     p.add_argument("checkpoint", help="run folder or .safetensors file")
     p.add_argument("out", help="output .safetensors file")
     p.set_defaults(func=_cmd_export_encoder)
+
+    p = sub.add_parser("sweep", help="run a grid of trainings (methods × fractions × seeds ...), resumable, "
+                                      "with one results table and statistics")
+    p.add_argument("config", help="sweep YAML (base:/datasets:, methods:, grid:; see seafloorhmc.experiments.grid)")
+    p.add_argument("--out", help="sweep folder (default: runs/sweeps/<name>); rerunning skips finished cells")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key of every cell's base config (methods and grid axes still win)")
+    p.add_argument("--only", action="append", default=[], metavar="AXIS=V[,V]",
+                   help="keep only these values of an axis, e.g. --only method=baseline,weighted")
+    p.add_argument("--grid", action="append", default=[], metavar="KEY=[V,...]",
+                   help="replace (or add) an axis, e.g. --grid data.train_fraction=[0.1,1.0]")
+    p.add_argument("--seeds", type=int, help="keep the first N values of the seed axis")
+    p.add_argument("--workers", type=int, help="cells trained at once (default: 1 on <= 2 cores, else cores // 2)")
+    p.add_argument("--processes", action="store_true", help="run every cell in a worker process even with one worker")
+    p.add_argument("--dry-run", action="store_true", help="list the cells and exit")
+    p.add_argument("--stats-only", action="store_true",
+                   help="rebuild results.csv, summary.md and the figures from the finished cells; train nothing")
+    p.add_argument("--no-stats", action="store_true", help="write results.csv only")
+    p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("keys", help="list every config key with its default")
     p.set_defaults(func=_cmd_keys)

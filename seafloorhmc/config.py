@@ -54,7 +54,21 @@ class DataConfig:
                                      "organism is cut out of a multi-label image)")
     val_fraction: float = doc(0.15, "share of images held out for validation when the data has no split")
     test_fraction: float = doc(0.15, "share of images held out for testing when the data has no split")
+    train_fraction: float | None = doc(None, "limited data: keep this share of the training split (nested subsets: "
+                                             "the same seed's smaller subsets lie inside the larger); null: all")
+    train_count: int | None = doc(None, "limited data: keep this many training rows instead of a fraction")
+    subsample_seed: int | None = doc(None, "seed of the training subset (null: derived from seed); sweeps derive "
+                                           "it from their experiment seed so all methods share the subset")
+    hierarchy_aware: bool = doc(False, "subset keeps one example of every node that has one first (rarest nodes "
+                                       "first), as far as its size allows")
+    resample: str = choice("none", ("none", "lpros"), "resample the training rows: LPROS clones rows of minority "
+                           "label paths (spec §7); node weights still come from the rows before cloning")
+    lpros_share: float = doc(0.1, "LPROS budget S = floor(share · annotations)")
+    lpros_update: str = choice("parent", ("parent", "ancestors"), "LPROS: a clone's count reaches its term's parent "
+                               "only (released code) or every ancestor")
     train_on_val: bool = doc(False, "train on train ∪ val and select no epoch (C-HMCNN protocol)")
+    single_path: bool = doc(False, "keep only samples whose labels form one root-to-node path (HCAL needs one "
+                                   "label per level); the number dropped is reported in the data info")
     skip_bad_images: bool = doc(False, "skip unreadable images (counted and reported) instead of stopping")
     allow_truncated: bool = doc(False, "decode truncated images, filling the missing part with grey")
     max_image_pixels: int | None = doc(89_478_485, "decompression-bomb limit in pixels (null: none)")
@@ -63,6 +77,12 @@ class DataConfig:
     synthetic_size: int = doc(128, "synthetic: image side in pixels")
     synthetic_seed: int = doc(0, "synthetic: generator seed")
     workers: int = doc(0, "data-loading worker processes")
+    feature_cache: str = doc("auto", "frozen encoder without augmentation: folder where each image's features are "
+                                     "cached once for every run (auto: $SEAFLOORHMC_DATA/features, else "
+                                     "~/.cache/seafloorhmc/features; off: recompute them every step)")
+    feature_cache_identity: str = choice("stat", ("stat", "content"), "how the feature cache recognises an image: "
+                                         "path + size + mtime (fast) or a hash of the file (survives copies, "
+                                         "reads every image on every run)")
 
 
 @dataclass
@@ -75,10 +95,16 @@ class ModelConfig:
     drop_rate: float = doc(0.0, "encoder dropout before its (removed) classifier")
     members: int = doc(1, "ensemble members / MC-dropout samples")
     member_type: str = choice("ensemble", ("ensemble", "mc_dropout"), "batched MLP ensemble or MC-dropout samples of one MLP")
-    head: str = choice("mlp", ("mlp",), "head type")
+    head: str = choice("mlp", ("mlp", "prototype"), "head type: C-HMCNN MLP members + max-constraint, or HCAL "
+                                                     "prototypes (one member, levels decided by argmax)")
     hidden: int | None = doc(None, "hidden width of the head (default: the encoder's feature width)")
     head_layers: int = doc(3, "linear layers in the head")
     dropout: float = doc(0.7, "dropout after each hidden layer of the head")
+    embedding_dim: int = doc(256, "prototype head: width d of the L2-normalised embedding")
+    temperature: float = doc(0.1, "prototype head: τ of the cosine logits cos/τ")
+    prototype_noise: float = doc(0.01, "prototype head: ε of the uniform noise on the prototypes while training (0: off)")
+    prototype_lr_scale: float = doc(5.0, "prototype head: LR multiplier of the finest level's prototypes, doubled per "
+                                         "coarser level (5×, 10×, 20× in HCAL's code)")
 
 
 @dataclass
@@ -96,6 +122,12 @@ class LossConfig:
     schedule_per: str = choice("epoch", ("epoch", "run"), "ramp restarts every epoch (released code) or spans the run")
     mixed_lambda: float | None = doc(None, "λ·weighted + (1-λ)·plain MCLoss; null: off")
     reduction: str = choice("mean", ("mean", "sum"), "reduction over members, examples and nodes")
+    level_weighting: str = choice("awa", ("awa", "dwa", "equal", "uncertainty"), "prototype head: weights of the "
+                                  "level losses (softmax(ℓ/γ) per step, convergence-rate DWA per epoch, 1, Kendall)")
+    gamma: float = doc(0.5, "prototype head, awa: γ in softmax(ℓ/γ)")
+    dwa_temperature: float = doc(2.0, "prototype head, dwa: temperature T")
+    parent_anchor: str = choice("batch_centroid", ("batch_centroid", "sample"), "prototype head: coarse-level anchors "
+                                "are in-batch class centroids (HCAL) or the samples")
 
 
 @dataclass
@@ -126,6 +158,8 @@ class EvalConfig:
     threshold: float = doc(0.5, "probability above which a node is predicted")
     review_threshold: float = doc(0.5, "uncertainty above which a prediction needs review")
     review_uncertainty: str = choice("bma", UNCERTAINTY_MODES, "uncertainty reported with predictions")
+    decoding: str = choice("independent", ("independent", "consistent"), "prototype head: argmax per level (HCAL) or "
+                           "the best valid path; the other is reported with its name as prefix")
 
 
 @dataclass
@@ -303,6 +337,8 @@ def validate(config: Config) -> None:
             "weights. On a machine with internet access run `python -c \"import timm, safetensors.torch as st; "
             f"m = timm.create_model('{config.model.encoder}', pretrained=True); st.save_file(m.state_dict(), "
             f"'{config.model.encoder}.safetensors')\"` and copy the file here.")
+    if config.model.head == "prototype":
+        _validate_prototype(config)
     if config.loss.mixed_lambda is not None and not 0.0 <= config.loss.mixed_lambda <= 1.0:
         raise ConfigError(f"loss.mixed_lambda must lie in [0, 1], got {config.loss.mixed_lambda}")
     if config.train.epochs < 1 or config.train.batch_size < 1:
@@ -311,6 +347,7 @@ def validate(config: Config) -> None:
         raise ConfigError("data.val_fraction and data.test_fraction must lie in [0, 1)")
     if config.data.val_fraction + config.data.test_fraction >= 1.0:
         raise ConfigError("data.val_fraction + data.test_fraction must leave some training data")
+    _validate_subsample(config.data)
     if not 0.0 < config.data.min_crop_scale <= 1.0:
         raise ConfigError(f"data.min_crop_scale must lie in (0, 1], got {config.data.min_crop_scale}")
     if config.data.format == "hmc" and not (config.data.root and config.data.dataset):
@@ -322,6 +359,51 @@ def validate(config: Config) -> None:
         raise ConfigError("data.format=folder needs data.root=/path/to/taxonomy/folders")
     if config.data.format == "coralnet" and not config.data.label_map:
         raise ConfigError("data.format=coralnet needs data.label_map=/path/to/codes.csv (label code → taxon path)")
+    spelled = {"false": "off", "no": "off", "true": "auto", "yes": "auto"}  # YAML reads off/on as booleans
+    config.data.feature_cache = spelled.get(config.data.feature_cache.lower(), config.data.feature_cache)
+    if not config.data.feature_cache.strip():
+        raise ConfigError("data.feature_cache is empty: use auto, off, or a folder for the cached features")
+    if config.model.freeze and config.data.augment and config.data.feature_cache not in ("auto", "off"):
+        raise ConfigError(f"data.feature_cache={config.data.feature_cache} with data.augment=true: augmentation "
+                          "changes an image's features every epoch, so cached features would be wrong; set "
+                          "data.augment=false, or data.feature_cache=off to recompute them")
+
+
+def _validate_prototype(config: Config) -> None:
+    """The prototype head has one member and its own loss: refuse settings it would ignore."""
+    m, loss = config.model, config.loss
+    if m.members != 1 or m.member_type != "ensemble":
+        raise ConfigError(f"model.head=prototype has a single member: set model.members=1 and "
+                          f"model.member_type=ensemble (got {m.members}, {m.member_type})")
+    rare_node = {"loss.node_weights": (loss.node_weights, "none"), "loss.uncertainty": (loss.uncertainty, "none"),
+                 "loss.schedule": (loss.schedule, "none"), "loss.mixed_lambda": (loss.mixed_lambda, None)}
+    for key, (value, off) in rare_node.items():
+        if value != off:
+            raise ConfigError(f"{key}={value} belongs to the rare-node loss, which model.head=prototype does not use; "
+                              f"set {key}={off if off is not None else 'null'}")
+    for key, value in (("model.embedding_dim", m.embedding_dim), ("model.temperature", m.temperature),
+                       ("model.prototype_lr_scale", m.prototype_lr_scale), ("loss.gamma", loss.gamma),
+                       ("loss.dwa_temperature", loss.dwa_temperature)):
+        if value <= 0:
+            raise ConfigError(f"{key} must be positive, got {value}")
+    if m.prototype_noise < 0:
+        raise ConfigError(f"model.prototype_noise must be non-negative, got {m.prototype_noise}")
+
+
+def _validate_subsample(d: DataConfig) -> None:
+    """Limited-data and resampling keys: one size, in range."""
+    if d.train_fraction is not None and d.train_count is not None:
+        raise ConfigError(f"data.train_fraction={d.train_fraction} and data.train_count={d.train_count}: "
+                          "give one of them, not both")
+    if d.train_fraction is not None and not 0.0 < d.train_fraction <= 1.0:
+        raise ConfigError(f"data.train_fraction must lie in (0, 1], got {d.train_fraction}")
+    if d.train_count is not None and d.train_count < 1:
+        raise ConfigError(f"data.train_count must be at least 1, got {d.train_count}")
+    if not 0.0 < d.lpros_share <= 1.0:
+        raise ConfigError(f"data.lpros_share must lie in (0, 1], got {d.lpros_share}")
+    if d.resample == "lpros" and d.single_path:
+        raise ConfigError("data.resample=lpros with data.single_path=true is not supported: the single-path filter "
+                          "would recompute node weights from the cloned rows; drop one of them")
 
 
 def describe(cls=Config, prefix: str = "") -> list[tuple[str, str, str]]:

@@ -15,6 +15,7 @@ from seafloorhmc import Taxonomy, max_constraint
 from seafloorhmc.metrics import evaluate
 from seafloorhmc.plots import (
     layout_parents,
+    log_panels,
     plot_by_depth,
     plot_pr_curve,
     plot_reliability,
@@ -77,11 +78,29 @@ def test_training_curves_full_and_partial_logs(tmp_path):
     assert small.shape[0] < full.shape[0]  # one panel instead of three
 
 
+def test_log_panels_leave_out_bookkeeping_columns():
+    columns = ["epoch", "train_loss", "val_loss", "val_au_prc", "val_f1", "lr", "seconds", "skipped"]
+    assert log_panels(columns) == [("loss", ["train_loss", "val_loss"]), ("metric", ["val_au_prc", "val_f1"]),
+                                   ("lr", ["lr"])]
+    assert log_panels(["epoch", "train_loss", "lr", "seconds", "skipped"]) == [("loss", ["train_loss"]), ("lr", ["lr"])]
+    assert log_panels(["epoch", "seconds"]) == []
+
+
+def test_training_curves_mark_the_selected_epoch(tmp_path):
+    rows = [[e, 1 / e, 0.5 + e / 100, 1e-3] for e in range(1, 6)]
+    log = write_log(tmp_path / "log.csv", ["epoch", "train_loss", "val_f1", "lr"], rows)
+    plain = assert_png(plot_training_curves(log, tmp_path / "a.png"), tmp_path)
+    marked = assert_png(plot_training_curves(log, tmp_path / "b.png", selected_epoch=3), tmp_path)
+    assert plain.shape == marked.shape and not np.array_equal(plain, marked)
+
+
 def test_training_curves_rejects_empty_logs(tmp_path):
     with pytest.raises(ValueError, match="no rows"):
         plot_training_curves(write_log(tmp_path / "empty.csv", ["epoch", "train_loss"], []), tmp_path / "x.png")
     with pytest.raises(ValueError, match="no column to plot"):
         plot_training_curves(write_log(tmp_path / "epochs.csv", ["epoch"], [[1], [2]]), tmp_path / "x.png")
+    with pytest.raises(ValueError, match="no column to plot"):
+        plot_training_curves(write_log(tmp_path / "t.csv", ["epoch", "seconds"], [[1, 2.0]]), tmp_path / "x.png")
     with pytest.raises(ValueError, match="cannot read"):
         plot_training_curves(tmp_path / "missing.csv", tmp_path / "x.png")
 
@@ -152,6 +171,21 @@ def test_taxonomy_tree_pngs(run, tmp_path):
     assert_png(plot_taxonomy_tree(dag, None, tmp_path / "dag.png"), tmp_path)
     with pytest.raises(ValueError, match="unknown node"):
         plot_taxonomy_tree(tax, [{"node": "nope", "f1": 0.1}], tmp_path / "bad.png")
+
+
+def test_taxonomy_tree_orientation(tmp_path):
+    """Few leaves: drawn top-down (wider than tall); many: left to right, one row per leaf (taller than wide)."""
+    small = Taxonomy.from_edges([("R", f"c{i}") for i in range(5)])
+    many = Taxonomy.from_edges([("R", f"c{i}") for i in range(60)])
+    shapes = {}
+    for name, tax, orientation in (("small", small, "auto"), ("many", many, "auto"), ("forced", many, "top-down")):
+        shapes[name] = assert_png(plot_taxonomy_tree(tax, None, tmp_path / f"{name}.png", orientation=orientation),
+                                  tmp_path).shape
+    assert shapes["small"][1] > shapes["small"][0]
+    assert shapes["many"][0] > 2 * shapes["many"][1]
+    assert shapes["forced"][1] > 2 * shapes["forced"][0]
+    with pytest.raises(ValueError, match="orientation"):
+        plot_taxonomy_tree(small, None, tmp_path / "bad.png", orientation="sideways")
 
 
 # ------------------------------------------------------------------------------------ PR and reliability

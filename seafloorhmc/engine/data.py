@@ -36,19 +36,26 @@ class DataBundle:
     feature_dim: int | None = None
     info: dict = field(default_factory=dict)
     collate_fn: object = None
+    train_record: dict | None = None  # limited-data subset / LPROS clones, saved as train_subset.json
 
     def loaders(self, config: Config, dist, pin_memory: bool = False) -> Loaders:
+        """Per-rank loaders: ``train.batch_size`` is the global batch, each of the W ranks takes 1/W."""
         from ..data.dataset import TensorBatches
+        from .distributed import RankBatches
         from .loaders import EpochLoader
 
         cfg = config.train
+        per_rank = dist.per_rank_batch(cfg.batch_size)
         if isinstance(self.train, TensorBatches):
-            return Loaders(self.train, self.val, self.test)
+            if not dist.enabled:
+                return Loaders(self.train, self.val, self.test)
+            shard = lambda b: None if b is None else RankBatches(b, dist.rank, dist.world_size)  # noqa: E731
+            return Loaders(shard(self.train), shard(self.val), shard(self.test))
 
         def make(dataset, shuffle):
             if dataset is None:
                 return None
-            return EpochLoader(dataset, cfg.batch_size, shuffle=shuffle, seed=config.seed,
+            return EpochLoader(dataset, per_rank, shuffle=shuffle, seed=config.seed,
                                workers=config.data.workers, collate_fn=self.collate_fn, pin_memory=pin_memory,
                                rank=dist.rank, world_size=dist.world_size)
 
@@ -57,9 +64,11 @@ class DataBundle:
 
 def default_synthetic_root(config: Config) -> Path:
     """Where the built-in synthetic dataset lives unless ``data.root`` says otherwise."""
+    from ..data.synthetic import GENERATOR_VERSION
+
     base = Path(os.environ.get("SEAFLOORHMC_DATA", Path.home() / ".cache" / "seafloorhmc")).expanduser()
     d = config.data
-    return base / f"synthetic-n{d.synthetic_images}-px{d.synthetic_size}-seed{d.synthetic_seed}"
+    return base / f"synthetic-v{GENERATOR_VERSION}-n{d.synthetic_images}-px{d.synthetic_size}-seed{d.synthetic_seed}"
 
 
 def split_samples(samples: list, val_fraction: float, test_fraction: float, seed: int) -> dict[str, list]:
@@ -159,12 +168,20 @@ def _prepare_images(config: Config, dist) -> DataBundle:
         raise ConfigError(f"data.format={d.format}: no annotations found")
     taxonomy = Taxonomy.from_csv(label_tree) if label_tree else taxonomy_from_records(records)
     samples = group_samples(records, by=d.group_by)
+    dropped = 0
+    if d.single_path:  # level-wise heads (HCAL) need one label path per sample
+        from ..levels import keep_single_path
+
+        samples, dropped = keep_single_path(samples, taxonomy)
     splits = split_samples(samples, d.val_fraction, d.test_fraction, config.seed)
+    splits["train"], clones, record, subset_info = _limit_and_resample(config, splits["train"], taxonomy)
     if d.train_on_val:
         splits["train"] += splits["val"]
         splits["val"] = []
     if not splits["train"]:
         raise ConfigError("the training split is empty")
+    n_weighted = len(splits["train"])  # node weights and rare nodes: the rows before any LPROS clone
+    splits["train"] += clones
     mean, std = _normalisation(config)
     size = d.image_size
     train_tf = (train_transform(size, mean, std, scale=(d.min_crop_scale, 1.0)) if d.augment
@@ -176,7 +193,38 @@ def _prepare_images(config: Config, dist) -> DataBundle:
     test = HierarchicalImageDataset(splits["test"], transform=eval_transform(size, mean, std), **common) if splits["test"] else None
     info = {"format": d.format, "train": len(splits["train"]), "val": len(splits["val"]), "test": len(splits["test"]),
             "nodes": len(taxonomy), "records": len(records)}
-    return DataBundle(taxonomy, train, val, test, train.targets, train.known, info=info, collate_fn=collate_skipping_bad)
+    if d.single_path:
+        info["dropped_multi_path"] = dropped
+    info.update(subset_info)
+    return DataBundle(taxonomy, train, val, test, train.targets[:n_weighted], train.known[:n_weighted], info=info,
+                      collate_fn=collate_skipping_bad, train_record=record)
+
+
+def _limit_and_resample(config: Config, samples: list, taxonomy: Taxonomy) -> tuple[list, list, dict | None, dict]:
+    """Limited data (nested subset) then LPROS on the training split proper.
+
+    Returns (samples kept, LPROS clone samples, the train_subset.json record, info entries).
+    """
+    from ..data.dataset import HierarchicalImageDataset
+    from ..data.lpros import clone_samples, lpros_for_config
+    from ..data.subsample import subset_for_config, subset_record
+
+    d = config.data
+    if d.train_fraction is None and d.train_count is None and d.resample == "none":
+        return samples, [], None, {}
+    subset = None
+    ids = [s.image if s.geometry is None else f"{s.image} {s.geometry.kind} {list(s.geometry.coords)}"
+           for s in samples]
+    if d.train_fraction is not None or d.train_count is not None:
+        targets = HierarchicalImageDataset(samples, taxonomy).targets  # names the sample of a bad label
+        subset = subset_for_config(d, targets, config.seed)
+        samples = [samples[i] for i in subset.indices]
+    plan = lpros_for_config(d, [s.labels for s in samples], taxonomy, config.seed)
+    clones = clone_samples(samples, plan, taxonomy) if plan is not None else []
+    record = subset_record(subset, ids, plan, taxonomy)
+    info = {**({"subset": subset.summary()} if subset is not None else {}),
+            **({"lpros": plan.info} if plan is not None else {})}
+    return samples, clones, record, info
 
 
 # ---------------------------------------------------------------------- HMC feature benchmarks
@@ -196,25 +244,48 @@ def _prepare_hmc(config: Config) -> DataBundle:
     data = load_hmc_dataset(d.root, d.dataset)
     taxonomy = data.taxonomy
     train_x, train_y = data.train.X, data.targets("train")
+    train_rows = np.arange(len(train_x))  # row numbers in the train ARFF (for train_subset.json)
     if data.valid is not None:
         val_x, val_y = data.valid.X, data.targets("valid")
-        prep = fit_preprocessor([train_x, val_x], impute=d.impute)
+        fit_on = [train_x, val_x]
     else:
-        prep = fit_preprocessor(train_x, impute=d.impute)
+        fit_on = train_x
         val_x = val_y = None
         if not d.train_on_val and d.val_fraction > 0:
             order = np.random.default_rng(config.seed).permutation(len(train_x))
             k = int(round(len(order) * d.val_fraction))
             val_x, val_y = train_x[order[:k]], train_y[order[:k]]
-            train_x, train_y = train_x[order[k:]], train_y[order[k:]]
-    weights_from = torch.as_tensor(np.asarray(train_y), dtype=torch.float32)
+            train_x, train_y, train_rows = train_x[order[k:]], train_y[order[k:]], train_rows[order[k:]]
+    # limited data, then LPROS, on the train split proper; preprocessing then sees only the rows used
+    row_labels = [data.train.labels[r] for r in train_rows]
+    subset, plan, record, subset_info = _limit_and_resample_rows(config, train_y, row_labels, taxonomy, train_rows)
+    if subset is not None:
+        train_x, train_y = train_x[subset.indices], train_y[subset.indices]
+    weights_from = torch.as_tensor(np.asarray(train_y), dtype=torch.float32)  # before any clone (spec §3.1)
+    if plan is not None:
+        from ..data.lpros import clone_targets
+
+        train_x = np.concatenate([train_x, train_x[plan.rows]])
+        train_y = np.concatenate([np.asarray(train_y), clone_targets(plan, taxonomy)])
+    if plan is not None or (subset is not None and len(subset.indices) < subset.pool):
+        fit_on = [train_x] + ([val_x] if val_x is not None else [])
+    prep = fit_preprocessor(fit_on, impute=d.impute)
     features = {"train": prep.transform(train_x), "test": prep.transform(data.test.X)}
     labels = {"train": np.asarray(train_y), "test": np.asarray(data.targets("test"))}
     if val_x is not None:
         features["val"], labels["val"] = prep.transform(val_x), np.asarray(val_y)
-        if d.train_on_val:
-            features["train"] = np.concatenate([features["train"], features.pop("val")])
-            labels["train"] = np.concatenate([labels["train"], labels.pop("val")])
+    dropped = {}
+    if d.single_path:  # level-wise heads (HCAL) need one label path per example
+        from ..levels import single_path_mask
+
+        for split in list(features):
+            keep = single_path_mask(labels[split], taxonomy)
+            dropped[split] = int((~keep).sum())
+            features[split], labels[split] = features[split][keep], labels[split][keep]
+        weights_from = torch.as_tensor(labels["train"], dtype=torch.float32)
+    if val_x is not None and d.train_on_val:
+        features["train"] = np.concatenate([features["train"], features.pop("val")])
+        labels["train"] = np.concatenate([labels["train"], labels.pop("val")])
 
     def batches(split, shuffle):
         if split not in features:
@@ -225,5 +296,24 @@ def _prepare_hmc(config: Config) -> DataBundle:
 
     info = {"format": "hmc", "dataset": d.dataset, "nodes": len(taxonomy), "eval_nodes": int(taxonomy.eval_mask.sum()),
             "features": int(features["train"].shape[1]), **{k: int(v.shape[0]) for k, v in features.items()}}
+    if d.single_path:
+        info["dropped_multi_path"] = dropped
+    info.update(subset_info)
     return DataBundle(taxonomy, batches("train", True), batches("val", False), batches("test", False), weights_from,
-                      None, feature_dim=int(features["train"].shape[1]), info=info)
+                      None, feature_dim=int(features["train"].shape[1]), info=info, train_record=record)
+
+
+def _limit_and_resample_rows(config: Config, targets, label_lists: list, taxonomy: Taxonomy, source_rows):
+    """Limited data (nested subset) then LPROS plan for feature rows: (subset, plan, record, info)."""
+    from ..data.lpros import lpros_for_config
+    from ..data.subsample import subset_for_config, subset_record
+
+    d = config.data
+    subset = subset_for_config(d, targets, config.seed)
+    if subset is not None:
+        label_lists = [label_lists[i] for i in subset.indices]
+    plan = lpros_for_config(d, label_lists, taxonomy, config.seed)
+    record = subset_record(subset, [int(r) for r in source_rows], plan, taxonomy)
+    info = {**({"subset": subset.summary()} if subset is not None else {}),
+            **({"lpros": plan.info} if plan is not None else {})}
+    return subset, plan, record, info

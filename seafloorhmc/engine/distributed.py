@@ -1,16 +1,29 @@
 """Distributed training helpers (torchrun + DistributedDataParallel), and the single-process default.
 
-Only rank 0 writes files; counts are summed across ranks with ``all_reduce``; evaluation gathers
-every rank's predictions and drops the padding the sampler added.
+``train.batch_size`` is the *global* batch: each of W ranks takes ``batch_size / W`` rows per step,
+dealt from the same (seed, epoch) permutation so that step k of all ranks together is step k of a
+single process. DDP averages gradients over ranks, so each rank's loss is rescaled
+(:meth:`DistContext.loss_scale`) to make that average the mean over the global batch, even when
+partial labels give the ranks different numbers of counted cells. Only rank 0 writes files; counts
+are summed across ranks with ``all_reduce``; evaluation gathers every rank's predictions and drops
+the padding the sampler added.
+
+Not equal to a single process (by design, documented): BatchNorm statistics of a trainable encoder
+are per rank (as in torchvision/timm without ``--sync-bn``), dropout masks come from per-rank
+streams, and a training split whose size is not a multiple of W repeats a few rows as padding.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as torch_dist
+
+from ..config import ConfigError
+from ..utils.seeding import derive_seed
 
 
 @dataclass
@@ -38,6 +51,29 @@ class DistContext:
         if self.enabled:
             torch_dist.barrier()
 
+    def per_rank_batch(self, batch_size: int) -> int:
+        """This rank's share of the global ``train.batch_size``; it must divide evenly."""
+        if batch_size % self.world_size:
+            raise ConfigError(f"train.batch_size={batch_size} is the global batch and must be divisible by the "
+                              f"{self.world_size} processes; use a multiple of {self.world_size}")
+        return batch_size // self.world_size
+
+    def loss_scale(self, local_count: int, reduction: str = "mean") -> float:
+        """Factor for this rank's loss so that DDP's gradient *average* equals the single-process
+        gradient of the global batch: ``W · local_cells / global_cells`` for a mean, ``W`` for a sum."""
+        if not self.enabled:
+            return 1.0
+        if reduction == "sum":
+            return float(self.world_size)
+        (total,) = self.sum_floats(float(local_count))
+        return global_mean_scale(local_count, total, self.world_size)
+
+    def seed_rank(self, seed: int, epoch: int) -> None:
+        """Give each rank its own dropout stream for ``epoch`` (identical streams would draw the same
+        masks on every rank); a function of (seed, rank, epoch), so resuming repeats it."""
+        if self.enabled:
+            torch.manual_seed(derive_seed(seed, "rank", self.rank, epoch))
+
     def sum_floats(self, *values: float) -> tuple[float, ...]:
         if not self.enabled:
             return values
@@ -45,10 +81,20 @@ class DistContext:
         torch_dist.all_reduce(tensor)
         return tuple(tensor.tolist())
 
+    def broadcast_object(self, value):
+        """Rank 0's ``value`` on every rank (e.g. a timestamped output folder)."""
+        if not self.enabled:
+            return value
+        box = [value]
+        torch_dist.broadcast_object_list(box, src=0)
+        return box[0]
+
     def gather_tensor(self, tensor: torch.Tensor) -> torch.Tensor:
         """Concatenate a [n_rank, ...] tensor from every rank (sizes may differ), rank order."""
         if not self.enabled:
             return tensor
+        if tensor.dtype == torch.bool:  # not every backend gathers bool
+            return self.gather_tensor(tensor.to(torch.uint8)).bool()
         device = self._comm_device
         local = tensor.to(device)
         size = torch.tensor([local.shape[0]], device=device)
@@ -72,6 +118,62 @@ class DistContext:
 
 
 SINGLE_PROCESS = DistContext()
+
+
+def global_mean_scale(local_count: float, global_count: float, world_size: int) -> float:
+    """``W · local / global``: a rank's mean loss times this, averaged over W ranks, is the mean
+    over all ``global_count`` cells (a rank with no counted cells contributes nothing)."""
+    if global_count <= 0:
+        return 0.0
+    return world_size * float(local_count) / float(global_count)
+
+
+class RankBatches:
+    """This rank's share of in-memory batches (:class:`~seafloorhmc.data.dataset.TensorBatches`).
+
+    The global row order (``batches.order()``) is dealt round-robin exactly as
+    :class:`~seafloorhmc.engine.loaders.ShardedEpochSampler` deals images: shuffled (training)
+    orders are padded by repeating their first rows to a multiple of W, so every rank takes the
+    same number of steps; unshuffled (evaluation) orders are split unevenly and never repeat a row.
+    Batches hold ``batches.batch_size / W`` rows.
+    """
+
+    def __init__(self, batches, rank: int, world_size: int) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside a world of {world_size} processes")
+        self.batches = batches
+        self.rank, self.world_size = rank, world_size
+        self.batch_size = DistContext(world_size=world_size).per_rank_batch(batches.batch_size)
+        self.pad = bool(batches.shuffle)
+        self.drop_last = bool(getattr(batches, "drop_last", False))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.batches.set_epoch(epoch)
+
+    def rows(self) -> torch.Tensor:
+        """Row positions this rank visits in the current epoch, in order."""
+        order = torch.as_tensor(self.batches.order())
+        if self.pad and len(order):
+            padded = math.ceil(len(order) / self.world_size) * self.world_size
+            order = order[torch.arange(padded) % len(order)]
+        return order[self.rank::self.world_size]
+
+    def _count(self) -> int:
+        n = len(self.batches.order())
+        if self.pad:
+            return math.ceil(n / self.world_size)
+        return len(range(self.rank, n, self.world_size))
+
+    def __len__(self) -> int:
+        n = self._count()
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self):
+        rows, b = self.rows(), self.batches
+        for i in range(len(self)):
+            part = rows[i * self.batch_size:(i + 1) * self.batch_size]
+            yield {"image": b.features[part], "target": b.targets[part], "known": b.known[part], "index": part,
+                   "skipped": []}
 
 
 def init_from_env(device: str = "auto") -> DistContext:

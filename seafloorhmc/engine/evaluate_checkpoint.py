@@ -33,7 +33,7 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: list[str] = (), split
         raise ValueError(f"the data has no {split!r} split")
     metrics = evaluate_split(model, loader, build_loss(config, bundle.taxonomy, bundle.train_targets).to(dev),
                              bundle.taxonomy, dev, contextlib.nullcontext, config.eval.threshold,
-                             bundle.train_targets, SINGLE_PROCESS)
+                             bundle.train_targets, SINGLE_PROCESS, decoding=config.eval.decoding)
     metrics.update({"split": split, "checkpoint": str(info.path), "data": bundle.info, "config": config.to_dict()})
     if out is not None:
         write_json(Path(out) / "metrics.json", metrics)

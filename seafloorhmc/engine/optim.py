@@ -10,10 +10,19 @@ import torch
 from ..config import TrainConfig
 
 
-def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, extra_params=()) -> torch.optim.Optimizer:
+    """Groups: head (+ ``extra_params``, e.g. a loss's learned weights) at ``lr``, the encoder at
+    ``encoder_lr``, and any head parameters the head asks to scale (``lr_scaled_parameters``:
+    HCAL's prototypes) at ``lr`` × their multiplier."""
+    scaled = model.head.lr_scaled_parameters() if hasattr(model.head, "lr_scaled_parameters") else []
+    scaled_ids = {id(p) for _, params in scaled for p in params}
     encoder_params = [p for p in model.encoder.parameters() if p.requires_grad]
-    other_params = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("encoder.")]
-    groups = [{"params": other_params, "lr": cfg.lr, "base_lr": cfg.lr}]
+    other_params = [p for n, p in model.named_parameters()
+                    if p.requires_grad and not n.startswith("encoder.") and id(p) not in scaled_ids]
+    groups = [{"params": other_params + [p for p in extra_params if p.requires_grad], "lr": cfg.lr, "base_lr": cfg.lr}]
+    for scale, params in scaled:
+        groups.append({"params": [p for p in params if p.requires_grad], "lr": cfg.lr * scale,
+                       "base_lr": cfg.lr * scale})
     if encoder_params:
         lr = cfg.encoder_lr if cfg.encoder_lr is not None else cfg.lr
         groups.append({"params": encoder_params, "lr": lr, "base_lr": lr})

@@ -25,6 +25,7 @@ from ..utils.seeding import rng_state, seed_everything, set_rng_state
 from .checkpoint import CheckpointStore, load_weights, save_weights
 from .data import DataBundle, prepare_data
 from .evaluation import evaluate_split
+from .feature_cache import cached_feature_bundle, feature_cache_applies
 from .optim import build_optimizer, lr_factor, set_lr
 from .run_dir import RunDir
 
@@ -39,9 +40,16 @@ class NonFiniteLossError(FloatingPointError):
     """The loss became NaN or infinite; the message says where."""
 
 
-def build_loss(config: Config, taxonomy, train_targets: torch.Tensor, train_known: torch.Tensor | None = None) -> RareNodeLoss:
-    """The configured loss, with node weights from the training rows actually used."""
+def build_loss(config: Config, taxonomy, train_targets: torch.Tensor, train_known: torch.Tensor | None = None,
+               describe_row=None) -> torch.nn.Module:
+    """The configured loss, with node weights from the training rows actually used (the prototype
+    head's HCAL loss checks instead that each row has one label path; ``describe_row(i)`` names
+    row i in that error)."""
     cfg = config.loss
+    if config.model.head == "prototype":
+        from ..losses.hcal import HCALLoss
+
+        return HCALLoss.from_config(cfg, taxonomy, train_targets, describe_row)
     weights = None
     if cfg.node_weights != "none":
         weights = node_weights(train_targets, taxonomy, mode=cfg.node_weights, omega=cfg.omega,
@@ -93,12 +101,21 @@ class Trainer:
             self.channels_last = True
         else:
             self.channels_last = False
-        self.train_module = self.dist.wrap(self.model)
+        # frozen encoder, no augmentation: the head trains on features encoded once (feature_cache.py)
+        self.features_cached = feature_cache_applies(config, self.data, log=self.dist.print)
+        self.train_module = self.dist.wrap(self.model.head if self.features_cached else self.model)
         self.forward = torch.compile(self.train_module) if config.train.compile else self.train_module
-        self.loss_fn = build_loss(config, self.taxonomy, self.data.train_targets, self.data.train_known).to(self.device)
-        self.optimizer = build_optimizer(self.model, config.train)
+        self.eval_forward = self.model.head_logits if self.features_cached else None
+        self.loss_fn = build_loss(config, self.taxonomy, self.data.train_targets, self.data.train_known,
+                                  describe_row=getattr(self.data.train, "image_path", None)).to(self.device)
+        self.optimizer = build_optimizer(self.model, config.train, extra_params=self.loss_fn.parameters())
         self.store = CheckpointStore(run.path / "checkpoints")
         self.state = TrainState()
+        if self.features_cached:
+            self.data, skipped = cached_feature_bundle(self.data, self.model.encoder, config, self.device, self.amp,
+                                                       self.channels_last, log=self.dist.print)
+            for path, reason in skipped:
+                run.note_skipped(path, reason)
         self.loaders = self.data.loaders(config, self.dist, pin_memory=cuda)
 
     # ------------------------------------------------------------------ helpers
@@ -112,8 +129,18 @@ class Trainer:
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         target = batch["target"].to(self.device, non_blocking=True)
-        known = batch["known"].to(self.device, non_blocking=True)
-        return x, target, None if bool(known.all()) else known
+        known = batch["known"]  # checked on the host: no device sync per step
+        return x, target, None if bool(known.all()) else known.to(self.device, non_blocking=True)
+
+    def _loss_scale(self, batch: dict) -> float:
+        """1 on one process; under DDP the factor that makes the rank-averaged gradient the gradient of
+        the loss over the global batch (ranks may count different numbers of known cells)."""
+        if not self.dist.enabled:
+            return 1.0
+        known = batch["known"]  # the rare-node loss averages over known, evaluated cells; others over rows
+        counts_cells = getattr(self.loss_fn, "eval_mask", None) is not None
+        cells = int((known & self.taxonomy.eval_mask).sum()) if counts_cells else known.shape[0]
+        return self.dist.loss_scale(cells, getattr(self.loss_fn, "reduction", "mean"))
 
     @property
     def steps_per_epoch(self) -> int:
@@ -135,6 +162,8 @@ class Trainer:
         load_weights(self.model, last / "model.safetensors", expected_fingerprint=self.taxonomy.fingerprint())
         self.optimizer.load_state_dict(state["optimizer"])
         set_rng_state(state["rng"])
+        if state.get("loss"):  # a loss with state of its own (HCAL's DWA history, Kendall's θ)
+            self.loss_fn.load_state_dict(state["loss"])
         self.state = TrainState(epoch=state["epoch"], global_step=state["global_step"],
                                 best_epoch=state.get("best_epoch"), best_value=state.get("best_value"),
                                 history=list(state.get("history", [])))
@@ -151,12 +180,15 @@ class Trainer:
         for epoch in range(self.state.epoch + 1, cfg.epochs):
             start = time.perf_counter()
             train_loss, lr, skipped = self._train_epoch(epoch, total_steps)
+            if hasattr(self.loss_fn, "on_epoch_end"):  # per-epoch loss rules (HCAL's DWA)
+                self.loss_fn.on_epoch_end(epoch, self.dist.sum_floats)
             record = {"epoch": epoch + 1, "train_loss": train_loss, "lr": lr, "skipped": skipped}
             is_best = False
             if self.loaders.val is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
                 metrics = evaluate_split(self.model, self.loaders.val, self.loss_fn, self.taxonomy, self.device,
                                          self._autocast, self.config.eval.threshold, self.data.train_targets,
-                                         self.dist, channels_last=self.channels_last)
+                                         self.dist, channels_last=self.channels_last,
+                                         decoding=self.config.eval.decoding, forward=self.eval_forward)
                 record.update({"val_loss": metrics["loss"], "val_au_prc": metrics["au_prc"], "val_f1": metrics["f1"],
                                "val_recall": metrics["recall"]})
                 is_best = self._is_better(metrics, epoch)
@@ -190,6 +222,7 @@ class Trainer:
         self.train_module.train()
         loader = self.loaders.train
         loader.set_epoch(epoch)
+        self.dist.seed_rank(self.config.seed, epoch)  # per-rank dropout streams (no-op on one process)
         steps = self.steps_per_epoch
         warmup = int(round(cfg.warmup_epochs * steps))
         total, count, skipped, lr = 0.0, 0, 0, self.optimizer.param_groups[0]["lr"]
@@ -206,9 +239,10 @@ class Trainer:
                 continue
             x, target, known = self._to_device(batch)
             lr = set_lr(self.optimizer, lr_factor(self.state.global_step, total_steps, warmup, cfg.lr_schedule))
-            if self.loss_fn.schedule.per == "epoch":
+            schedule = getattr(self.loss_fn, "schedule", None)  # rare-node weight schedules only
+            if schedule is not None and schedule.per == "epoch":
                 self.loss_fn.set_progress(i, steps)
-            else:
+            elif schedule is not None:
                 self.loss_fn.set_progress(self.state.global_step, total_steps)
             with self._autocast():
                 logits = self.forward(x)
@@ -217,13 +251,14 @@ class Trainer:
                 raise NonFiniteLossError(
                     f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, step {i + 1}; batch "
                     f"{self._describe_batch(loader, batch)} — lower train.lr, set train.grad_clip, or check the inputs")
+            scale = self._loss_scale(batch)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * scale if scale != 1.0 else loss).backward()
             if cfg.grad_clip:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             self.optimizer.step()
             self.state.global_step += 1
-            total += loss.item() * target.shape[0]
+            total += loss.item() * scale * target.shape[0]
             count += target.shape[0]
             bar.set_postfix(loss=f"{total / max(count, 1):.4f}")
         bar.close()
@@ -243,7 +278,7 @@ class Trainer:
             state = {
                 "optimizer": self.optimizer.state_dict(), "rng": rng_state(), "global_step": self.state.global_step,
                 "best_epoch": self.state.best_epoch, "best_value": self.state.best_value,
-                "history": self.state.history, "config": self.config.to_dict(),
+                "history": self.state.history, "config": self.config.to_dict(), "loss": self.loss_fn.state_dict(),
             }
             self.store.save(epoch, self.model, state, self.config, self.taxonomy, self.data.feature_dim, best=is_best)
             self.run.write_log(self.state.history, LOG_COLUMNS)
@@ -256,7 +291,8 @@ class Trainer:
         if self.loaders.test is not None:
             results = evaluate_split(self.model, self.loaders.test, self.loss_fn, self.taxonomy, self.device,
                                      self._autocast, self.config.eval.threshold, self.data.train_targets, self.dist,
-                                     channels_last=self.channels_last, keep_predictions=True)
+                                     channels_last=self.channels_last, keep_predictions=True,
+                                     decoding=self.config.eval.decoding, forward=self.eval_forward)
         predictions = results.pop("_predictions", None)
         if not self.dist.is_main:
             return results
@@ -276,6 +312,9 @@ class Trainer:
         if predictions is not None:
             self.run.write_predictions(predictions, self.taxonomy)
         write_json(self.run.path / "metrics.json", metrics)
+        from ..report import try_write_run_report  # here: matplotlib loads only when a run finishes
+
+        try_write_run_report(self.run.path)  # plots/ + report.html; a failure is logged, never raised
         return metrics
 
 
@@ -303,6 +342,8 @@ def train(config: Config, out: str | Path, resume: bool = False, overwrite: bool
     if dist.is_main:
         write_text(run.path / "config.yaml", config.to_yaml())
     trainer = Trainer(config, run, dist=dist)
+    if dist.is_main and trainer.data.train_record is not None:  # the limited-data subset / LPROS clones drawn
+        write_json(run.path / "train_subset.json", trainer.data.train_record)
     if resume and trainer.store.last() is not None:
         trainer.resume()
     return trainer.fit(stop_after_epoch=stop_after_epoch)

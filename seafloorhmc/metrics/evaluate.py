@@ -17,7 +17,8 @@ ECE_BINS = 15
 RARE_QUANTILE = 0.25
 
 
-def evaluate(probs, targets, taxonomy: Taxonomy, known=None, train_targets=None, threshold: float = 0.5) -> dict:
+def evaluate(probs, targets, taxonomy: Taxonomy, known=None, train_targets=None, threshold: float = 0.5,
+             predicted=None) -> dict:
     """All test metrics of hierarchy-consistent probabilities against ancestor-closed targets.
 
     Args:
@@ -27,11 +28,16 @@ def evaluate(probs, targets, taxonomy: Taxonomy, known=None, train_targets=None,
         known: optional bool [n, N]; unknown cells are left out of every label-based metric.
         train_targets: optional {0, 1} [m, N]; training counts define the rare nodes.
         threshold: ŷ = p > threshold (strict).
+        predicted: optional {0, 1} [n, N], the predicted node sets when a head decides them itself
+            (per-level argmax of the prototype head); replaces ŷ = p > threshold (``threshold`` is
+            then unused; the decided sets are what ``bin_ap``, P/R/F1, hP/hR/hF and HVR score).
 
     Returns a dict of plain floats, lists and dicts; keys are documented in the package docstring.
     Undefined values (AP without positives, averages over empty node sets) are None.
     """
     data = prepare(probs, targets, taxonomy, known, threshold)
+    if predicted is not None:
+        data.pred = check_binary(predicted, "predicted", data.p.shape)
     nodes = data.nodes
     y, p, pred, cells = data.y_eval, data.p_eval, data.pred_eval, data.cells_eval
     depths = np.asarray(taxonomy.depth)[nodes]

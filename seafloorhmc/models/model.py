@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -17,10 +17,17 @@ __all__ = ["HierarchicalClassifier", "Prediction"]
 @dataclass
 class Prediction:
     """probs: mean over members of the constrained member probabilities [B, N] (hierarchy-
-    consistent, since a mean of consistent vectors is consistent); member_probs: [M, B, N]."""
+    consistent, since a mean of consistent vectors is consistent); member_probs: [M, B, N].
+
+    Heads that decide per level (the prototype head) also give ``predicted``, bool [B, N], the node
+    sets they decided (use it instead of thresholding ``probs``), and ``level_choices``, the slot
+    chosen at each level [B, L] by every decoding (see :mod:`seafloorhmc.decoding`).
+    """
 
     probs: torch.Tensor
     member_probs: torch.Tensor
+    predicted: torch.Tensor | None = None
+    level_choices: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def uncertainty(self, mode: str = "bma") -> torch.Tensor:
         return node_uncertainty(self.member_probs, mode)
@@ -59,10 +66,13 @@ class HierarchicalClassifier(nn.Module):
         return self.head(features)
 
     @torch.no_grad()
-    def predict_from_logits(self, logits: torch.Tensor) -> Prediction:
+    def predict_from_logits(self, logits: torch.Tensor, decoding: str = "independent") -> Prediction:
+        """``decoding`` matters only for heads that decide per level (they define their own)."""
+        if hasattr(self.head, "predict_from_logits"):
+            return self.head.predict_from_logits(logits, decoding)
         member_probs = torch.sigmoid(max_constraint(logits.float(), self.taxonomy))
         return Prediction(probs=member_probs.mean(0), member_probs=member_probs)
 
     @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> Prediction:
-        return self.predict_from_logits(self(x))
+    def predict(self, x: torch.Tensor, decoding: str = "independent") -> Prediction:
+        return self.predict_from_logits(self(x), decoding)

@@ -3,6 +3,7 @@
 Every ``plot_*`` function writes ``out_png`` and returns its path:
 
 * :func:`plot_training_curves` — loss / validation metric / learning rate per epoch from the CSV log
+  (:func:`log_panels` says which column goes where)
 * :func:`plot_by_depth` — recall and F1 by depth, optionally two runs side by side
 * :func:`plot_taxonomy_tree` — the taxonomy coloured by per-node F1 (layout: :func:`tree_layout`)
 * :func:`plot_pr_curve` — micro precision–recall curve with AU(PRC)
@@ -13,10 +14,10 @@ Every ``plot_*`` function writes ``out_png`` and returns its path:
 from .curves import plot_pr_curve, plot_reliability
 from .depth import plot_by_depth
 from .sweep import plot_sweep, summarise_sweep
-from .training import plot_training_curves, read_log
+from .training import log_panels, plot_training_curves, read_log
 from .tree import layout_parents, plot_taxonomy_tree, top_levels, tree_layout
 
 __all__ = [
-    "plot_training_curves", "read_log", "plot_by_depth", "plot_taxonomy_tree", "tree_layout",
+    "plot_training_curves", "read_log", "log_panels", "plot_by_depth", "plot_taxonomy_tree", "tree_layout",
     "layout_parents", "top_levels", "plot_pr_curve", "plot_reliability", "plot_sweep", "summarise_sweep",
 ]

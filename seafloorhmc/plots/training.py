@@ -7,10 +7,11 @@ import math
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from ._figure import FONT, new_figure, save_png, style_axes
 
-__all__ = ["read_log", "plot_training_curves"]
+__all__ = ["read_log", "log_panels", "plot_training_curves"]
 
 
 def read_log(log_csv: str | Path) -> dict[str, np.ndarray]:
@@ -39,20 +40,36 @@ def _pretty(name: str) -> str:
     return name
 
 
-def plot_training_curves(log_csv: str | Path, out_png: str | Path, title: str | None = None) -> Path:
+BOOKKEEPING_COLUMNS = frozenset({"epoch", "seconds", "skipped", "step", "global_step", "time"})
+
+
+def log_panels(columns) -> list[tuple[str, list[str]]]:
+    """Which log columns go to which panel: ``[("loss", [...]), ("metric", [...]), ("lr", ["lr"])]``.
+
+    Columns containing "loss" → loss panel; ``lr`` → its own panel; bookkeeping columns (epoch,
+    seconds, skipped images, …) are not curves and are left out; everything else is a metric.
+    Empty panels are dropped.
+    """
+    names = [c for c in columns if c not in BOOKKEEPING_COLUMNS]
+    losses = [c for c in names if "loss" in c]
+    metrics = [c for c in names if c not in losses and c != "lr"]
+    return [p for p in (("loss", losses), ("metric", metrics), ("lr", ["lr"] if "lr" in names else [])) if p[1]]
+
+
+def plot_training_curves(log_csv: str | Path, out_png: str | Path, title: str | None = None,
+                         selected_epoch: float | None = None) -> Path:
     """Plot whichever of ``train_loss, val_loss, val_au_prc, val_f1, lr`` (and other metrics) the log has.
 
-    Columns containing "loss" go to the loss panel, ``lr`` to its own log-scale panel, every other
-    numeric column except ``epoch`` to the metric panel; the best epoch of each metric is marked.
+    Panels as :func:`log_panels` assigns them (loss, metrics, log-scale learning rate); the best
+    epoch of each metric is starred, and ``selected_epoch`` (the epoch whose weights were tested)
+    is drawn as a dashed vertical line.
     """
     columns = read_log(log_csv)
     x = columns.pop("epoch", None)
     length = len(next(iter(columns.values()))) if columns else 0
     x = np.arange(1, length + 1) if x is None else x
-    losses = [c for c in columns if "loss" in c]
-    lr = columns.pop("lr", None)
-    metrics = [c for c in columns if c not in losses]
-    panels = [p for p in (("loss", losses), ("metric", metrics)) if p[1]] + ([("lr", ["lr"])] if lr is not None else [])
+    panels = log_panels(columns)
+    lr = columns.get("lr")
     if not panels:
         raise ValueError(f"training log {log_csv} has no column to plot (expected e.g. train_loss, val_au_prc)")
     heights = [3 if kind != "lr" else 1.6 for kind, _ in panels]
@@ -71,6 +88,9 @@ def plot_training_curves(log_csv: str | Path, out_png: str | Path, title: str | 
                             xytext=(0, 6), ha="center", fontsize=FONT["tick"])
                 ax.plot(x[best], values[best], marker="*", markersize=10, color=ax.lines[-1].get_color())
         ax.margins(y=0.15)
+        if selected_epoch is not None:
+            ax.axvline(selected_epoch, color="grey", linestyle="--", linewidth=1, zorder=0,
+                       label=f"selected epoch {selected_epoch:g}" if kind == "loss" or len(panels) == 1 else None)
         ylabel = {"loss": "loss", "metric": "validation metric", "lr": "learning rate"}[kind]
         style_axes(ax, ylabel=ylabel)
         if kind == "lr":
@@ -80,4 +100,5 @@ def plot_training_curves(log_csv: str | Path, out_png: str | Path, title: str | 
             ax.legend(fontsize=FONT["legend"], frameon=False)
     axes[0].set_title(title or f"Training curves — {Path(log_csv).name}", fontsize=FONT["title"])
     style_axes(axes[-1], xlabel="epoch")
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.5
     return save_png(fig, out_png)

@@ -3,7 +3,8 @@
 The layout is a pure function (:func:`tree_layout`) so it can be tested without drawing: a tidy
 tree over a spanning tree of the hierarchy (leaves one unit apart in depth-first order, every
 parent centred over its first and last child, y = −depth). In a DAG each node hangs under one
-parent one level up (its *layout parent*); the other parent edges are drawn dashed.
+parent one level up (its *layout parent*); the other parent edges are drawn dashed. Trees with
+many leaves are drawn with the same layout turned on its side (roots left, one row per leaf).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ._figure import FONT, new_figure, save_png
 __all__ = ["layout_parents", "tree_layout", "top_levels", "plot_taxonomy_tree"]
 
 MAX_NODES = 150
+MAX_TOP_DOWN_LEAVES = 16  # more leaves than this are drawn left to right, one row each (a page's width)
 
 
 def layout_parents(taxonomy: Taxonomy) -> list[int]:
@@ -103,12 +105,18 @@ def plot_taxonomy_tree(
     out_png: str | Path,
     max_nodes: int = MAX_NODES,
     title: str | None = None,
+    orientation: str = "auto",
 ) -> Path:
     """Draw the taxonomy (or its top levels when it has more than ``max_nodes`` nodes).
 
     ``per_node`` is ``evaluate(...)["per_node"]``: each box is coloured by the node's F1 and shows
     its name and test count; nodes without an entry (roots, unevaluated nodes) are grey.
+    ``orientation``: ``"top-down"`` (roots on top), ``"left-right"`` (roots on the left, one row
+    per leaf: the picture grows downwards, as a web page scrolls, and labels stay horizontal), or
+    ``"auto"``: top-down up to :data:`MAX_TOP_DOWN_LEAVES` leaves, left-right beyond.
     """
+    if orientation not in ("auto", "top-down", "left-right"):
+        raise ValueError(f"orientation must be 'auto', 'top-down' or 'left-right', got {orientation!r}")
     stats = {}
     for row in per_node or ():
         if row.get("node") not in taxonomy.index:
@@ -116,12 +124,16 @@ def plot_taxonomy_tree(
         stats[taxonomy.index[row["node"]]] = row
     support = {i: int(r.get("support_test", 0)) for i, r in stats.items()}
     chosen, note = top_levels(taxonomy, max_nodes, support)
-    xy = tree_layout(taxonomy, chosen)
-    n_leaves = int(max(x for x, _ in xy.values())) + 1
-    levels = len({y for _, y in xy.values()})
-    dense = n_leaves > 36
-    unit = 0.42 if dense else 1.1
-    fig, ax = new_figure(min(60.0, max(6.0, unit * n_leaves + 1.5)), max(3.0, (2.1 if dense else 1.25) * levels + 0.8))
+    layout = tree_layout(taxonomy, chosen)
+    n_leaves = int(max(x for x, _ in layout.values())) + 1
+    levels = len({y for _, y in layout.values()})
+    across = orientation == "left-right" or (orientation == "auto" and n_leaves > MAX_TOP_DOWN_LEAVES)
+    if across:  # depth grows to the right, leaves go down the page
+        xy = {i: (-y, -x) for i, (x, y) in layout.items()}
+        fig, ax = new_figure(max(6.0, 2.3 * levels + 1.5), min(120.0, max(3.0, 0.3 * n_leaves + 1.2)))
+    else:
+        xy = layout
+        fig, ax = new_figure(min(60.0, max(6.0, 1.1 * n_leaves + 1.5)), max(3.0, 1.25 * levels + 0.8))
     cmap, norm = colormaps["viridis"], Normalize(0.0, 1.0)
 
     parent = layout_parents(taxonomy)
@@ -130,34 +142,52 @@ def plot_taxonomy_tree(
             if p not in xy:
                 continue
             (x0, y0), (x1, y1) = xy[p], xy[child]
-            if p == parent[child]:  # elbow connector under the layout parent
+            if p == parent[child] and across:  # elbow connector right of the layout parent
+                mid = (x0 + x1) / 2
+                ax.plot([x0, mid, mid, x1], [y0, y0, y1, y1], color="#8c8c8c", linewidth=0.9, zorder=1)
+            elif p == parent[child]:  # elbow connector under the layout parent
                 mid = (y0 + y1) / 2
                 ax.plot([x0, x0, x1, x1], [y0, mid, mid, y1], color="#8c8c8c", linewidth=0.9, zorder=1)
             else:  # extra DAG parent: a straight dashed line
                 ax.plot([x0, x1], [y0, y1], color="#c44e52", linewidth=0.9, linestyle=(0, (3, 2)), zorder=1,
                         label="other parent (DAG)")
-    fontsize = FONT["tick"] if not dense else 6
     for i, (x, y) in xy.items():
         row = stats.get(i)
         face = cmap(norm(row["f1"])) if row is not None else (0.85, 0.85, 0.85, 1.0)
         luminance = 0.299 * face[0] + 0.587 * face[1] + 0.114 * face[2]
-        label = _label(taxonomy.names[i], support.get(i), width=14 if not dense else 24)
-        ax.text(x, y, label, ha="center", va="center", fontsize=fontsize, zorder=3,
-                rotation=90 if dense else 0,
+        if across:  # one line per node: rows are only 0.3 inch apart
+            name = textwrap.shorten(taxonomy.names[i], width=28, placeholder="…")
+            label = name if support.get(i) is None else f"{name}  n={support[i]}"
+        else:
+            label = _label(taxonomy.names[i], support.get(i), width=14)
+        ax.text(x, y, label, ha="center", va="center", fontsize=FONT["tick"] - (1 if across else 0), zorder=3,
                 color="white" if luminance < 0.5 else "black",
                 bbox={"boxstyle": "round,pad=0.3", "facecolor": face, "edgecolor": "#444444", "linewidth": 0.6})
     xs = [x for x, _ in xy.values()]
     ys = [y for _, y in xy.values()]
-    ax.set_xlim(min(xs) - 0.7, max(xs) + 0.7)
-    ax.set_ylim(min(ys) - (0.9 if dense else 0.5), max(ys) + 0.5)
-    ax.set_yticks(sorted(set(ys)), [f"depth {int(-y)}" for y in sorted(set(ys))], fontsize=FONT["tick"])
-    ax.set_xticks([])
+    depths = sorted({int(taxonomy.depth[i]) for i in xy})
+    if across:
+        ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
+        ax.set_ylim(min(ys) - 0.7, max(ys) + 0.7)
+        ax.set_xticks(depths, [f"depth {d}" for d in depths], fontsize=FONT["tick"])
+        ax.xaxis.set_ticks_position("top")
+        ax.set_yticks([])
+    else:
+        ax.set_xlim(min(xs) - 0.7, max(xs) + 0.7)
+        ax.set_ylim(min(ys) - 0.5, max(ys) + 0.5)
+        ax.set_yticks([-d for d in depths], [f"depth {d}" for d in depths], fontsize=FONT["tick"])
+        ax.set_xticks([])
     for side in ("top", "right", "bottom", "left"):
         ax.spines[side].set_visible(False)
     if any(line.get_label() == "other parent (DAG)" for line in ax.lines):
         extra = next(line for line in ax.lines if line.get_label() == "other parent (DAG)")
         ax.legend(handles=[extra], loc="upper right", fontsize=FONT["legend"], frameon=False)
-    colorbar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.8, pad=0.01, aspect=30)
+    if across:  # a tall figure: a 3-inch colour bar at the top right, not one as tall as the tree
+        share = min(0.8, 3.0 / fig.get_figheight())
+        cax = ax.inset_axes([1.02, 1 - share, 0.025, share])
+        colorbar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax)
+    else:
+        colorbar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.8, pad=0.01, aspect=30)
     colorbar.set_label("per-node F1 (grey: not evaluated)", fontsize=FONT["label"])
     colorbar.ax.tick_params(labelsize=FONT["tick"])
     heading = title or f"Taxonomy — {len(taxonomy)} nodes, per-node F1 and test count n"

@@ -103,7 +103,7 @@ def test_declared_rarity_is_what_the_sampler_draws():
         tolerance = 4 * np.sqrt(p * (1 - p) / len(scenes)) + 1e-3
         assert abs(observed - p) <= tolerance, (node, observed, p)
     deepest = [p for p in SYNTHETIC_PATHS if p.count(SEP) == 4]
-    assert deepest and all(0.01 <= expected[p] <= 0.03 for p in deepest)
+    assert deepest and all(0.03 <= expected[p] <= 0.07 for p in deepest)
     # Deep is rare: the three rarest leaves sit at depth 3 or 4, and depth-4 nodes are rarer than
     # every node at depth 1 or 2.
     rarest = sorted(CLASS_WEIGHTS, key=expected.get)[:3]

@@ -39,7 +39,7 @@ from .taxonomy import PATH_SEP, SYNTHETIC_PATHS, ancestors_of
 
 __all__ = ["GENERATOR_VERSION", "generate_synthetic_dataset", "plan_scenes"]
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "1.1"
 GENERATOR = "seafloorhmc.data.synthetic"
 MANIFEST, LABEL_TREE, README, STATE = "manifest.csv", "labels.csv", "README.md", "dataset.json"
 IMAGE_DIR = "images"

@@ -1,0 +1,120 @@
+"""``predict`` end to end against the bare encoder's forward throughput, on synthetic seafloor images.
+
+The claim (issue 4): predicting a folder of images runs within 20 % of the rate at which the
+encoder alone turns pre-made tensors of the same batch and input size into features, i.e. decoding
+(in worker processes), the head, the uncertainty, the suggestions and the CSV writing add little
+on top of the network. Weights are random (speed does not depend on them): the checkpoint is
+written with :func:`~seafloorhmc.engine.checkpoint.save_weights` from a freshly built model.
+
+``predict`` is timed whole: loading the checkpoint, listing the folder, starting the workers,
+every batch, writing and moving the CSV into place. The two measurements alternate round by
+round, so a busy machine slows both alike; the medians are reported.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..config import load_config
+from ..data.synthetic import generate_synthetic_dataset
+from ..engine.checkpoint import save_weights
+from ..engine.predict import PredictOptions, default_workers, predict
+from ..models import build_model
+from ..taxonomy import Taxonomy
+
+__all__ = ["PredictBenchResult", "build_random_checkpoint", "encoder_seconds", "run_predict_bench", "format_result"]
+
+
+@dataclass
+class PredictBenchResult:
+    images: int
+    encoder: str
+    image_size: int
+    batch_size: int
+    workers: int
+    members: int
+    predict_seconds: list[float] = field(default_factory=list)
+    encoder_seconds: list[float] = field(default_factory=list)
+    rows: int = 0
+
+    @property
+    def predict_rate(self) -> float:
+        return self.images / statistics.median(self.predict_seconds)
+
+    @property
+    def encoder_rate(self) -> float:
+        return self.images / statistics.median(self.encoder_seconds)
+
+    @property
+    def ratio(self) -> float:
+        return self.predict_rate / self.encoder_rate
+
+
+def build_random_checkpoint(path: Path, taxonomy: Taxonomy, encoder: str = "resnet10t", image_size: int = 64,
+                            members: int = 8, hidden: int = 256, batch_size: int = 32, seed: int = 0) -> Path:
+    """A checkpoint of an untrained model (the architecture and config are what matter for speed)."""
+    config = load_config(None, [f"model.encoder={encoder}", f"model.members={members}", f"model.hidden={hidden}",
+                                f"data.image_size={image_size}", "data.normalisation=imagenet",
+                                f"train.batch_size={batch_size}", f"seed={seed}"])
+    model, _ = build_model(config.model, taxonomy, seed=seed)
+    return save_weights(model.eval(), path, config, taxonomy, epoch=0)
+
+
+@torch.inference_mode()
+def encoder_seconds(encoder: torch.nn.Module, images: int, batch_size: int, image_size: int) -> float:
+    """Seconds for the encoder's forward over ``images`` pre-made inputs in batches of ``batch_size``."""
+    inputs = torch.randn(batch_size, 3, image_size, image_size, generator=torch.Generator().manual_seed(0))
+    sizes = [batch_size] * (images // batch_size) + ([images % batch_size] if images % batch_size else [])
+    encoder.eval()
+    encoder(inputs)  # warm-up: first-call allocations
+    start = time.perf_counter()
+    for b in sizes:
+        encoder(inputs[:b])
+    return time.perf_counter() - start
+
+
+def run_predict_bench(data_dir: str | Path, images: int = 2000, size: int = 128, encoder: str = "resnet10t",
+                      image_size: int = 64, batch_size: int = 32, workers: int | None = None, members: int = 8,
+                      rounds: int = 1, log=print) -> PredictBenchResult:
+    """Generate (or reuse) the synthetic images, then alternate encoder-only and predict timings."""
+    from ..engine.inference import load_trained_model
+
+    workers = default_workers() if workers is None else workers
+    manifest = generate_synthetic_dataset(data_dir, n_images=images, size=size, progress=True)
+    taxonomy = Taxonomy.from_csv(manifest.parent / "labels.csv")
+    result = PredictBenchResult(images, encoder, image_size, batch_size, workers, members)
+    with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmp:
+        checkpoint = build_random_checkpoint(Path(tmp) / "model.safetensors", taxonomy, encoder, image_size,
+                                             members, batch_size=batch_size)
+        model, _ = load_trained_model(checkpoint)
+        options = PredictOptions(batch_size=batch_size, workers=workers, progress=False)
+        for r in range(rounds):
+            result.encoder_seconds.append(encoder_seconds(model.encoder, images, batch_size, image_size))
+            start = time.perf_counter()
+            summary = predict(checkpoint, manifest.parent / "images", Path(tmp) / "predictions.csv", options,
+                              overwrite=True)
+            result.predict_seconds.append(time.perf_counter() - start)
+            result.rows = summary.rows
+            log(f"round {r + 1}/{rounds}: encoder {images / result.encoder_seconds[-1]:.1f} img/s, "
+                f"predict {images / result.predict_seconds[-1]:.1f} img/s")
+    if result.rows != images:
+        raise RuntimeError(f"predict wrote {result.rows} rows for {images} images")
+    return result
+
+
+def format_result(result: PredictBenchResult) -> str:
+    ok = "meets" if result.ratio >= 0.8 else "MISSES"
+    return "\n".join([
+        f"{result.images} synthetic images, encoder {result.encoder} at {result.image_size} px, batch "
+        f"{result.batch_size}, {result.members} members, {result.workers} decoding worker(s), "
+        f"{len(result.predict_seconds)} round(s), medians:",
+        f"  encoder forward (pre-made tensors): {result.encoder_rate:8.1f} images/s",
+        f"  predict end to end (folder → CSV):  {result.predict_rate:8.1f} images/s",
+        f"  ratio predict / encoder:            {result.ratio:8.3f}  ({ok} the ≥ 0.8 target)",
+    ])

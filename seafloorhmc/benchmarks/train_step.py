@@ -1,0 +1,89 @@
+"""Cost of a training step: bare encoder vs encoder + ensemble/MC-dropout head + rare-node loss.
+
+All timings come from one process, interleaved round by round (``utils.benchmark``):
+
+* ``encoder``: the bare timm encoder's forward + backward (``features.sum().backward()``);
+* ``fwd+bwd, M members``: encoder → head → rare-node loss → backward;
+* ``step, M members``: the same plus the optimiser step, i.e. a full training step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..config import ModelConfig, TrainConfig
+from ..engine.optim import build_optimizer
+from ..data.synthetic import synthetic_taxonomy
+from ..losses import RareNodeLoss, node_weights
+from ..models import build_model
+from ..reference import random_targets
+from ..utils.benchmark import time_interleaved
+
+
+@dataclass
+class StepTimes:
+    encoder_ms: float
+    rows: list[dict]
+
+
+def run(encoder: str = "resnet18", size: int = 64, batch: int = 32, members=(1, 20), member_types=("ensemble", "mc_dropout"),
+        hidden: int | None = None, rounds: int = 7, device: str = "cpu") -> StepTimes:
+    torch.manual_seed(0)
+    tax = synthetic_taxonomy()
+    targets = random_targets(tax, batch, seed=1).to(device)
+    weights = node_weights(random_targets(tax, 8 * batch, seed=2), tax)
+    x = torch.randn(batch, 3, size, size, device=device)
+    fns, setups = {}, {}
+    bare, _ = build_model(ModelConfig(encoder=encoder, members=1), tax)
+    bare = bare.encoder.to(device).train()
+
+    def encoder_fb():
+        bare.zero_grad(set_to_none=True)
+        bare(x).sum().backward()
+
+    fns["encoder"] = encoder_fb
+    for member_type in member_types:
+        for m in members:
+            if member_type == "mc_dropout" and m == 1 and 1 in members and "ensemble" in member_types:
+                continue  # one MC sample is the same network as a one-member ensemble
+            cfg = ModelConfig(encoder=encoder, members=m, member_type=member_type, hidden=hidden)
+            model, _ = build_model(cfg, tax)
+            model = model.to(device).train()
+            loss_fn = RareNodeLoss(tax, weights, uncertainty="bma").to(device)
+            opt = build_optimizer(model, TrainConfig(optimizer="adamw", lr=1e-4))  # as the engine does (fused)
+
+            def fwd_bwd(model=model, loss_fn=loss_fn):
+                model.zero_grad(set_to_none=True)
+                loss_fn(model(x), targets).backward()
+
+            def step(fwd_bwd=fwd_bwd, opt=opt):
+                fwd_bwd()
+                opt.step()
+
+            key = f"{member_type}-{m}"
+            fns[f"fb:{key}"] = fwd_bwd
+            fns[f"step:{key}"] = step
+            setups[key] = (member_type, m, sum(p.numel() for p in model.head.parameters()))
+    times = time_interleaved(fns, rounds=rounds, min_seconds=1.0)
+    rows = []
+    for key, (member_type, m, head_params) in setups.items():
+        rows.append({"member_type": member_type, "members": m, "head_params": head_params,
+                     "fwd_bwd_ms": times[f"fb:{key}"] * 1e3, "step_ms": times[f"step:{key}"] * 1e3})
+    return StepTimes(times["encoder"] * 1e3, rows)
+
+
+def markdown(result: StepTimes, encoder: str, size: int, batch: int) -> str:
+    base = {r["member_type"]: r for r in result.rows if r["members"] == 1}
+    one = base.get("ensemble")
+    lines = [f"Bare {encoder} forward+backward at {size} px, batch {batch}: {result.encoder_ms:.1f} ms",
+             "",
+             "| head | members | head params | fwd+bwd ms | head + loss overhead vs bare encoder | full step ms | step vs 1 member |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in result.rows:
+        overhead = r["fwd_bwd_ms"] / result.encoder_ms - 1
+        ratio = r["step_ms"] / one["step_ms"] if one else float("nan")
+        lines.append(f"| {r['member_type']} | {r['members']} | {r['head_params']:,} | {r['fwd_bwd_ms']:.1f} | "
+                     f"{overhead * 100:+.1f}% | {r['step_ms']:.1f} | {ratio:.2f}× |")
+    return "\n".join(lines)

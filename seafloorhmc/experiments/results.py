@@ -1,0 +1,124 @@
+"""The tidy results table of a sweep: one row per finished cell, rebuilt from the cells' files.
+
+Columns, in this order: ``cell`` (folder name) and ``index`` (grid order), one column per grid
+axis (``method``, ``train_fraction``, ``seed``, ...), every scalar test metric of ``metrics.json``
+(nested ones flattened with dots: ``recall_by_depth.3``), the data info (``data.train``,
+``data.subset.size``, ``data.lpros.clones``, ...), ``train_seconds`` (the only timing column), and
+the resolved configuration as ``config.<key>``. Rows are in grid order and the table is a pure
+function of the finished cells, so a sweep that was killed and restarted writes the same table
+as one that ran straight through (apart from ``train_seconds``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from ..utils.atomic import write_text
+
+__all__ = ["cell_row", "collect_rows", "write_table", "read_table", "TIMING_COLUMNS", "timing_columns"]
+
+TIMING_COLUMNS = ("train_seconds",)
+_SKIP_METRICS = ("config", "data", "per_node", "reliability", "rare_nodes")
+
+
+def timing_columns(columns: Iterable[str]) -> list[str]:
+    """Columns that measure time, so differ between otherwise identical runs."""
+    return [c for c in columns if c in TIMING_COLUMNS or c.endswith("_seconds")]
+
+
+def _flatten(data: Mapping, prefix: str = "") -> dict:
+    """Nested mappings → dotted keys; scalars kept, lists and arrays left out."""
+    out: dict = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, f"{name}."))
+        elif value is None or isinstance(value, (bool, int, float, str)):
+            out[name] = value
+    return out
+
+
+def _train_seconds(run_dir: Path) -> float | None:
+    log = run_dir / "log.csv"
+    if not log.is_file():
+        return None
+    with open(log, newline="", encoding="utf-8") as handle:
+        values = [row.get("seconds") for row in csv.DictReader(handle)]
+    numbers = [float(v) for v in values if v not in (None, "")]
+    return round(sum(numbers), 3) if numbers else None
+
+
+def cell_row(cell, run_dir: str | Path) -> dict | None:
+    """The table row of a finished cell (None while its ``metrics.json`` does not exist)."""
+    run_dir = Path(run_dir)
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        return None
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err}); delete the cell folder to run it again") from None
+    row = {"cell": cell.id, "index": cell.index, **cell.values}
+    row.update(_flatten({k: v for k, v in metrics.items() if k not in _SKIP_METRICS}))
+    row.update(_flatten(metrics.get("data") or {}, "data."))
+    row["train_seconds"] = _train_seconds(run_dir)
+    row.update(_flatten(metrics.get("config") or {}, "config."))
+    return row
+
+
+def collect_rows(cells: Sequence, runs_dir: str | Path) -> list[dict]:
+    """Rows of the finished cells, in grid order."""
+    rows = [cell_row(cell, Path(runs_dir) / cell.id) for cell in sorted(cells, key=lambda c: c.index)]
+    return [row for row in rows if row is not None]
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def write_table(rows: Sequence[Mapping], path: str | Path) -> Path:
+    """CSV with the union of the rows' columns in first-seen order, written atomically."""
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(list(columns))
+    for row in rows:
+        writer.writerow([_text(row.get(c)) for c in columns])
+    return write_text(path, buffer.getvalue())
+
+
+def _parse(text: str):
+    if text == "":
+        return None
+    if text in ("true", "false"):
+        return text == "true"
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def read_table(path: str | Path) -> list[dict]:
+    """Rows of a results CSV with numbers, booleans and empty cells (None) parsed back."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"results table {path} does not exist; run the sweep first")
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(handle)]

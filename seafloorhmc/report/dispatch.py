@@ -1,0 +1,46 @@
+"""One entry point for ``seafloorhmc report PATH``: decide from the path which report to write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..data.readers._table import read_table
+from .prediction_report import write_prediction_report
+from .run_report import write_run_report
+from .sweep_report import write_sweep_report
+
+__all__ = ["write_report", "SWEEP_RESULTS"]
+
+SWEEP_RESULTS = "results.csv"
+
+
+def write_report(path: str | Path, out: str | Path | None = None, top: int = 24,
+                 image_root: str | Path | None = None) -> Path:
+    """(Re)build the report of ``path`` and return the HTML file written.
+
+    * a run folder (has ``metrics.json``) → :func:`write_run_report` (``out`` is not used)
+    * a sweep folder (has ``results.csv``) or a CSV with ``method`` and ``fraction`` columns →
+      :func:`write_sweep_report` into ``out`` (default: the CSV's folder)
+    * any other CSV with an ``image`` column → :func:`write_prediction_report` to ``out``
+      (default: the CSV with ``.html`` instead of ``.csv``)
+    """
+    path = Path(path)
+    if path.is_dir():
+        if (path / "metrics.json").is_file():
+            if out is not None:
+                raise ValueError("a run report is always written into the run folder; drop --out")
+            return write_run_report(path)
+        if (path / SWEEP_RESULTS).is_file():
+            return write_sweep_report(path / SWEEP_RESULTS, out or path)
+        raise FileNotFoundError(f"{path} is neither a finished run (no metrics.json) nor a sweep (no {SWEEP_RESULTS})")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    if path.suffix.lower() != ".csv":
+        raise ValueError(f"{path}: expected a run folder, a sweep folder, a sweep results CSV or a predictions CSV")
+    header, _ = read_table(path)
+    if "method" in header and "fraction" in header:
+        return write_sweep_report(path, out or path.parent)
+    if "image" in header:
+        return write_prediction_report(path, out or path.with_suffix(".html"), top=top, image_root=image_root)
+    raise ValueError(f"{path}: neither a sweep results CSV (method, fraction columns) nor a predictions CSV "
+                     f"(image column); header has {', '.join(map(repr, header))}")

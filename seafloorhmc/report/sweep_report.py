@@ -1,0 +1,106 @@
+"""The report of a sweep: one metric-vs-training-fraction picture per metric and the mean ± std table.
+
+Input is the sweep's tidy results CSV: one row per run with ``method``, ``fraction``, ``seed`` and
+metric columns (empty cells: the run has no such number). Aggregation is :func:`plots.summarise_sweep`,
+the same numbers the pictures draw, so the table and the bands cannot disagree.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from .. import plots
+from ..data.readers._table import normalise_column, read_table
+from ..data.readers.errors import AnnotationFormatError
+from .html import figure, note, page, section, table, write_html
+
+__all__ = ["write_sweep_report", "read_results", "aggregate"]
+
+log = logging.getLogger(__name__)
+
+PLOTS_DIR = "plots"
+
+
+def read_results(results_csv: str | Path, metrics: Sequence[str], x: str = "fraction",
+                 hue: str = "method") -> tuple[list[str], list[dict]]:
+    """(header, rows) with ``x`` and the metric columns as floats (empty → None).
+
+    Missing ``x``/``hue`` columns and non-numeric cells are errors naming file, row and column;
+    metric columns absent from the file are simply not in the rows.
+    """
+    header, rows = read_table(results_csv, required=(hue, x))
+    numeric = [c for c in (x, *metrics) if c in header]
+    out = []
+    for row in rows:
+        item: dict = dict(row.values)
+        if not row.get(x):
+            raise row.error("empty training fraction", x)
+        for column in numeric:
+            item[column] = row.number(column) if row.get(column) else None
+        out.append(item)
+    if not out:
+        raise AnnotationFormatError("no result rows", results_csv)
+    return header, out
+
+
+def aggregate(rows: Sequence[dict], metric: str, x: str = "fraction",
+              hue: str = "method") -> dict[tuple[str, float], tuple[float, float, int]]:
+    """(method, fraction) → (mean, sample std, runs) of ``metric`` over the rows that have it."""
+    summary = plots.summarise_sweep(rows, metric, x=x, hue=hue, band="std")
+    return {(name, float(xv)): (float(m), float(hi - m), int(n))
+            for name, s in summary.items() for xv, m, hi, n in zip(s["x"], s["mean"], s["high"], s["n"])}
+
+
+def _cell(stats: tuple[float, float, int] | None, runs: int) -> str:
+    if stats is None:
+        return "–"
+    mean, std, n = stats
+    return f"{mean:.4f} ± {std:.4f}" + (f" (n={n})" if n != runs else "")
+
+
+def write_sweep_report(results_csv: str | Path, out_dir: str | Path,
+                       metrics: Sequence[str] = ("f1", "recall", "au_prc"), x: str = "fraction",
+                       hue: str = "method", band: str = "std") -> Path:
+    """Pictures ``out_dir/plots/sweep_<metric>.png`` (metric vs ``x`` per ``hue``, mean line with a
+    ``band`` of ±std or 95 % CI) and ``out_dir/report.html`` with the mean ± std table; returns its path.
+
+    A metric the CSV lacks is noted on the page; if it has none of ``metrics`` that is an error.
+    """
+    results_csv, out_dir = Path(results_csv), Path(out_dir)
+    x, hue = normalise_column(x), normalise_column(hue)
+    metrics = [normalise_column(m) for m in metrics]
+    header, rows = read_results(results_csv, metrics, x, hue)
+    present = [m for m in metrics if m in header and any(r.get(m) is not None for r in rows)]
+    if not present:
+        raise AnnotationFormatError(f"none of the metrics {', '.join(map(repr, metrics))} has a value "
+                                    f"(header has {', '.join(map(repr, header))})", results_csv, 1)
+    figures = []
+    for metric in metrics:
+        if metric not in present:
+            figures.append(note(f"{metric}: not in {results_csv.name}."))
+            continue
+        try:
+            png = plots.plot_sweep(rows, metric, out_dir / PLOTS_DIR / f"sweep_{metric}.png", x=x, hue=hue, band=band)
+            spread = "± one standard deviation" if band == "std" else "95 % confidence interval"
+            figures.append(figure(f"{PLOTS_DIR}/{png.name}", f"{metric} against {x} per {hue}: mean over seeds, "
+                                  f"band {spread}.", alt=f"{metric} vs {x}"))
+        except Exception as err:  # noqa: BLE001 - one bad picture must not cost the report
+            log.warning("sweep report %s: the %s picture could not be drawn: %s", out_dir, metric, err)
+            figures.append(note(f"{metric}: could not be drawn — {type(err).__name__}: {err}", missing=True))
+    stats = {m: aggregate(rows, m, x, hue) for m in present}
+    runs: dict[tuple[str, float], int] = {}
+    for row in rows:
+        key = (str(row.get(hue, "")), float(row[x]))
+        runs[key] = runs.get(key, 0) + 1
+    keys = sorted(runs)
+    body = [(name, f"{xv:g}", runs[(name, xv)], *(_cell(stats[m].get((name, xv)), runs[(name, xv)]) for m in present))
+            for name, xv in keys]
+    summary = table((hue, x, "runs", *present), body, table_id="aggregate",
+                    caption=f"mean ± sample standard deviation over runs ({len(rows)} runs)")
+    subtitle = f"{results_csv.resolve()} · {len(rows)} runs · {len({k[0] for k in keys})} {hue} values"
+    text = page(f"Sweep report — {results_csv.parent.name or results_csv.name}", subtitle,
+                section("Pictures", '<div class="figures">' + "\n".join(figures) + "</div>", section_id="pictures"),
+                section("Mean ± std per method and fraction", summary, section_id="aggregate-section"))
+    return write_html(out_dir / "report.html", text)

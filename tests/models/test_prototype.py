@@ -1,0 +1,177 @@
+"""The prototype (HCAL) head: cosine logits, perturbation only while training, LR groups, and the
+whole engine path (train → checkpoint → evaluate → predict) with ``model.head=prototype``."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from seafloorhmc import Taxonomy
+from seafloorhmc.config import ConfigError, TrainConfig, load_config
+from seafloorhmc.engine.optim import build_optimizer
+from seafloorhmc.levels import LevelsError
+from seafloorhmc.models import HierarchicalClassifier
+from seafloorhmc.models.prototype import PrototypeHead, perturb_prototypes
+
+TAX = Taxonomy.from_paths(["R/A/A1/X", "R/A/A2", "R/B", "R/C/C1"])  # 3 levels, stop slots
+
+
+def make_head(noise=0.01, **kwargs):
+    torch.manual_seed(0)
+    return PrototypeHead(5, TAX, embedding_dim=16, temperature=0.1, noise=noise, **kwargs)
+
+
+def test_logits_are_cosines_over_temperature_in_eval_mode():
+    head = make_head().eval()
+    x = torch.randn(4, 5)
+    out = head(x)
+    assert out.shape == (1, 4, head.levels.num_slots)
+    f = F.normalize(head.embed(x), dim=-1)
+    p = torch.cat([F.normalize(q, dim=-1) for q in head.prototypes])
+    assert torch.allclose(out[0], f @ p.T / 0.1, atol=1e-5)
+    assert out.abs().max().item() <= 1 / 0.1 + 1e-4
+
+
+def test_perturbation_is_on_in_training_and_off_in_evaluation():
+    head = make_head(noise=0.01)
+    x = torch.randn(3, 5)
+    head.eval()
+    assert torch.equal(head(x), head(x))
+    head.train()
+    a, b = head(x), head(x)
+    assert not torch.equal(a, b)
+    head.eval()
+    assert (a - head(x)).abs().max() < 1.0  # small: ε = 0.01 moves prototypes by a few degrees
+    off = make_head(noise=0.0).train()
+    assert torch.equal(off(x), off.eval()(x))
+
+
+def test_perturbed_prototypes_are_unit_rows_near_the_originals_and_pass_gradients():
+    torch.manual_seed(1)
+    raw = torch.randn(6, 256, requires_grad=True)
+    p = F.normalize(raw, dim=-1)
+    q = perturb_prototypes(p, 0.01)
+    assert torch.allclose(q.norm(dim=-1), torch.ones(6))
+    # uniform noise in [−ε, ε]^d: ‖ξ‖ ≤ ε√d = 0.16, so cos(p, q) stays close to 1
+    assert (p * q).sum(-1).min().item() > 0.98
+    q.sum().backward()
+    assert raw.grad is not None and raw.grad.abs().sum() > 0
+
+
+def test_prototype_learning_rates_double_per_coarser_level():
+    head = make_head(lr_scale=5.0)
+    assert [s for s, _ in head.lr_scaled_parameters()] == [20.0, 10.0, 5.0]  # coarse → fine
+    model = HierarchicalClassifier(torch.nn.Linear(5, 5), head, TAX)
+    opt = build_optimizer(model, TrainConfig(optimizer="sgd", lr=0.01))
+    by_param = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    assert [by_param[id(p)] for p in head.prototypes] == pytest.approx([0.2, 0.1, 0.05])
+    assert by_param[id(head.embed[0].weight)] == 0.01 and by_param[id(model.encoder.weight)] == 0.01
+    assert sum(len(g["params"]) for g in opt.param_groups) == len(list(model.parameters()))
+
+
+def test_predictions_are_level_softmaxes_and_per_level_argmax_sets():
+    head = make_head().eval()
+    logits = head(torch.randn(5, 5))
+    pred = head.predict_from_logits(logits, "independent")
+    levels = head.levels
+    for k, scores in enumerate(levels.split(logits[0])):
+        soft = torch.softmax(scores, -1)
+        real = ~levels.slot_is_stop[k]
+        assert torch.allclose(pred.probs[:, levels.slot_node[k][real]], soft[:, real], atol=1e-6)
+        assert torch.equal(pred.level_choices["independent"][:, k], scores.argmax(-1))
+    assert torch.equal(pred.predicted, levels.multi_hot(pred.level_choices["independent"]))
+    consistent = head.predict_from_logits(logits, "consistent")
+    assert not levels.violations(consistent.level_choices["consistent"]).any()
+    assert torch.equal(consistent.predicted, levels.multi_hot(consistent.level_choices["consistent"]))
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model.members=3", "model.head=prototype has a single member"),
+    ("loss.node_weights=class-wise", "loss.node_weights=class-wise belongs to the rare-node loss"),
+    ("model.temperature=0", "model.temperature must be positive"),
+    ("model.prototype_noise=-1", "model.prototype_noise must be non-negative"),
+    ("loss.level_weighting=fixed", "loss.level_weighting: 'fixed' is not one of awa, dwa, equal, uncertainty"),
+])
+def test_prototype_config_errors_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, ["model.head=prototype", override])
+
+
+# ------------------------------------------------------------------ through the engine
+PROTOTYPE = ("model.head=prototype", "model.members=1", "model.head_layers=1", "model.embedding_dim=16",
+             "data.single_path=true", "loss.level_weighting=dwa", "train.epochs=3")
+
+
+@pytest.fixture(scope="module")
+def hcal_run(tmp_path_factory):
+    from seafloorhmc.engine import train
+    from seafloorhmc.testing import write_tiny_image_manifest
+
+    manifest = write_tiny_image_manifest(tmp_path_factory.mktemp("hcal_data"), n_images=36, size=32)
+    def config(*extra):
+        return load_config(None, [
+            "data.format=manifest", f"data.annotations={manifest}", "data.image_size=32", "model.encoder=test_resnet",
+            "train.batch_size=8", "train.progress=false", "train.lr=0.003", *PROTOTYPE, *extra])
+    run = tmp_path_factory.mktemp("hcal_run") / "run"
+    metrics = train(config(), run)
+    return config, run, metrics, manifest
+
+
+def test_training_reports_both_decodings_and_level_metrics(hcal_run):
+    _, run, metrics, _ = hcal_run
+    on_disk = json.loads((run / "metrics.json").read_text())
+    for key in ("au_prc", "f1", "hvr", "hvr_levels", "accuracy_by_level", "path_accuracy",
+                "consistent_f1", "consistent_hvr", "consistent_hvr_levels", "consistent_path_accuracy"):
+        assert key in on_disk, key
+    assert on_disk["decoding"] == "independent"
+    assert on_disk["consistent_hvr"] == 0.0 and on_disk["consistent_hvr_levels"] == 0.0
+    assert on_disk["data"]["dropped_multi_path"] > 0
+    assert set(on_disk["accuracy_by_level"]) == {"1", "2", "3"}
+    from safetensors.torch import load_file
+
+    keys = set(load_file(str(run / "model.safetensors")))
+    assert {"head.prototypes.0", "head.prototypes.1", "head.prototypes.2", "head.embed.0.weight"} <= keys
+    predictions = dict(__import__("numpy").load(run / "test_predictions.npz"))
+    assert predictions["level_choices_independent"].shape == (metrics["n_examples"], 3)
+
+
+@pytest.mark.slow
+def test_resume_with_dwa_reproduces_the_uninterrupted_run(hcal_run, tmp_path):
+    from seafloorhmc.engine import train
+
+    config, run, _, _ = hcal_run
+    assert train(config(), tmp_path / "half", stop_after_epoch=1) is None
+    train(config(), tmp_path / "half", resume=True)
+    strip = lambda p: [",".join(r.split(",")[:7]) for r in (p / "log.csv").read_text().splitlines()]  # noqa: E731
+    assert strip(run) == strip(tmp_path / "half")
+
+
+def test_checkpoint_evaluates_with_consistent_decoding_and_predicts(hcal_run, tmp_path):
+    from seafloorhmc.engine.evaluate_checkpoint import evaluate_checkpoint
+    from seafloorhmc.engine.inference import load_trained_model
+
+    _, run, metrics, manifest = hcal_run
+    again = evaluate_checkpoint(run, split="test")
+    assert again["f1"] == pytest.approx(metrics["f1"]) and again["hvr_levels"] == pytest.approx(metrics["hvr_levels"])
+    flipped = evaluate_checkpoint(run, ["eval.decoding=consistent"], split="test")
+    assert flipped["decoding"] == "consistent"
+    assert flipped["f1"] == pytest.approx(metrics["consistent_f1"])
+    assert flipped["independent_hvr_levels"] == pytest.approx(metrics["hvr_levels"])
+    model, _ = load_trained_model(run)
+    prediction = model.predict(torch.randn(2, 3, 32, 32), decoding="consistent")
+    assert prediction.predicted.shape == (2, len(model.taxonomy)) and prediction.predicted.dtype == torch.bool
+    from seafloorhmc.engine.predict import PredictOptions, predict
+
+    images = sorted((manifest.parent / "images").glob("*.png"))
+    summary = predict(run, manifest.parent / "images", tmp_path / "predictions.csv",
+                      PredictOptions(workers=0, progress=False))
+    assert summary.rows == len(images) and summary.errors == 0
+
+
+def test_multi_path_images_are_refused_naming_the_image(hcal_run, tmp_path):
+    from seafloorhmc.engine import train
+
+    config, _, _, _ = hcal_run
+    with pytest.raises(LevelsError, match=r"images/\d{3}\.png has 2 label paths .*data.single_path=true"):
+        train(config("data.single_path=false"), tmp_path / "run")
