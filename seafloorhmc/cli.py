@@ -81,6 +81,11 @@ def _cmd_predict(args) -> int:
           f"  [{summary.rows_per_second:.1f} rows/s]")
     if summary.review is not None:
         print(f"review queue, most uncertain first -> {summary.review}")
+    from .report import try_write_predict_report  # counts + the most uncertain images as thumbnails
+
+    report = try_write_predict_report(summary.out, args.input, root=args.root, checkpoint=args.checkpoint)
+    if report is not None:
+        print(f"report -> {report}")
     return 0
 
 
@@ -231,7 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", action="append", default=[], metavar="KEY=[V,...]",
                    help="replace (or add) an axis, e.g. --grid data.train_fraction=[0.1,1.0]")
     p.add_argument("--seeds", type=int, help="keep the first N values of the seed axis")
-    p.add_argument("--workers", type=int, help="cells trained at once (default: 1 on <= 2 cores, else cores // 2)")
+    p.add_argument("--workers", type=int, help="cells trained at once (default: 1 on <= 2 cores, else cores // 2); "
+                                               "worker processes get cores // workers threads each, fewer if "
+                                               "OMP_NUM_THREADS is set lower")
     p.add_argument("--processes", action="store_true", help="run every cell in a worker process even with one worker")
     p.add_argument("--dry-run", action="store_true", help="list the cells and exit")
     p.add_argument("--stats-only", action="store_true",

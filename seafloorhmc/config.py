@@ -55,7 +55,8 @@ class DataConfig:
     val_fraction: float = doc(0.15, "share of images held out for validation when the data has no split")
     test_fraction: float = doc(0.15, "share of images held out for testing when the data has no split")
     train_fraction: float | None = doc(None, "limited data: keep this share of the training split (nested subsets: "
-                                             "the same seed's smaller subsets lie inside the larger); null: all")
+                                             "the same seed's smaller subsets lie inside the larger; drawn before "
+                                             "train_on_val adds the validation rows); null: all")
     train_count: int | None = doc(None, "limited data: keep this many training rows instead of a fraction")
     subsample_seed: int | None = doc(None, "seed of the training subset (null: derived from seed); sweeps derive "
                                            "it from their experiment seed so all methods share the subset")
@@ -151,6 +152,8 @@ class TrainConfig:
     max_steps_per_epoch: int | None = doc(None, "cap on batches per epoch (smoke tests)")
     deterministic: bool = doc(False, "deterministic kernels (slower)")
     progress: bool = doc(True, "progress bars")
+    report: bool = doc(True, "write the run's plots/ and report.html when it finishes (seconds per run; sweeps "
+                             "may turn it off and rebuild any with `seafloorhmc report RUN`)")
 
 
 @dataclass
@@ -337,6 +340,9 @@ def validate(config: Config) -> None:
             "weights. On a machine with internet access run `python -c \"import timm, safetensors.torch as st; "
             f"m = timm.create_model('{config.model.encoder}', pretrained=True); st.save_file(m.state_dict(), "
             f"'{config.model.encoder}.safetensors')\"` and copy the file here.")
+    if config.model.weights and not config.model.pretrained:
+        raise ConfigError(f"model.weights={config.model.weights} is only loaded with model.pretrained=true; set it "
+                          "(or drop model.weights) so the encoder is not silently left at its random initialisation")
     if config.model.head == "prototype":
         _validate_prototype(config)
     if config.loss.mixed_lambda is not None and not 0.0 <= config.loss.mixed_lambda <= 1.0:

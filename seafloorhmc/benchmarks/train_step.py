@@ -19,13 +19,14 @@ from ..data.synthetic import synthetic_taxonomy
 from ..losses import RareNodeLoss, node_weights
 from ..models import build_model
 from ..reference import random_targets
-from ..utils.benchmark import time_interleaved
+from ..utils.benchmark import peak_memory_bytes, time_interleaved
 
 
 @dataclass
 class StepTimes:
     encoder_ms: float
     rows: list[dict]
+    encoder_peak_mib: float | None = None
 
 
 def run(encoder: str = "resnet18", size: int = 64, batch: int = 32, members=(1, 20), member_types=("ensemble", "mc_dropout"),
@@ -67,23 +68,47 @@ def run(encoder: str = "resnet18", size: int = 64, batch: int = 32, members=(1, 
             fns[f"step:{key}"] = step
             setups[key] = (member_type, m, sum(p.numel() for p in model.head.parameters()))
     times = time_interleaved(fns, rounds=rounds, min_seconds=1.0)
+    # memory after timing (see peak_memory_bytes); on CUDA the allocator's own high-water mark
+    peaks = {name: _peak(fns[name], device) for name in ["encoder", *(f"step:{k}" for k in setups)]}
     rows = []
     for key, (member_type, m, head_params) in setups.items():
         rows.append({"member_type": member_type, "members": m, "head_params": head_params,
-                     "fwd_bwd_ms": times[f"fb:{key}"] * 1e3, "step_ms": times[f"step:{key}"] * 1e3})
-    return StepTimes(times["encoder"] * 1e3, rows)
+                     "fwd_bwd_ms": times[f"fb:{key}"] * 1e3, "step_ms": times[f"step:{key}"] * 1e3,
+                     "step_peak_mib": _mib(peaks[f"step:{key}"])})
+    return StepTimes(times["encoder"] * 1e3, rows, _mib(peaks["encoder"]))
+
+
+def _peak(fn, device: str) -> int | None:
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        fn()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - base
+    return peak_memory_bytes(fn)
+
+
+def _mib(value: int | None) -> float | None:
+    return None if value is None else value / 2**20
 
 
 def markdown(result: StepTimes, encoder: str, size: int, batch: int) -> str:
     base = {r["member_type"]: r for r in result.rows if r["members"] == 1}
     one = base.get("ensemble")
-    lines = [f"Bare {encoder} forward+backward at {size} px, batch {batch}: {result.encoder_ms:.1f} ms",
+    lines = [f"Bare {encoder} forward+backward at {size} px, batch {batch}: {result.encoder_ms:.1f} ms, "
+             f"peak {_fmt_mib(result.encoder_peak_mib)} MiB",
              "",
-             "| head | members | head params | fwd+bwd ms | head + loss overhead vs bare encoder | full step ms | step vs 1 member |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| head | members | head params | fwd+bwd ms | head + loss overhead vs bare encoder | full step ms "
+             "| step vs 1 member | step peak MiB |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in result.rows:
         overhead = r["fwd_bwd_ms"] / result.encoder_ms - 1
         ratio = r["step_ms"] / one["step_ms"] if one else float("nan")
         lines.append(f"| {r['member_type']} | {r['members']} | {r['head_params']:,} | {r['fwd_bwd_ms']:.1f} | "
-                     f"{overhead * 100:+.1f}% | {r['step_ms']:.1f} | {ratio:.2f}× |")
+                     f"{overhead * 100:+.1f}% | {r['step_ms']:.1f} | {ratio:.2f}× | {_fmt_mib(r['step_peak_mib'])} |")
     return "\n".join(lines)
+
+
+def _fmt_mib(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f}"

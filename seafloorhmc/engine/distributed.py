@@ -8,6 +8,11 @@ partial labels give the ranks different numbers of counted cells. Only rank 0 wr
 are summed across ranks with ``all_reduce``; evaluation gathers every rank's predictions and drops
 the padding the sampler added.
 
+Resuming on another world size (e.g. 2 processes, then 1): checkpoints hold the unwrapped
+model's weights, the optimizer state and rank 0's RNG state, none of which depend on W, and the
+epoch's global order is a function of (seed, epoch) alone, so the resumed run sees the same
+global batches; it differs from an uninterrupted run only where the list below says.
+
 Not equal to a single process (by design, documented): BatchNorm statistics of a trainable encoder
 are per rank (as in torchvision/timm without ``--sync-bn``), dropout masks come from per-rank
 streams, and a training split whose size is not a multiple of W repeats a few rows as padding.

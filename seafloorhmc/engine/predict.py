@@ -6,10 +6,12 @@ workers while the main process runs the model, so decoding overlaps compute. Row
 batch at a time and streamed to a temporary file next to ``out``, which replaces ``out`` only when
 every row is written: an interrupted run leaves no file that looks finished, and an existing
 result is never replaced without ``overwrite``. Memory stays bounded: per row only its byte offset
-and uncertainty are kept (for the review queue), never its probabilities.
+and uncertainty are kept (for the review queue), never its probabilities. The decoded images held at
+once are one batch in the main process plus at most ``workers × 4`` prefetched batches.
 
 Heads that decide node sets themselves (``Prediction.predicted``, per-level heads) are followed
-instead of the threshold. Ensemble heads predict with all members; MC-dropout heads keep sampling the head at inference
+instead of the threshold, decoded as the checkpoint's ``eval.decoding`` says (as in evaluation).
+Ensemble heads predict with all members; MC-dropout heads keep sampling the head at inference
 (the encoder stays in eval mode), seeded with ``seed`` so a rerun gives the same file.
 """
 
@@ -35,6 +37,8 @@ from .prediction_csv import PredictionTable, RowFile
 from .trainer import resolve_device
 
 __all__ = ["PredictOptions", "PredictSummary", "predict", "default_review_path", "default_workers"]
+
+PREFETCH_BATCHES = 4  # batches each decoding worker keeps ready: enough to hide decoding jitter, bounded memory
 
 
 def default_workers() -> int:
@@ -139,7 +143,7 @@ def predict(checkpoint: str | Path, source: str | Path, out: str | Path, options
     workers = default_workers() if options.workers is None else options.workers
     loader = DataLoader(dataset, batch_size=options.batch_size or config.train.batch_size, shuffle=False,
                         num_workers=workers, collate_fn=collate_predictions, pin_memory=device.type == "cuda",
-                        prefetch_factor=4 if workers else None)
+                        prefetch_factor=PREFETCH_BATCHES if workers else None)
     table = PredictionTable(info.taxonomy, items, options.top_k, options.wide, options.min_probability)
     taxonomy = info.taxonomy
     errors = flagged = 0
@@ -154,7 +158,7 @@ def predict(checkpoint: str | Path, source: str | Path, out: str | Path, options
                 pending[index] = (table.error_row(items[index], message), float("inf"))  # errors last in review
             errors += len(batch["errors"])
             if batch["image"] is not None:
-                prediction = model.predict(batch["image"].to(device, non_blocking=True))
+                prediction = model.predict(batch["image"].to(device, non_blocking=True), config.eval.decoding)
                 probs, decided = prediction.probs, getattr(prediction, "predicted", None)
                 uncertainty = row_uncertainty(probs, node_uncertainty(prediction.member_probs, mode), taxonomy,
                                               threshold, decided)

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..config import Config
+from ..config import Config, ConfigError, config_from_dict
 from ..losses import RareNodeLoss, WeightSchedule, node_weights
 from ..models import build_model
 from ..utils.atomic import write_json, write_text
@@ -33,7 +33,7 @@ __all__ = ["Trainer", "train", "NonFiniteLossError", "build_loss"]
 
 LOG_COLUMNS = ("epoch", "train_loss", "val_loss", "val_au_prc", "val_f1", "val_recall", "lr", "seconds", "skipped")
 # Keys that may differ when resuming: they do not change what is computed.
-RESUMABLE_CHANGES = {"train.progress", "data.workers", "train.device"}
+RESUMABLE_CHANGES = {"train.progress", "train.report", "data.workers", "train.device"}
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -155,6 +155,10 @@ class Trainer:
             raise RuntimeError(f"nothing to resume in {self.run.path}: no checkpoint yet")
         state = self.store.load_state(last)
         saved = state.get("config", {})
+        try:  # keys added to the library since the run started take their defaults, not "changed"
+            saved = config_from_dict(saved).to_dict()
+        except ConfigError:
+            pass  # a key this version no longer knows: the raw comparison names it
         diff = _config_diff(saved, self.config.to_dict())
         if diff - RESUMABLE_CHANGES:
             raise RuntimeError(f"cannot resume {self.run.path}: configuration changed in "
@@ -312,9 +316,10 @@ class Trainer:
         if predictions is not None:
             self.run.write_predictions(predictions, self.taxonomy)
         write_json(self.run.path / "metrics.json", metrics)
-        from ..report import try_write_run_report  # here: matplotlib loads only when a run finishes
+        if self.config.train.report:
+            from ..report import try_write_run_report  # here: matplotlib loads only when a run finishes
 
-        try_write_run_report(self.run.path)  # plots/ + report.html; a failure is logged, never raised
+            try_write_run_report(self.run.path)  # plots/ + report.html; a failure is logged, never raised
         return metrics
 
 

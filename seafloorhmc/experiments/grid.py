@@ -20,6 +20,8 @@ A sweep file is YAML::
       metrics: [au_prc, f1, recall]
       x: data.train_fraction       # the axis the tables and plots run along (default: the first
                                    # numeric axis with several values other than seed)
+      unpaired: [hcal]             # methods shown in tables and figures but in no paired test
+                                   # (they train or test on other rows than the baseline)
 
 A cell's configuration is built in this order, later steps winning: base (or the dataset's
 config) → ``set`` → command-line ``--set`` → the method's overrides → the cell's grid values →
@@ -222,6 +224,13 @@ def _check(spec: SweepSpec) -> None:
     if spec.baseline is not None and spec.baseline not in spec.methods:
         raise SweepSpecError(f"{where}: baseline {spec.baseline!r} is not one of the methods "
                              f"({', '.join(spec.methods) or 'none defined'})")
+    unpaired = spec.summary.get("unpaired") or []
+    if not isinstance(unpaired, list):
+        raise SweepSpecError(f"{where}: summary.unpaired must be a list of method names, got {unpaired!r}")
+    for name in unpaired:
+        if name not in spec.methods or name == (spec.baseline or next(iter(spec.methods), None)):
+            raise SweepSpecError(f"{where}: summary.unpaired names {name!r}, which is not a method other than the "
+                                 f"baseline ({', '.join(spec.methods) or 'none defined'})")
     if DATASET in spec.grid and spec.bases.keys() == {None}:
         raise SweepSpecError(f"{where}: a 'dataset' axis needs 'datasets' (name → config); to vary one base's "
                              "data, use the axis data.dataset")

@@ -252,16 +252,18 @@ def write_sweep_summary(rows: Sequence[Mapping], out: str | Path, spec, command:
     x = spec.summary.get("x")
     return write_summary(rows, out, list(columns.values()), baseline=spec.baseline,
                          x=columns.get(x, x) if x is not None else None, metrics=spec.summary.get("metrics"),
-                         name=spec.name, command=command)
+                         name=spec.name, command=command, unpaired=spec.summary.get("unpaired") or ())
 
 
 def write_summary(rows: Sequence[Mapping], out: str | Path, columns: Sequence[str], baseline: str | None = None,
                   x: str | None = None, metrics: Sequence[str] | None = None, name: str = "sweep",
-                  command: str | None = None) -> Path:
+                  command: str | None = None, unpaired: Sequence[str] = ()) -> Path:
     """``summary.md`` (+ ``aggregate.csv``, ``comparisons.csv``, ``plots/*.png``) for a results table.
 
     ``columns`` are the grid-axis columns of ``rows``; ``baseline`` defaults to the first method;
     ``command`` (the command line that regenerates everything) is quoted under every figure.
+    ``unpaired`` methods ran on other rows than the baseline (e.g. a filtered training or test
+    set): they appear in the tables and figures but in no paired test.
     """
     from ..plots import plot_sweep
 
@@ -274,6 +276,10 @@ def write_summary(rows: Sequence[Mapping], out: str | Path, columns: Sequence[st
             raise ValueError(f"baseline method {baseline!r} is not in the table "
                              f"(methods: {', '.join(map(str, methods))})")
         baseline = baseline or methods[0]
+        if baseline in unpaired:
+            raise ValueError(f"summary.unpaired names the baseline {baseline!r}: every test pairs with it")
+        unpaired = [m for m in unpaired if m in methods]  # methods without finished cells need no note
+    tested = [r for r in rows if not method or r.get(method) not in set(unpaired)]  # rows of the paired tests
     metrics = [m for m in (metrics or DEFAULT_METRICS) if any(_number(r.get(m)) is not None for r in rows)]
     regenerate = f"`{command}`" if command else f"`seafloorhmc sweep SWEEP.yaml --out {out} --stats-only`"
     levels = _distinct(rows, x) if x else [None]
@@ -291,12 +297,15 @@ def write_summary(rows: Sequence[Mapping], out: str | Path, columns: Sequence[st
         lines += [f"▲ / ▼: better / worse than {baseline} by a two-sided Wilcoxon signed-rank test paired by "
                   f"{', '.join(unit_cols) or 'run'} within the column, Holm-corrected over all columns and methods of "
                   f"the metric, α = {ALPHA}."]
-        first = paired_comparisons(rows, metrics[0], baseline, method, unit_cols, group_cols) if metrics else []
+        first = paired_comparisons(tested, metrics[0], baseline, method, unit_cols, group_cols) if metrics else []
         n_pairs = max([c["n"] for c in first] or [0])
         if n_pairs and 2.0 / 2 ** n_pairs > ALPHA:
             lines += [f"With {n_pairs} pairs per column the smallest two-sided p a signed-rank test can reach is "
                       f"{2.0 / 2 ** n_pairs:.3f} > {ALPHA}, so no column can be marked; the pooled tests below pair "
                       f"over {', '.join(pooled_units)} instead."]
+        if unpaired:
+            lines += [f"Not in any paired test (they ran on other rows than {baseline}; `summary.unpaired`): "
+                      f"{', '.join(unpaired)}."]
     lines.append("")
 
     all_aggregates, all_comparisons = [], []
@@ -305,8 +314,8 @@ def write_summary(rows: Sequence[Mapping], out: str | Path, columns: Sequence[st
         lines += [f"## {metric}" + (" (lower is better)" if _better_sign(metric) < 0 else ""), ""]
         aggregates = aggregate(rows, metric, [c for c in (*panels, method, x) if c])
         all_aggregates += aggregates
-        per_level = paired_comparisons(rows, metric, baseline, method, unit_cols, group_cols) if method else []
-        pooled = paired_comparisons(rows, metric, baseline, method, pooled_units) if method else []
+        per_level = paired_comparisons(tested, metric, baseline, method, unit_cols, group_cols) if method else []
+        pooled = paired_comparisons(tested, metric, baseline, method, pooled_units) if method else []
         all_comparisons += [{**c, "scope": "per level"} for c in per_level] + [{**c, "scope": "pooled"} for c in pooled]
         marks = {(tuple(c.get(p) for p in panels), c["method"], c.get(x) if x else None):
                  ("▲" if c["better"] else "▼") for c in per_level if c["better"] is not None}
@@ -348,7 +357,7 @@ def write_summary(rows: Sequence[Mapping], out: str | Path, columns: Sequence[st
                                  {True: "▲ better", False: "▼ worse", None: ""}[c["better"]]] for c in pooled])
         if method and "dataset" in panels:
             for level in levels:
-                level_rows = [r for r in rows if not x or r.get(x) == level]
+                level_rows = [r for r in tested if not x or r.get(x) == level]
                 result = friedman_nemenyi(level_rows, metric, "dataset", method)
                 where = f" at {x} = {level}" if x else ""
                 if result is None:
@@ -366,4 +375,32 @@ def write_summary(rows: Sequence[Mapping], out: str | Path, columns: Sequence[st
     write_table(all_aggregates, out / "aggregate.csv")
     if all_comparisons:
         write_table(all_comparisons, out / "comparisons.csv")
+    html = _html_report(out, metrics, x, method, panels)
+    if html is not None:
+        lines += [f"HTML report (pictures with ± std bands and the mean ± std table): [{html.name}]({html.name}); "
+                  f"regenerate with {regenerate}.", ""]
     return write_text(out / "summary.md", "\n".join(lines).rstrip() + "\n")
+
+
+def _html_report(out: Path, metrics: Sequence[str], x: str | None, method: str | None,
+                 panels: Sequence[str]) -> Path | None:
+    """``report.html`` of the sweep (:func:`seafloorhmc.report.write_sweep_report`) from ``out/results.csv``.
+
+    Only for one method axis along one x axis with no other varying axis: that report pools every
+    row of a (method, x) pair, which would mix datasets or noise levels. A failure is logged, not
+    raised: the Markdown summary and its figures are the primary output.
+    """
+    table = out / "results.csv"
+    if not (x and method and not panels and metrics and table.is_file()):
+        return None
+    try:
+        from ..report import write_sweep_report
+    except ImportError:  # the report package is optional here
+        return None
+    try:
+        return write_sweep_report(table, out, metrics=metrics, x=x, hue=method, band="std")
+    except Exception as err:  # noqa: BLE001 - never lose the summary over the HTML page
+        import logging
+
+        logging.getLogger(__name__).warning("sweep %s: report.html could not be written: %s", out, err)
+        return None

@@ -16,7 +16,8 @@ A finished cell whose saved configuration differs from the plan is an error, nev
 reused; an unfinished one resumes from its last epoch checkpoint (or restarts when that
 checkpoint cannot continue). With one worker the cells run in this process; with more, each
 cell is a ``python -m seafloorhmc.experiments.worker`` process with ``OMP_NUM_THREADS = cores //
-workers`` (several torch processes with all cores each are pathologically slow on small machines).
+workers`` (several torch processes with all cores each are pathologically slow on small machines),
+or fewer when ``OMP_NUM_THREADS`` is already set lower in the sweep's environment.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from .grid import Cell, SweepSpec, format_value
 from .results import collect_rows, write_table
 
 __all__ = ["SweepError", "SweepResult", "run_sweep", "default_workers", "cpu_count", "check_finished_cells",
-           "run_in_workers"]
+           "normalised_config", "run_in_workers", "worker_threads"]
 
 
 class SweepError(RuntimeError):
@@ -72,6 +73,18 @@ def default_workers(cores: int | None = None) -> int:
     return 1 if cores <= 2 else max(1, min(8, cores // 2))
 
 
+def worker_threads(workers: int, cores: int | None = None, environ: dict | None = None) -> int:
+    """Threads per worker process: ``cores // workers``, capped by an ``OMP_NUM_THREADS`` already set.
+
+    The cap lets a busy machine keep a sweep's workers at one thread each (other jobs hold the
+    remaining cores; oversubscribed torch threads make small ops many times slower).
+    """
+    cores = cpu_count() if cores is None else cores
+    threads = max(1, cores // max(1, workers))
+    preset = (os.environ if environ is None else environ).get("OMP_NUM_THREADS", "")
+    return min(threads, int(preset)) if preset.strip().isdigit() and int(preset) > 0 else threads
+
+
 def _cells_csv(cells: Sequence[Cell]) -> str:
     columns = list(dict.fromkeys(k for c in cells for k in c.values))
     buffer = io.StringIO()
@@ -80,6 +93,16 @@ def _cells_csv(cells: Sequence[Cell]) -> str:
     for c in cells:
         writer.writerow([c.index, c.id, *(format_value(c.values[k]) if k in c.values else "" for k in columns)])
     return buffer.getvalue()
+
+
+def normalised_config(saved: dict) -> dict:
+    """A saved config with every key the library knows today (keys added since take their defaults)."""
+    from ..config import ConfigError, config_from_dict
+
+    try:
+        return config_from_dict(saved).to_dict()
+    except ConfigError:  # a key this version no longer knows: the raw comparison names it
+        return saved
 
 
 def check_finished_cells(cells: Sequence[Cell], runs: Path) -> None:
@@ -95,7 +118,7 @@ def check_finished_cells(cells: Sequence[Cell], runs: Path) -> None:
         except json.JSONDecodeError as err:
             raise SweepError(f"cell {cell.id}: {path} is not valid JSON ({err}); "
                              f"delete {path.parent} to rerun it") from None
-        diff = sorted(_config_diff(saved, cell.config.to_dict()) - RESUMABLE_CHANGES)
+        diff = sorted(_config_diff(normalised_config(saved), cell.config.to_dict()) - RESUMABLE_CHANGES)
         if diff:
             shown = ", ".join(diff[:5]) + (" ..." if len(diff) > 5 else "")
             raise SweepError(f"cell {cell.id} in {path.parent} was finished with a different configuration "
@@ -208,7 +231,7 @@ def run_sweep(spec: SweepSpec, cells: Sequence[Cell], out: str | Path, workers: 
     result.finished = [c.id for c in cells if c.id not in {t.id for t in todo}]
     if result.finished:
         log(f"{len(result.finished)} of {len(cells)} cells already finished; {len(todo)} to run")
-    threads = max(1, cpu_count() // workers)
+    threads = worker_threads(workers)
     runner = _Subprocesses(out, threads) if processes else _in_process(out)
     if processes:
         log(f"{workers} worker process(es), OMP_NUM_THREADS={threads} each")

@@ -42,6 +42,7 @@ def _resumable(config, run_dir: Path) -> bool:
     """Whether the cell's last checkpoint can continue with ``config`` (same settings, readable state)."""
     from ..engine.checkpoint import CheckpointError, CheckpointStore
     from ..engine.trainer import RESUMABLE_CHANGES, _config_diff
+    from .sweep import normalised_config
 
     store = CheckpointStore(run_dir / "checkpoints")
     try:
@@ -51,7 +52,8 @@ def _resumable(config, run_dir: Path) -> bool:
         state = store.load_state(last)
     except (CheckpointError, OSError, ValueError, RuntimeError):
         return False
-    return not (_config_diff(state.get("config", {}), config.to_dict()) - RESUMABLE_CHANGES)
+    saved = normalised_config(state.get("config", {}))
+    return not (_config_diff(saved, config.to_dict()) - RESUMABLE_CHANGES)
 
 
 def run_cell(config, run_dir: str | Path, lock_path: str | Path) -> str:

@@ -62,8 +62,8 @@ class _BatchedMLP(nn.Module):
         """[B, D] shared input → [M, B, H] with a single GEMM."""
         w, b = self.weights[0], self.biases[0]
         d_in, m, d_out = w.shape
-        if m == 1:
-            return torch.addmm(b[0], features, w[:, 0]).unsqueeze(0)
+        if m == 1:  # views, not indexing: a select's backward would zero-fill a full-size gradient
+            return torch.addmm(b.view(d_out), features, w.view(d_in, d_out)).unsqueeze(0)
         out = features @ w.view(d_in, m * d_out)
         return out.view(-1, m, d_out).transpose(0, 1) + b
 
@@ -71,7 +71,7 @@ class _BatchedMLP(nn.Module):
         """[M', B, d_in] → [M', B, d_out] for layer i ≥ 1; one set of weights serves any M'."""
         w, b = self.weights[i], self.biases[i]
         if w.shape[0] == 1:
-            flat = torch.addmm(b[0], x.reshape(-1, x.shape[-1]), w[0])
+            flat = torch.addmm(b.view(w.shape[2]), x.reshape(-1, x.shape[-1]), w.view(w.shape[1], w.shape[2]))
             return flat.view(x.shape[0], x.shape[1], -1)
         return torch.baddbmm(b, x, w)
 

@@ -9,7 +9,9 @@ import numpy as np
 
 from ._figure import FONT, new_figure, save_png, style_axes
 
-__all__ = ["plot_by_depth"]
+__all__ = ["plot_by_depth", "STACK_ABOVE"]
+
+STACK_ABOVE = 8  # more bars per panel than this: recall above F1 instead of side by side
 
 
 def plot_by_depth(
@@ -35,7 +37,11 @@ def plot_by_depth(
     counts = metrics.get("n_nodes_by_depth", {})
     ticks = [f"depth {d}" + (f"\n{counts[str(d)]} nodes" if str(d) in counts else "") for d in depths]
     width = 0.8 / len(runs)
-    fig, axes = new_figure(max(6.0, 1.2 * len(depths) * len(runs) + 2), 3.4, 1, 2, sharey=True)
+    bars_per_panel = len(depths) * len(runs)
+    if bars_per_panel > STACK_ABOVE:  # deep taxonomies: panels one above the other, or the page must scroll
+        fig, axes = new_figure(min(14.5, max(6.0, 0.6 * bars_per_panel + 2)), 6.4, 2, 1, sharex=True)
+    else:
+        fig, axes = new_figure(max(6.0, 1.2 * bars_per_panel + 2), 3.4, 1, 2, sharey=True)
     colors = ["#4C72B0", "#DD8452"]
     for ax, (key, name) in zip(axes, (("recall_by_depth", "Recall"), ("f1_by_depth", "F1"))):
         for r, (run, label) in enumerate(zip(runs, labels)):
@@ -46,7 +52,9 @@ def plot_by_depth(
                 ax.bar_label(bars, labels=[f"{v:.2f}" if np.isfinite(v) else "–" for v in values],
                              fontsize=FONT["tick"] - 1, padding=1)
         ax.set_xticks(np.arange(len(depths)), ticks)
-        style_axes(ax, title=f"{name} by depth (macro over nodes)", ylabel=name if key.startswith("recall") else None)
+        stacked = bars_per_panel > STACK_ABOVE
+        style_axes(ax, title=f"{name} by depth (macro over nodes)",
+                   ylabel=name if stacked or key.startswith("recall") else None)
         ax.set_ylim(0, 1.08)
     if compare is not None:
         fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=len(runs),

@@ -101,4 +101,7 @@ def plot_training_curves(log_csv: str | Path, out_png: str | Path, title: str | 
     axes[0].set_title(title or f"Training curves — {Path(log_csv).name}", fontsize=FONT["title"])
     style_axes(axes[-1], xlabel="epoch")
     axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.5
+    if np.ptp(x) < 1:  # one epoch: autoscaling would zoom to ±5 % and tick 0.95, 0.96, …
+        axes[-1].set_xlim(float(np.min(x)) - 0.5, float(np.max(x)) + 0.5)
+        axes[-1].set_xticks(np.unique(x))  # the integer locator falls back to fractions on so short a range
     return save_png(fig, out_png)

@@ -26,7 +26,8 @@ from ..data.readers.errors import AnnotationFormatError
 from .html import esc, kv_table, note, page, section, table, write_html
 from .thumbnails import data_uri, make_thumbnail
 
-__all__ = ["write_prediction_report", "read_predictions", "PredictionRow", "most_uncertain"]
+__all__ = ["write_prediction_report", "try_write_predict_report", "predict_report_path", "read_predictions",
+           "PredictionRow", "most_uncertain"]
 
 log = logging.getLogger(__name__)
 
@@ -247,3 +248,37 @@ def write_prediction_report(predictions_csv: str | Path, out_html: str | Path, t
     text = page(f"Prediction report — {predictions_csv.name}", subtitle, _counts(rows), uncertain,
                 _errors(rows) or "")
     return write_html(out_html, text)
+
+
+def predict_report_path(predictions_csv: str | Path) -> Path:
+    """``predictions.csv`` → ``predictions.html``: the report ``seafloorhmc predict`` writes beside its CSV
+    (``x.html`` → ``x.report.html``: the report never replaces the predictions)."""
+    path = Path(predictions_csv)
+    if path.suffix.lower() in (".html", ".htm"):
+        return path.with_name(f"{path.name}.report.html")
+    return path.with_suffix(".html")
+
+
+def try_write_predict_report(predictions_csv: str | Path, source: str | Path, root: str | Path | None = None,
+                             checkpoint: str | Path | None = None, top: int = 24) -> Path | None:
+    """The report at the end of ``seafloorhmc predict``, next to its CSV; returns it, or None on a problem.
+
+    Knows predict's conventions, so thumbnails find their images and cut the patch the model saw:
+    image names are relative to the input folder (folder input) or to ``root`` / the input file's
+    folder; x/y are pixels; the patch size is the checkpoint's ``data.patch_size``. A problem is
+    logged, never raised, because the predictions themselves are already written.
+    """
+    source = Path(source)
+    image_root = source if source.is_dir() else Path(root) if root else source.parent
+    out = predict_report_path(predictions_csv)
+    try:
+        patch_size = 224
+        if checkpoint is not None:
+            from ..engine.checkpoint import read_info
+
+            patch_size = read_info(checkpoint).config.data.patch_size
+        return write_prediction_report(predictions_csv, out, top=top, image_root=image_root, patch_size=patch_size,
+                                       normalised=False)
+    except Exception as err:  # noqa: BLE001 - the report is a by-product of finished predictions
+        log.warning("could not write the prediction report %s: %s: %s", out, type(err).__name__, err)
+        return None

@@ -1,15 +1,30 @@
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from seafloorhmc.benchmarks.feature_cache import SweepResult, compare, markdown_table
+from seafloorhmc.benchmarks.feature_cache import SweepResult, markdown_table
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
-def test_a_cached_sweep_encodes_each_image_once(tmp_path):
-    cached, recomputed = compare(runs=2, images=12, size=32, encoder="test_resnet", epochs=1, batch=8, work=tmp_path)
-    assert cached.encoder_images == 12, "every image once, for both runs together"
+def test_the_script_prints_speed_up_and_encoder_work(tmp_path):
+    """The smoke test of scripts/bench_feature_cache.py with tiny settings (the real run is 20 runs)."""
+    command = [sys.executable, str(ROOT / "scripts" / "bench_feature_cache.py"), "--runs", "2", "--images", "12",
+               "--size", "32", "--encoder", "test_resnet", "--epochs", "1", "--batch", "8", "--work", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = dict(re.findall(r"^\| (cache|re-encode) \| (.*)$", result.stdout, re.M))
+    cache, again = (rows[mode].split(" | ") for mode in ("cache", "re-encode"))
+    assert cache[0] == again[0] == "2", "runs"
+    assert float(cache[2].rstrip("×")) > 0 and again[2] == "1.0×", "speed-up relative to re-encoding"
+    assert (cache[-2], cache[-1].rstrip(" |")) == ("12", "1.00"), "each of the 12 images encoded once"
     # re-encoding: per run one epoch over 8 train images, then 2 validation and 2 test images
-    assert recomputed.encoder_images == 2 * (8 + 2 + 2)
-    assert cached.au_prc == pytest.approx(recomputed.au_prc, abs=1e-6), "the cache changes no result"
+    assert (again[-2], again[-1].rstrip(" |")) == ("24", "2.00"), "re-encoded by each of the 2 runs"
+    assert re.search(r"AU\(PRC\) difference .*: 0\.00e\+00", result.stdout), "the cache changes no result"
 
 
 def test_table_reports_speed_up_and_encoder_work():

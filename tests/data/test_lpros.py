@@ -174,3 +174,18 @@ def test_train_writes_the_subset_file(tiny, tmp_path):
     assert saved["subset"]["size"] == 12 and len(saved["subset"]["indices"]) == 12
     assert metrics["data"]["subset"]["size"] == 12 and "indices" not in metrics["data"]["subset"]
     assert np.array_equal(saved["subset"]["indices"], prepare_data(config).train_record["subset"]["indices"])
+
+
+SHARED_HMC = __import__("pathlib").Path("/work/shared/data/hmc")
+
+
+@pytest.mark.skipif(not (SHARED_HMC / "datasets_FUN" / "cellcycle_FUN").is_dir(), reason="HMC benchmark data absent")
+def test_published_cellcycle_fun_numbers():
+    """Spec §7's numbers for cellcycle_FUN (seed 0), from the released code's counting."""
+    data = load_hmc_dataset(SHARED_HMC, "cellcycle_FUN")
+    annotations = annotation_indices(data.train.labels, data.taxonomy)
+    info = lpros_plan(annotations, data.taxonomy, seed=0).info
+    assert (info["rows"], info["annotations"], info["nonzero_nodes"]) == (1628, 5264, 454)
+    assert info["hmean_ir"] == pytest.approx(246.8, abs=0.05)
+    assert (info["minority_paths"], info["budget"], info["mean_size"], info["max_increase"]) == (140, 526, 12, 4)
+    assert info["clones"] == 492 and info["rows"] + info["clones"] == 2120

@@ -1,7 +1,7 @@
 """Distributed training: rank sharding, loss scaling, collectives, and torchrun runs against one process.
 
 Run as a script under torchrun this file is also the worker the resume test starts:
-``torchrun --nproc_per_node=2 tests/engine/test_distributed.py OUT STOP_AFTER_EPOCH KEY=VALUE ...``.
+``torchrun --nproc_per_node=2 tests/engine/test_distributed.py OUT STOP_AFTER_EPOCH|resume KEY=VALUE ...``.
 """
 
 import json
@@ -144,7 +144,8 @@ def _assert_same_weights(a: Path, b: Path, tol: float = 1e-4) -> None:
 def partial_images(tmp_path_factory):
     from seafloorhmc.testing import write_tiny_image_manifest
 
-    return write_tiny_image_manifest(tmp_path_factory.mktemp("dist_images"), n_images=24, size=32, partial_every=3)
+    return write_tiny_image_manifest(tmp_path_factory.mktemp("dist_images"), n_images=24, size=32, partial_every=3,
+                                     with_split=False)  # splits drawn from data.val_fraction / test_fraction
 
 
 def _overrides(manifest: Path, *extra: str) -> list[str]:
@@ -161,13 +162,15 @@ def _overrides(manifest: Path, *extra: str) -> list[str]:
 def test_torchrun_two_processes_equal_one_with_the_same_global_batch(partial_images, tmp_path):
     from seafloorhmc.engine import train
 
-    overrides = _overrides(partial_images)
+    # 16 training images (no padding), 3 validation and 5 test images: evaluation shards are uneven
+    overrides = _overrides(partial_images, "data.val_fraction=0.125", "data.test_fraction=0.21")
     (tmp_path / "config.yaml").write_text("name: dist\n")
     sets = [arg for o in overrides for arg in ("--set", o)]
     result = _torchrun(["-m", "seafloorhmc.cli", "train", "config.yaml", *sets, "--out", "two"], cwd=tmp_path)
     assert result.stdout.count("test metrics") == 1, "only rank 0 prints"
     one = train(load_config(None, overrides), tmp_path / "one")
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert [two["data"][s] for s in ("train", "val", "test")] == [16, 3, 5]
     for key in ("au_prc", "f1", "recall", "loss"):
         assert two[key] == pytest.approx(one[key], rel=1e-4, abs=1e-5), key
     log_one, log_two = ((tmp_path / r / "log.csv").read_text().splitlines() for r in ("one", "two"))
@@ -197,15 +200,35 @@ def test_a_two_process_run_resumes_on_one_process(partial_images, tmp_path):
     _assert_same_weights(tmp_path / "straight" / "model.safetensors", tmp_path / "resumed" / "model.safetensors")
 
 
+@pytest.mark.slow
+@pytest.mark.dist
+def test_a_one_process_run_resumes_on_two_processes(partial_images, tmp_path):
+    """Epoch 1 on one process (trainable encoder: the whole model under DDP afterwards), epoch 2 on two."""
+    from seafloorhmc.engine import train
+
+    overrides = _overrides(partial_images)
+    assert train(load_config(None, overrides), tmp_path / "resumed", stop_after_epoch=0) is None
+    _torchrun([str(Path(__file__).resolve()), str(tmp_path / "resumed"), "resume", *overrides], cwd=tmp_path)
+    straight = train(load_config(None, overrides), tmp_path / "straight")
+    resumed = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
+    for key in ("au_prc", "f1", "loss"):
+        assert resumed[key] == pytest.approx(straight[key], rel=1e-4, abs=1e-5), key
+    _assert_same_weights(tmp_path / "straight" / "model.safetensors", tmp_path / "resumed" / "model.safetensors")
+
+
 def _worker(argv: list[str]) -> None:
-    """torchrun entry point: train ``argv[2:]`` overrides into ``argv[0]``, stopping after epoch ``argv[1]``."""
+    """torchrun entry point: train ``argv[2:]`` overrides into ``argv[0]``, stopping after epoch
+    ``argv[1]``, or (``argv[1]`` = ``resume``) resuming the run there to its end."""
     from seafloorhmc.engine import train
     from seafloorhmc.engine.distributed import init_from_env, shutdown
 
-    out, stop, overrides = argv[0], int(argv[1]), argv[2:]
+    out, mode, overrides = argv[0], argv[1], argv[2:]
     dist = init_from_env("cpu")
     try:
-        train(load_config(None, overrides), out, stop_after_epoch=stop, dist=dist)
+        if mode == "resume":
+            train(load_config(None, overrides), out, resume=True, dist=dist)
+        else:
+            train(load_config(None, overrides), out, stop_after_epoch=int(mode), dist=dist)
     finally:
         shutdown(dist)
 

@@ -265,3 +265,28 @@ def test_the_default_falls_back_with_a_message_when_augmenting(image_config):
                                      bundle, messages.append)
     assert not feature_cache_applies(image_config("data.augment=false"), bundle, messages.append), "trainable encoder"
     assert len(messages) == 1
+
+
+def test_the_cells_of_a_sweep_share_one_encode(shared_images, tmp_path, monkeypatch):
+    """``seafloorhmc sweep`` cells (other seeds, so other splits; other losses) find one another's
+    features through the content key: the first cell encodes every image, the rest none."""
+    from seafloorhmc.experiments import expand, run_sweep, sweep_from_dict
+
+    monkeypatch.setattr("seafloorhmc.report.try_write_run_report", lambda *args, **kwargs: None, raising=False)
+    weights = tmp_path / "encoder.safetensors"
+    _weights_file(weights, seed=100)
+    base = {"data": {"format": "manifest", "annotations": str(shared_images), "image_size": 32, "augment": False,
+                     "feature_cache": str(tmp_path / "cache")},
+            "model": {"encoder": "test_resnet", "pretrained": True, "weights": str(weights), "freeze": True,
+                      "members": 3, "hidden": 16},
+            "train": {"epochs": 1, "batch_size": 8, "progress": False}}
+    spec = sweep_from_dict({"name": "cached", "base": base,
+                            "methods": {"plain": ["loss.uncertainty=none"], "focal": ["loss.uncertainty=bma"]},
+                            "grid": {"seed": [0, 1]}})
+    cells = expand(spec)
+    result = run_sweep(spec, cells, tmp_path / "sweep", workers=1, stats=False, log=lambda _: None)
+    assert not result.failed and len(result.finished) == len(cells) == 4
+    caches = [json.loads((tmp_path / "sweep" / "runs" / c.id / "metrics.json").read_text())["data"]["feature_cache"]
+              for c in cells]
+    assert [(c["encoded"], c["reused"]) for c in caches] == [(N, 0)] + [(0, N)] * 3
+    assert len({tuple(c["folders"]) for c in caches}) == 1

@@ -70,6 +70,7 @@ def test_folder_rows_equal_model_predict(trained, tmp_path):
     assert summary.rows == len(rows) == len(files) and summary.errors == 0
     assert [r["image"] for r in rows] == [f.name for f in files]
     probs, members, info = _reference(run, [load_image(f) for f in files])
+    assert members.shape[0] == 3, "every ensemble member is used at inference"
     tax = info.taxonomy
     for row, p in zip(rows, probs):
         stored = json.loads(row["probabilities"])
@@ -241,11 +242,23 @@ def test_cli_writes_predictions_and_the_default_review_queue(trained, tmp_path, 
     run, manifest = trained
     out = tmp_path / "p.csv"
     code = main(["predict", str(run), str(manifest.parent / "images"), "--out", str(out), "--review", "--top-k", "2",
-                 "--uncertainty", "epistemic_js", "--workers", "0", "--no-progress"])
+                 "--uncertainty", "epistemic_js", "--workers", "0", "--no-progress", "--wide",
+                 "--review-threshold", "0.001", "--threshold", "0.52"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "24 rows" in printed and "p.review.csv" in printed
-    assert len(_rows(tmp_path / "p.review.csv")) == 24 and "Machine suggestion 2" in _rows(out)[0]
+    rows = _rows(out)
+    assert len(_rows(tmp_path / "p.review.csv")) == 24 and "Machine suggestion 2" in rows[0]
+    assert "Machine suggestion 3" not in rows[0] and "p:Biota" in rows[0] and "probabilities" not in rows[0]
+    tax = read_info(run).taxonomy
+    changed = 0
+    for row in rows:
+        assert (row["needs_review"] == "true") == (float(row["uncertainty"]) > 0.001)
+        p = torch.tensor([float(row[f"p:{n}"]) for n in tax.nodes])
+        decoded = {" > ".join(tax.node_path(n)) for n in tax.decode(p, 0.52)}
+        assert set(filter(None, row["predicted"].split(";"))) == decoded
+        changed += decoded != {" > ".join(tax.node_path(n)) for n in tax.decode(p, 0.5)}
+    assert changed, "--threshold 0.52 should change some predictions of this barely trained model"
 
 
 def test_mc_dropout_predictions_are_seeded(trained, tmp_path):
@@ -305,3 +318,139 @@ def test_feature_vector_checkpoints_are_refused(tmp_path, hmc_config):
     Image.new("RGB", (8, 8)).save(tmp_path / "imgs" / "a.png")
     with pytest.raises(ValueError, match="hmc.safetensors was trained on feature vectors"):
         predict(checkpoint, tmp_path / "imgs", tmp_path / "out.csv", PredictOptions(**FAST))
+
+
+def test_rows_stream_to_disk_one_batch_at_a_time(trained, tmp_path, monkeypatch):
+    """Each batch's rows are written before the next batch is decoded; at most one batch is held."""
+    import seafloorhmc.engine.predict as predict_module
+    from seafloorhmc.engine.predict_inputs import PredictionDataset
+    from seafloorhmc.engine.prediction_csv import RowFile
+
+    run, manifest = trained
+    events: list[tuple[str, int]] = []
+    real_getitem, real_write = PredictionDataset.__getitem__, RowFile.write
+    real_load = predict_module.load_trained_model
+
+    def getitem(self, index):
+        events.append(("decode", 1))
+        return real_getitem(self, index)
+
+    def write(self, rows, keys):
+        events.append(("write", len(rows)))
+        return real_write(self, rows, keys)
+
+    def load(*args, **kwargs):
+        model, info = real_load(*args, **kwargs)
+        real_predict = model.predict
+
+        def spy(x, *rest):
+            events.append(("predict", x.shape[0]))
+            return real_predict(x, *rest)
+
+        model.predict = spy
+        return model, info
+
+    monkeypatch.setattr(PredictionDataset, "__getitem__", getitem)
+    monkeypatch.setattr(RowFile, "write", write)
+    monkeypatch.setattr(predict_module, "load_trained_model", load)
+    predict(run, manifest.parent / "images", tmp_path / "pred.csv", PredictOptions(batch_size=5, **FAST))
+    decoded = written = 0
+    for kind, n in events:
+        if kind == "decode":
+            decoded += 1
+            assert decoded - written <= 5, "more than one batch of decoded images held"
+        elif kind == "predict":
+            assert n == decoded - written <= 5
+        else:
+            written += n
+            assert written == decoded
+    assert [n for kind, n in events if kind == "write"] == [5, 5, 5, 5, 4]
+    assert written == 24
+
+
+def test_coralnet_export_with_label_map_becomes_patches(trained, tmp_path, capsys):
+    """An annotated export (any reader via --format): one row per point, predicted on its patch."""
+    run, manifest = trained
+    images = manifest.parent / "images"
+    label_map = tmp_path / "labels.csv"
+    label_map.write_text("Label,path\nURCH,Biota > Echinoderms\nBIO,Biota\n")
+    export = tmp_path / "annotations.csv"  # one point labelled twice: predicted once
+    export.write_text("Name,Row,Column,Label\n000.png,4,3,URCH\n000.png,4,3,BIO\n001.png,20,31,BIO\n")
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run), str(export), "--out", str(out), "--format", "coralnet", "--label-map",
+                 str(label_map), "--root", str(images), "--workers", "1", "--no-progress"]) == 0
+    assert "2 rows" in capsys.readouterr().out
+    rows = _rows(out)
+    assert [(r["image"], r["x"], r["y"]) for r in rows] == [("000.png", "3", "4"), ("001.png", "31", "20")]
+
+    def patch(name, x, y):  # reflect-pad by the patch size, centre on the point (pyspacer's rule)
+        pixels = np.pad(load_image(images / name), ((PATCH, PATCH), (PATCH, PATCH), (0, 0)), mode="reflect")
+        top, left = int(round(PATCH + y) - PATCH / 2), int(round(PATCH + x) - PATCH / 2)
+        return pixels[top:top + PATCH, left:left + PATCH]
+
+    probs, _, info = _reference(run, [patch("000.png", 3, 4), patch("001.png", 31, 20)])
+    for row, p in zip(rows, probs):
+        assert _json_probs(row, info.taxonomy.nodes) == pytest.approx(
+            [v if v >= 0.01 else 0.0 for v in p.tolist()], abs=5.1e-5)
+
+
+def test_cli_prints_the_count_of_unreadable_images(trained, tmp_path, capsys):
+    run, manifest = trained
+    folder = tmp_path / "survey"
+    shutil.copytree(manifest.parent / "images", folder)
+    for name in ("003.png", "007.png"):
+        (folder / name).write_bytes(b"truncated")
+    assert main(["predict", str(run), str(folder), "--out", str(tmp_path / "p.csv"), "--workers", "0",
+                 "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "24 rows" in printed and "2 unreadable" in printed
+    rows = _rows(tmp_path / "p.csv")
+    assert [r["image"] for r in rows if r["error"]] == ["003.png", "007.png"]
+
+
+def test_bench_predict_script_prints_both_rates_with_tiny_settings(tmp_path, monkeypatch, capsys):
+    """Smoke test of scripts/bench_predict.py (the timing itself is run by hand on a quiet machine)."""
+    import re
+    import runpy
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "bench_predict.py"
+    monkeypatch.setattr(sys, "argv", [str(script), "--data", str(tmp_path / "synth"), "--images", "10",
+                                      "--size", "32", "--encoder", "test_resnet", "--image-size", "32",
+                                      "--batch-size", "4", "--members", "2", "--workers", "0"])
+    runpy.run_path(str(script), run_name="__main__")
+    printed = capsys.readouterr().out
+    encoder = re.search(r"encoder forward \(pre-made tensors\):\s+([\d.]+) images/s", printed)
+    end_to_end = re.search(r"predict end to end \(folder → CSV\):\s+([\d.]+) images/s", printed)
+    ratio = re.search(r"ratio predict / encoder:\s+([\d.]+)", printed)
+    assert encoder and end_to_end and ratio, printed
+    expected_ratio = float(end_to_end.group(1)) / float(encoder.group(1))
+    assert float(ratio.group(1)) == pytest.approx(expected_ratio, rel=0.01, abs=2e-3)
+    assert "10 synthetic images, encoder test_resnet at 32 px, batch 4, 2 members" in printed
+
+
+def test_a_per_level_head_follows_the_checkpoints_decoding(trained, tmp_path):
+    """Prototype (HCAL) heads decide node sets themselves; predict decodes them as eval.decoding says."""
+    from seafloorhmc.config import load_config
+    from seafloorhmc.suggestions import deepest_predicted
+
+    run, manifest = trained
+    tax = read_info(run).taxonomy
+    config = load_config(None, ["model.encoder=test_resnet", "model.head=prototype", "model.members=1",
+                                "model.head_layers=1", "model.embedding_dim=16", "data.single_path=true",
+                                "data.image_size=32", "data.normalisation=imagenet", "eval.decoding=consistent"])
+    model, _ = build_model(config.model, tax, load_weights=False, seed=1)
+    checkpoint = save_weights(model.eval(), tmp_path / "proto.safetensors", config, tax, epoch=0)
+    rows = _rows(predict(checkpoint, manifest.parent / "images", tmp_path / "p.csv", PredictOptions(**FAST)).out)
+    files = sorted((manifest.parent / "images").glob("*.png"))
+    reference, _ = load_trained_model(checkpoint)
+    x = torch.stack([eval_transform(32, IMAGENET_MEAN, IMAGENET_STD)(image=load_image(f))["image"] for f in files])
+
+    def paths(decoding):
+        prediction = reference.predict(x, decoding)
+        deepest = deepest_predicted(prediction.probs, tax, 0.5, prediction.predicted)
+        return [";".join(" > ".join(tax.node_path(j)) for j in torch.nonzero(d).flatten().tolist()) for d in deepest]
+
+    assert [r["predicted"] for r in rows] == paths("consistent")
+    assert paths("consistent") != paths("independent"), "random prototypes should make the decodings disagree"

@@ -93,3 +93,18 @@ def test_checkpoint_store_keeps_last_and_best(hmc_config, tmp_path):
     assert set(kept) == {store.last().name, store.best().name}
     state = store.load_state(store.last())
     assert state["epoch"] == 2 and "optimizer" in state and "rng" in state
+
+
+def test_resume_accepts_a_checkpoint_from_before_a_config_key_existed(hmc_config, tmp_path):
+    """A key added to the library later takes its default; only real changes refuse to resume."""
+    from seafloorhmc.engine.checkpoint import CheckpointStore, STATE
+
+    config = hmc_config("train.epochs=2")
+    straight = train(config, tmp_path / "straight")
+    train(config, tmp_path / "old", stop_after_epoch=0)
+    store = CheckpointStore(tmp_path / "old" / "checkpoints")
+    state = store.load_state(store.last())
+    del state["config"]["train"]["momentum"]  # as written by a version that did not know the key
+    torch.save(state, store.last() / STATE)
+    resumed = train(config, tmp_path / "old", resume=True)
+    assert resumed["au_prc"] == straight["au_prc"]

@@ -90,6 +90,10 @@ def test_command_line_errors_name_the_culprit(hmc_sweep, change, message):
     (dict(datasets={"a": {}}), "exactly one of 'base'"),
     (dict(grid={"dataset": ["a"]}), "a 'dataset' axis needs 'datasets'"),
     (dict(grid={"data.model": ["x"]}), "unknown key 'data.model'"),
+    (dict(summary={"unpaired": ["hcal"]}), "summary.unpaired names 'hcal', which is not a method other than the "
+                                           "baseline"),
+    (dict(summary={"unpaired": ["baseline"]}), "summary.unpaired names 'baseline'"),
+    (dict(summary={"unpaired": "weighted"}), "summary.unpaired must be a list"),
 ])
 def test_spec_errors_name_the_key(hmc_sweep, change, message):
     with pytest.raises(SweepSpecError, match=message):

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from seafloorhmc.experiments.results import read_table
+from seafloorhmc.experiments.results import read_table, write_table
 from seafloorhmc.experiments.statistics import (aggregate, friedman_nemenyi, holm, mean_ci, nemenyi_critical_difference,
                                                 paired_comparisons, rank_biserial, summary_axes, wilcoxon_test,
                                                 write_summary)
@@ -146,3 +146,32 @@ def test_summary_axes():
     assert (axes["method"], axes["x"], axes["panels"]) == ("method", "train_fraction", [])
     with pytest.raises(ValueError, match="summary x axis 'alpha' is not a grid axis"):
         summary_axes(rows, ["method", "seed"], x="alpha")
+
+
+def test_html_report_comes_with_the_summary_only_for_one_method_and_x_axis(tmp_path):
+    rows = synthetic_rows(seeds=2)
+    write_table(rows, tmp_path / "results.csv")
+    text = write_summary(rows, tmp_path, ["method", "train_fraction", "seed"], metrics=["au_prc"]).read_text()
+    assert "[report.html](report.html)" in text
+    html = (tmp_path / "report.html").read_text()
+    base = [r["au_prc"] for r in rows if r["method"] == "base" and r["train_fraction"] == 0.1]
+    assert "plots/sweep_au_prc.png" in html and f"{np.mean(base):.4f} ± {np.std(base, ddof=1):.4f}" in html
+    # a second varying axis (datasets) would be pooled by that report: none is written
+    panels = tmp_path / "panels"
+    mixed = [{**r, "dataset": d} for r in rows for d in ("a", "b")]
+    write_table(mixed, panels / "results.csv")
+    text = write_summary(mixed, panels, ["dataset", "method", "train_fraction", "seed"], metrics=["au_prc"]).read_text()
+    assert "report.html" not in text and not (panels / "report.html").exists()
+
+
+def test_unpaired_methods_are_tabled_but_never_tested(tmp_path):
+    rows = synthetic_rows(seeds=8)
+    rows += [{**r, "method": "other-rows", "cell": "o" + r["cell"], "au_prc": r["au_prc"] + 0.2}
+             for r in rows if r["method"] == "base"]
+    text = write_summary(rows, tmp_path, ["method", "train_fraction", "seed"], metrics=["au_prc"],
+                         unpaired=["other-rows", "never-ran"]).read_text()
+    assert "| other-rows |" in text and "`summary.unpaired`): other-rows." in text
+    tested = {c["method"] for c in read_table(tmp_path / "comparisons.csv")}
+    assert tested == {"better", "equal"}, "the clearly 'better' unpaired method is in no test"
+    with pytest.raises(ValueError, match="summary.unpaired names the baseline 'base'"):
+        write_summary(rows, tmp_path, ["method", "train_fraction", "seed"], unpaired=["base"])

@@ -13,12 +13,19 @@ from seafloorhmc.cli import main
 from seafloorhmc.engine import train
 from seafloorhmc.experiments import SweepError, expand, load_sweep, read_table, restrict, run_sweep, sweep_from_dict
 from seafloorhmc.experiments.results import timing_columns
-from seafloorhmc.experiments.sweep import default_workers, run_in_workers
+from seafloorhmc.experiments.sweep import default_workers, run_in_workers, worker_threads
 
 
 def test_default_workers_leave_small_machines_alone():
     assert default_workers(1) == 1 and default_workers(2) == 1
     assert default_workers(8) == 4 and default_workers(64) == 8
+
+
+def test_worker_threads_split_the_cores_and_respect_a_lower_preset():
+    assert worker_threads(2, cores=2, environ={}) == 1 and worker_threads(1, cores=8, environ={}) == 8
+    assert worker_threads(1, cores=2, environ={"OMP_NUM_THREADS": "1"}) == 1  # a busy machine's cap wins
+    assert worker_threads(2, cores=8, environ={"OMP_NUM_THREADS": "16"}) == 4  # never more than the share
+    assert worker_threads(3, cores=2, environ={"OMP_NUM_THREADS": "x"}) == 1
 
 
 def test_jobs_run_in_order_and_a_failure_does_not_stop_the_others():
@@ -83,6 +90,22 @@ def test_a_finished_cell_with_another_config_is_refused(hmc_sweep, no_run_report
         run_sweep(changed, expand(changed), tmp_path, log=lambda text: None)
 
 
+def test_a_finished_cell_saved_before_a_new_config_key_still_counts(hmc_sweep, no_run_reports, tmp_path):
+    spec = restrict(sweep_from_dict(hmc_sweep()), only=["method=baseline", "train_fraction=0.5"])
+    cells = expand(spec)
+    run_sweep(spec, cells, tmp_path, stats=False, log=lambda text: None)
+    metrics_path = tmp_path / "runs" / cells[0].id / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    del metrics["config"]["train"]["report"]  # as written by a version without that key (default: true)
+    metrics_path.write_text(json.dumps(metrics))
+    again = run_sweep(spec, cells, tmp_path, stats=False, log=lambda text: None)
+    assert again.statuses == {} and again.finished == [cells[0].id]
+    metrics["config"]["train"]["lr"] = 0.5  # a real difference is still refused
+    metrics_path.write_text(json.dumps(metrics))
+    with pytest.raises(SweepError, match=r"different configuration \(train.lr\)"):
+        run_sweep(spec, cells, tmp_path, log=lambda text: None)
+
+
 def test_interrupted_cells_resume_or_restart(hmc_sweep, no_run_reports, tmp_path):
     spec = restrict(sweep_from_dict(hmc_sweep()), only=["train_fraction=0.5"], overrides=["train.epochs=2"])
     cells = expand(spec)
@@ -127,7 +150,8 @@ def test_cli_dry_run_and_stats_only(hmc_sweep, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_a_killed_sweep_restarts_to_the_same_table(hmc_sweep, no_run_reports, tmp_path):
+@pytest.mark.parametrize("processes", [False, True], ids=["in-process", "worker-processes"])
+def test_a_killed_sweep_restarts_to_the_same_table(hmc_sweep, no_run_reports, tmp_path, processes):
     data = hmc_sweep(set=["train.epochs=4", "train.batch_size=4"], grid={"data.train_fraction": [0.5, 1.0, 0.75]})
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(data))
     spec = restrict(load_sweep(tmp_path / "s.yaml"), only=["method=baseline"])
@@ -138,7 +162,7 @@ def test_a_killed_sweep_restarts_to_the_same_table(hmc_sweep, no_run_reports, tm
     script = ("import sys, seafloorhmc.report as report; report.try_write_run_report = lambda *a, **k: None; "
               "from seafloorhmc.cli import main; sys.exit(main(sys.argv[1:]))")
     command = [sys.executable, "-c", script, "sweep", str(tmp_path / "s.yaml"), "--out", str(out),
-               "--only", "method=baseline", "--no-stats"]
+               "--only", "method=baseline", "--no-stats", *(["--processes"] if processes else [])]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first, second = (out / "runs" / c.id for c in cells[:2])
     deadline = time.time() + 120
@@ -147,10 +171,15 @@ def test_a_killed_sweep_restarts_to_the_same_table(hmc_sweep, no_run_reports, tm
         time.sleep(0.01)
     os.kill(process.pid, signal.SIGKILL)  # mid-cell: the second cell has an epoch checkpoint, no metrics
     process.wait()
-    assert not (second / "metrics.json").is_file() and not (out / "runs" / cells[2].id).exists()
+    if processes:  # the orphaned worker notices its parent is gone and exits (it may finish its cell first)
+        time.sleep(2.5)
+    else:
+        assert not (second / "metrics.json").is_file()
+    assert not (out / "runs" / cells[2].id).exists()
 
     result = run_sweep(spec, cells, out, stats=False, log=lambda text: None)
-    assert result.statuses == {cells[1].id: "resumed", cells[2].id: "trained"} and result.finished[0] == cells[0].id
+    assert result.statuses[cells[2].id] == "trained" and result.finished[0] == cells[0].id
+    assert result.statuses.get(cells[1].id, "finished") in (("resumed", "finished") if processes else ("resumed",))
     straight, restarted = read_table(tmp_path / "straight" / "results.csv"), read_table(out / "results.csv")
     drop = set(timing_columns(straight[0]))
     assert len(restarted) == 3

@@ -2,6 +2,7 @@
 whole engine path (train → checkpoint → evaluate → predict) with ``model.head=prototype``."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -175,3 +176,83 @@ def test_multi_path_images_are_refused_naming_the_image(hcal_run, tmp_path):
     config, _, _, _ = hcal_run
     with pytest.raises(LevelsError, match=r"images/\d{3}\.png has 2 label paths .*data.single_path=true"):
         train(config("data.single_path=false"), tmp_path / "run")
+
+
+# ------------------------------------------------------------------ configs/hcal.yaml and the CLI
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def test_hcal_config_is_the_released_recipe_scaled_to_cpu():
+    config = load_config(CONFIGS / "hcal.yaml")
+    m, loss = config.model, config.loss
+    assert (m.head, m.members, m.embedding_dim, m.temperature, m.prototype_noise, m.prototype_lr_scale) == (
+        "prototype", 1, 256, 0.1, 0.01, 5.0)
+    assert (loss.level_weighting, loss.gamma, loss.parent_anchor) == ("awa", 0.5, "batch_centroid")
+    assert (config.train.optimizer, config.train.momentum, config.train.lr_schedule) == ("sgd", 0.9, "constant")
+    assert config.data.format == "synthetic" and config.data.single_path
+
+
+def test_cli_trains_the_hcal_config_then_evaluates_predicts_and_reports(tmp_path, capsys):
+    from seafloorhmc.cli import main
+
+    run = tmp_path / "run"
+    tiny = ["data.synthetic_images=80", "data.synthetic_size=32", "data.image_size=32", "model.encoder=test_resnet",
+            "model.embedding_dim=16", "train.epochs=1", "train.batch_size=8", "train.progress=false"]
+    assert main(["train", str(CONFIGS / "hcal.yaml"), "--out", str(run), *[a for s in tiny for a in ("--set", s)]]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["config"]["model"]["head"] == "prototype" and metrics["data"]["dropped_multi_path"] > 0
+    assert {"hvr_levels", "consistent_f1", "consistent_hvr_levels"} <= set(metrics)
+
+    assert main(["evaluate", str(run), "--set", "eval.decoding=consistent", "--out", str(tmp_path / "eval")]) == 0
+    again = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert again["decoding"] == "consistent" and again["hvr_levels"] == 0.0
+    assert again["f1"] == pytest.approx(metrics["consistent_f1"])
+    assert again["independent_f1"] == pytest.approx(metrics["f1"])
+
+    assert main(["synth", "--n", "5", "--size", "32", str(tmp_path / "new")]) == 0
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", str(run), str(tmp_path / "new" / "images"), "--out", str(out), "--no-progress",
+                 "--workers", "0"]) == 0
+    import csv
+
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 5 and not any(r["error"] for r in rows) and all(r["predicted"] for r in rows)
+    from seafloorhmc.engine.inference import load_trained_model
+
+    nodes = set(load_trained_model(run)[0].taxonomy.nodes)
+    assert all(taxon.replace(" > ", "/") in nodes for r in rows for taxon in r["predicted"].split(";"))
+    assert main(["report", str(run)]) == 0 and (run / "report.html").is_file()
+    assert main(["report", str(out)]) == 0 and out.with_suffix(".html").is_file()
+
+
+def test_hcal_comparison_study_pairs_the_two_heads_on_single_path_data():
+    from seafloorhmc.experiments import expand, load_sweep, restrict
+
+    spec = restrict(load_sweep(CONFIGS / "studies" / "hcal_comparison.yaml"), overrides=["data.root=/data/hmc"])
+    cells = expand(spec)
+    assert len(cells) == 3 * 3 * 3 and spec.baseline == "max-constraint"
+    assert all(c.config.data.single_path for c in cells)
+    for dataset in ("synthetic", "Diatoms_others", "cellcycle_FUN"):
+        by_method = {c.values["method"]: c.config for c in cells if c.values["dataset"] == dataset and c.values["seed"] == 0}
+        assert by_method["max-constraint"].model.head == "mlp" and by_method["hcal"].model.head == "prototype"
+        assert by_method["hcal-dwa"].loss.level_weighting == "dwa"
+        # only the head (and its loss) differ between the methods
+        mlp, proto = by_method["max-constraint"], by_method["hcal"]
+        assert (mlp.data, mlp.train, mlp.model.encoder) == (proto.data, proto.train, proto.model.encoder)
+
+
+def test_hcal_trains_on_hmc_features_and_refuses_multi_path_rows(tmp_path, monkeypatch):
+    from seafloorhmc.engine import train
+
+    monkeypatch.setattr("seafloorhmc.report.try_write_run_report", lambda *args, **kwargs: None, raising=False)
+    from seafloorhmc.testing import write_tiny_hmc
+
+    root = write_tiny_hmc(tmp_path / "hmc")
+    base = [f"data.root={root}", "data.dataset=toy_FUN", "model.hidden=16", "model.head_layers=2", "train.epochs=1",
+            "train.batch_size=16", "train.progress=false", *PROTOTYPE[:4]]
+    metrics = train(load_config(CONFIGS / "chmcnn" / "cellcycle_FUN.yaml", [*base, "data.single_path=true"]),
+                    tmp_path / "run")
+    assert metrics["data"]["dropped_multi_path"] == {"train": 9, "val": 3, "test": 8}  # of 60 / 20 / 30 rows
+    assert metrics["n_examples"] == 22 and 0.0 <= metrics["hvr_levels"] <= 1.0
+    with pytest.raises(LevelsError, match=r"training sample \d+ has 2 label paths"):
+        train(load_config(CONFIGS / "chmcnn" / "cellcycle_FUN.yaml", base), tmp_path / "refused")
