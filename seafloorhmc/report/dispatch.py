@@ -14,6 +14,18 @@ __all__ = ["write_report", "SWEEP_RESULTS"]
 SWEEP_RESULTS = "results.csv"
 
 
+# the x axis of a sweep table, by preference: sweeps name the column after the axis they vary
+SWEEP_X_COLUMNS = ("fraction", "train_fraction", "train_count", "noise_alpha", "members")
+
+
+def _sweep_report(results_csv: Path, header, out: Path) -> Path:
+    x = next((c for c in SWEEP_X_COLUMNS if c in header), None)
+    if x is None:
+        raise ValueError(f"{results_csv}: a sweep table needs one of the columns {', '.join(SWEEP_X_COLUMNS)} "
+                         f"for its x axis; header has {', '.join(map(repr, header))}")
+    return write_sweep_report(results_csv, out, x=x)
+
+
 def write_report(path: str | Path, out: str | Path | None = None, top: int = 24,
                  image_root: str | Path | None = None) -> Path:
     """(Re)build the report of ``path`` and return the HTML file written.
@@ -31,15 +43,17 @@ def write_report(path: str | Path, out: str | Path | None = None, top: int = 24,
                 raise ValueError("a run report is always written into the run folder; drop --out")
             return write_run_report(path)
         if (path / SWEEP_RESULTS).is_file():
-            return write_sweep_report(path / SWEEP_RESULTS, out or path)
+            path = path / SWEEP_RESULTS
+            header, _ = read_table(path)
+            return _sweep_report(path, header, out or path.parent)
         raise FileNotFoundError(f"{path} is neither a finished run (no metrics.json) nor a sweep (no {SWEEP_RESULTS})")
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
     if path.suffix.lower() != ".csv":
         raise ValueError(f"{path}: expected a run folder, a sweep folder, a sweep results CSV or a predictions CSV")
     header, _ = read_table(path)
-    if "method" in header and "fraction" in header:
-        return write_sweep_report(path, out or path.parent)
+    if "method" in header and any(x in header for x in SWEEP_X_COLUMNS):
+        return _sweep_report(path, header, out or path.parent)
     if "image" in header:
         return write_prediction_report(path, out or path.with_suffix(".html"), top=top, image_root=image_root)
     raise ValueError(f"{path}: neither a sweep results CSV (method, fraction columns) nor a predictions CSV "

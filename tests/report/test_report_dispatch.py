@@ -53,3 +53,17 @@ def test_values_are_escaped_and_formatted():
     assert shown == ("–", "–", "0.1235", "3", "true", "x")
     html = table(["node", "f1"], [["<script>", 0.5]], table_id="t")
     assert "<script>" not in html and "&lt;script&gt;" in html and '<td class="num">0.5000</td>' in html
+
+
+def test_a_real_sweep_table_uses_its_own_x_column(tmp_path):
+    """Sweeps name the x column after their axis (train_fraction, noise_alpha), not "fraction"."""
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    write_csv(sweep / "results.csv", ["method", "train_fraction", "seed", "f1", "recall", "au_prc"],
+              [["a", 0.1, 0, 0.2, 0.1, 0.5], ["a", 1.0, 0, 0.4, 0.3, 0.7], ["b", 0.1, 0, 0.3, 0.2, 0.6]])
+    html = write_report(sweep).read_text()
+    assert "train_fraction" in html or "training fraction" in html.lower()
+    header_only = tmp_path / "noaxis.csv"
+    write_csv(header_only, ["method", "seed", "f1"], [["a", 0, 0.2]])
+    with pytest.raises(ValueError, match="noaxis.csv: neither a sweep results CSV"):
+        write_report(header_only)
