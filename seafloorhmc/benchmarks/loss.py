@@ -13,7 +13,7 @@ import torch
 
 from ..losses import RareNodeLoss, node_weights
 from ..reference import random_taxonomy, random_targets, reference_style_loss
-from ..utils.benchmark import peak_memory_bytes, time_interleaved
+from ..utils.benchmark import mib, peak_memory_bytes, time_interleaved
 
 DEFAULT_CASES = ((13, 128, 20), (499, 128, 20), (4130, 4, 2))
 SCALING_NODES = (125, 250, 499, 1000, 2000, 4130, 8000)
@@ -79,7 +79,6 @@ def run_cases(shapes, uncertainty: str = "bma", rounds: int = 7, with_reference:
         cases.append(LossCase(*bench.shape, times["fast"] * 1e3, times["reference"] * 1e3 if ref else None,
                               abs_diff=bench.abs_diff() if ref else None))
     for bench, case in zip(benches, cases):
-        mib = lambda b: None if b is None else b / 2**20  # noqa: E731
         case.fast_peak_mb = mib(peak_memory_bytes(bench.fast))
         if case.reference_ms is not None:
             case.reference_peak_mb = mib(peak_memory_bytes(bench.reference))

@@ -19,7 +19,7 @@ from ..data.synthetic import synthetic_taxonomy
 from ..losses import RareNodeLoss, node_weights
 from ..models import build_model
 from ..reference import random_targets
-from ..utils.benchmark import peak_memory_bytes, time_interleaved
+from ..utils.benchmark import mib, peak_memory_bytes, time_interleaved
 
 
 @dataclass
@@ -69,28 +69,13 @@ def run(encoder: str = "resnet18", size: int = 64, batch: int = 32, members=(1, 
             setups[key] = (member_type, m, sum(p.numel() for p in model.head.parameters()))
     times = time_interleaved(fns, rounds=rounds, min_seconds=1.0)
     # memory after timing (see peak_memory_bytes); on CUDA the allocator's own high-water mark
-    peaks = {name: _peak(fns[name], device) for name in ["encoder", *(f"step:{k}" for k in setups)]}
+    peaks = {name: peak_memory_bytes(fns[name], device) for name in ["encoder", *(f"step:{k}" for k in setups)]}
     rows = []
     for key, (member_type, m, head_params) in setups.items():
         rows.append({"member_type": member_type, "members": m, "head_params": head_params,
                      "fwd_bwd_ms": times[f"fb:{key}"] * 1e3, "step_ms": times[f"step:{key}"] * 1e3,
-                     "step_peak_mib": _mib(peaks[f"step:{key}"])})
-    return StepTimes(times["encoder"] * 1e3, rows, _mib(peaks["encoder"]))
-
-
-def _peak(fn, device: str) -> int | None:
-    if str(device).startswith("cuda"):
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        fn()
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() - base
-    return peak_memory_bytes(fn)
-
-
-def _mib(value: int | None) -> float | None:
-    return None if value is None else value / 2**20
+                     "step_peak_mib": mib(peaks[f"step:{key}"])})
+    return StepTimes(times["encoder"] * 1e3, rows, mib(peaks["encoder"]))
 
 
 def markdown(result: StepTimes, encoder: str, size: int, batch: int) -> str:

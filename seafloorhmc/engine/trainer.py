@@ -154,15 +154,10 @@ class Trainer:
         if last is None:
             raise RuntimeError(f"nothing to resume in {self.run.path}: no checkpoint yet")
         state = self.store.load_state(last)
-        saved = state.get("config", {})
-        try:  # keys added to the library since the run started take their defaults, not "changed"
-            saved = config_from_dict(saved).to_dict()
-        except ConfigError:
-            pass  # a key this version no longer knows: the raw comparison names it
-        diff = _config_diff(saved, self.config.to_dict())
-        if diff - RESUMABLE_CHANGES:
+        changed = config_changes(state.get("config", {}), self.config)
+        if changed:
             raise RuntimeError(f"cannot resume {self.run.path}: configuration changed in "
-                               f"{', '.join(sorted(diff - RESUMABLE_CHANGES))}; start a new run instead")
+                               f"{', '.join(changed)}; start a new run instead")
         load_weights(self.model, last / "model.safetensors", expected_fingerprint=self.taxonomy.fingerprint())
         self.optimizer.load_state_dict(state["optimizer"])
         set_rng_state(state["rng"])
@@ -321,6 +316,17 @@ class Trainer:
 
             try_write_run_report(self.run.path)  # plots/ + report.html; a failure is logged, never raised
         return metrics
+
+
+def config_changes(saved: dict, config: Config) -> list[str]:
+    """Dotted keys in which ``config`` differs from a run's ``saved`` config, sorted, ignoring the
+    settings a run may change on resume. Keys added to the library since the run was saved take
+    their defaults (not "changed"); a key this version no longer knows shows up by name."""
+    try:
+        saved = config_from_dict(saved).to_dict()
+    except ConfigError:
+        pass
+    return sorted(_config_diff(saved, config.to_dict()) - RESUMABLE_CHANGES)
 
 
 def _config_diff(a: dict, b: dict, prefix: str = "") -> set[str]:

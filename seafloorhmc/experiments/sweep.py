@@ -42,7 +42,7 @@ from .grid import Cell, SweepSpec, format_value
 from .results import collect_rows, write_table
 
 __all__ = ["SweepError", "SweepResult", "run_sweep", "default_workers", "cpu_count", "check_finished_cells",
-           "normalised_config", "run_in_workers", "worker_threads"]
+           "run_in_workers", "worker_threads"]
 
 
 class SweepError(RuntimeError):
@@ -95,19 +95,9 @@ def _cells_csv(cells: Sequence[Cell]) -> str:
     return buffer.getvalue()
 
 
-def normalised_config(saved: dict) -> dict:
-    """A saved config with every key the library knows today (keys added since take their defaults)."""
-    from ..config import ConfigError, config_from_dict
-
-    try:
-        return config_from_dict(saved).to_dict()
-    except ConfigError:  # a key this version no longer knows: the raw comparison names it
-        return saved
-
-
 def check_finished_cells(cells: Sequence[Cell], runs: Path) -> None:
     """Refuse finished cells that were trained with another configuration than the plan's."""
-    from ..engine.trainer import RESUMABLE_CHANGES, _config_diff
+    from ..engine.trainer import config_changes
 
     for cell in cells:
         path = runs / cell.id / "metrics.json"
@@ -118,7 +108,7 @@ def check_finished_cells(cells: Sequence[Cell], runs: Path) -> None:
         except json.JSONDecodeError as err:
             raise SweepError(f"cell {cell.id}: {path} is not valid JSON ({err}); "
                              f"delete {path.parent} to rerun it") from None
-        diff = sorted(_config_diff(normalised_config(saved), cell.config.to_dict()) - RESUMABLE_CHANGES)
+        diff = config_changes(saved, cell.config)
         if diff:
             shown = ", ".join(diff[:5]) + (" ..." if len(diff) > 5 else "")
             raise SweepError(f"cell {cell.id} in {path.parent} was finished with a different configuration "

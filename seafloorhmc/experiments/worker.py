@@ -41,8 +41,7 @@ def cell_lock(path: str | Path):
 def _resumable(config, run_dir: Path) -> bool:
     """Whether the cell's last checkpoint can continue with ``config`` (same settings, readable state)."""
     from ..engine.checkpoint import CheckpointError, CheckpointStore
-    from ..engine.trainer import RESUMABLE_CHANGES, _config_diff
-    from .sweep import normalised_config
+    from ..engine.trainer import config_changes
 
     store = CheckpointStore(run_dir / "checkpoints")
     try:
@@ -52,8 +51,7 @@ def _resumable(config, run_dir: Path) -> bool:
         state = store.load_state(last)
     except (CheckpointError, OSError, ValueError, RuntimeError):
         return False
-    saved = normalised_config(state.get("config", {}))
-    return not (_config_diff(saved, config.to_dict()) - RESUMABLE_CHANGES)
+    return not config_changes(state.get("config", {}), config)
 
 
 def run_cell(config, run_dir: str | Path, lock_path: str | Path) -> str:

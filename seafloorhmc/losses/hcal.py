@@ -165,8 +165,3 @@ class HCALLoss(nn.Module):
             self.dwa_lambda.copy_(dwa_weights(history[1], history[0], self.dwa_temperature).to(self.dwa_lambda))
         self._sums = torch.zeros_like(self._sums)
         self._counts = torch.zeros_like(self._counts)
-
-    def epoch_level_losses(self) -> dict[str, float | None]:
-        """The last finished epoch's mean training loss per level (by depth)."""
-        return {name: (None if torch.isnan(v) else float(v))
-                for name, v in zip(self.levels.level_names(), self.epoch_means[1])}

@@ -32,6 +32,15 @@ def atomic_path(path: str | Path):
 
 
 def _umask() -> int:
+    """The process umask, read without changing it where Linux reports it (setting it to read it
+    would briefly affect files other threads create)."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -49,13 +49,27 @@ def _status_kib(field: str) -> int:
     raise KeyError(field)
 
 
-def peak_memory_bytes(fn: Callable[[], object]) -> int | None:
-    """Resident-memory high-water mark reached while ``fn`` runs, above the level before it.
+def mib(value: int | None) -> float | None:
+    return None if value is None else value / 2**20
+
+
+def peak_memory_bytes(fn: Callable[[], object], device=None) -> int | None:
+    """Resident-memory high-water mark reached while ``fn`` runs, above the level before it; on a
+    CUDA ``device`` the allocator's own high-water mark instead.
 
     Resolution is about 256 KiB (the kernel batches its counters). Returns None where the
     counters are not available (non-Linux). Time things before measuring memory: mmap-backed
     allocation is slow, and afterwards the allocator keeps fixed (large) thresholds.
     """
+    if str(device or "cpu").startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - base
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(_M_MMAP_THRESHOLD, 64 * 1024)
