@@ -41,6 +41,7 @@ class PredictBenchResult:
     members: int
     predict_seconds: list[float] = field(default_factory=list)
     encoder_seconds: list[float] = field(default_factory=list)
+    input_seconds: list[float] = field(default_factory=list)
     rows: int = 0
 
     @property
@@ -54,6 +55,18 @@ class PredictBenchResult:
     @property
     def ratio(self) -> float:
         return self.predict_rate / self.encoder_rate
+
+    @property
+    def input_rate(self) -> float:
+        """Images/s of decoding + the eval transform in this process (one core)."""
+        return self.images / statistics.median(self.input_seconds)
+
+    @property
+    def cpu_bound_ratio(self) -> float:
+        """The best ratio the CPU work allows when the encoder keeps every core busy: encoder and input
+        pipeline share the cores, so predict's time is at least their summed core-time / cores."""
+        cores = max(1, torch.get_num_threads())
+        return (1 / self.encoder_rate) / (1 / self.encoder_rate + 1 / (cores * self.input_rate))
 
 
 def build_random_checkpoint(path: Path, taxonomy: Taxonomy, encoder: str = "resnet10t", image_size: int = 64,
@@ -79,6 +92,21 @@ def encoder_seconds(encoder: torch.nn.Module, images: int, batch_size: int, imag
     return time.perf_counter() - start
 
 
+def input_seconds(folder: Path, config) -> float:
+    """Seconds to decode every image of ``folder`` and apply predict's eval transform, in this process."""
+    from ..data.transforms import eval_transform
+    from ..engine.data import _normalisation
+    from ..engine.predict_inputs import PredictionDataset, collect_items
+
+    items = collect_items(folder, "auto", None, None, None, " > ", "")
+    dataset = PredictionDataset(items, eval_transform(config.data.image_size, *_normalisation(config)),
+                                config.data.patch_size, config.data.max_image_pixels, config.data.allow_truncated)
+    start = time.perf_counter()
+    for index in range(len(dataset)):
+        dataset[index]
+    return time.perf_counter() - start
+
+
 def run_predict_bench(data_dir: str | Path, images: int = 2000, size: int = 128, encoder: str = "resnet10t",
                       image_size: int = 64, batch_size: int = 32, workers: int | None = None, members: int = 8,
                       rounds: int = 1, log=print) -> PredictBenchResult:
@@ -92,10 +120,11 @@ def run_predict_bench(data_dir: str | Path, images: int = 2000, size: int = 128,
     with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmp:
         checkpoint = build_random_checkpoint(Path(tmp) / "model.safetensors", taxonomy, encoder, image_size,
                                              members, batch_size=batch_size)
-        model, _ = load_trained_model(checkpoint)
+        model, info = load_trained_model(checkpoint)
         options = PredictOptions(batch_size=batch_size, workers=workers, progress=False)
         for r in range(rounds):
             result.encoder_seconds.append(encoder_seconds(model.encoder, images, batch_size, image_size))
+            result.input_seconds.append(input_seconds(manifest.parent / "images", info.config))
             start = time.perf_counter()
             summary = predict(checkpoint, manifest.parent / "images", Path(tmp) / "predictions.csv", options,
                               overwrite=True)
@@ -117,4 +146,7 @@ def format_result(result: PredictBenchResult) -> str:
         f"  encoder forward (pre-made tensors): {result.encoder_rate:8.1f} images/s",
         f"  predict end to end (folder → CSV):  {result.predict_rate:8.1f} images/s",
         f"  ratio predict / encoder:            {result.ratio:8.3f}  ({ok} the ≥ 0.8 target)",
+        f"  decode + eval transform, one core:  {result.input_rate:8.1f} images/s",
+        f"  best ratio the CPU work allows:     {result.cpu_bound_ratio:8.3f}  (encoder on all "
+        f"{torch.get_num_threads()} threads, inputs sharing the same cores)",
     ])

@@ -428,6 +428,11 @@ def test_bench_predict_script_prints_both_rates_with_tiny_settings(tmp_path, mon
     expected_ratio = float(end_to_end.group(1)) / float(encoder.group(1))
     assert float(ratio.group(1)) == pytest.approx(expected_ratio, rel=0.01, abs=2e-3)
     assert "10 synthetic images, encoder test_resnet at 32 px, batch 4, 2 members" in printed
+    inputs = float(re.search(r"decode \+ eval transform, one core:\s+([\d.]+) images/s", printed).group(1))
+    bound = float(re.search(r"best ratio the CPU work allows:\s+([\d.]+)", printed).group(1))
+    cores = torch.get_num_threads()
+    enc = float(encoder.group(1))
+    assert bound == pytest.approx((1 / enc) / (1 / enc + 1 / (cores * inputs)), rel=0.01, abs=2e-3)
 
 
 def test_a_per_level_head_follows_the_checkpoints_decoding(trained, tmp_path):
