@@ -18,7 +18,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--members", type=int, nargs="+", default=[1, 20])
-    parser.add_argument("--hidden", type=int, default=None, help="head width (default: encoder features)")
+    parser.add_argument("--hidden", type=int, nargs="+", default=None,
+                        help="head widths to measure (default: the encoder's feature width, as in the paper)")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()

@@ -1,6 +1,10 @@
 import torch
 
-from seafloorhmc.models.heads import EnsembleMLPHead, MCDropoutHead
+import math
+
+import pytest
+
+from seafloorhmc.models.heads import EnsembleMLPHead, MCDropoutHead, head_dropout
 
 
 def loop_reference(head, features, member):
@@ -60,3 +64,25 @@ def test_gradients_reach_every_member(gen):
             grad = head.mlp.weights[i].grad
             member_grad = grad[:, m] if i == 0 else grad[m]
             assert member_grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("p", [0.2, 0.7])
+def test_head_dropout_keeps_with_probability_one_minus_p_and_rescales(p):
+    torch.manual_seed(0)
+    x = torch.rand(200, 500) + 0.5  # strictly positive, so a zero output means "dropped"
+    x.requires_grad_(True)
+    y = head_dropout(x, p, training=True)
+    kept = y != 0
+    n = kept.numel()
+    # binomial: the kept share lies within 5 standard deviations of 1 - p
+    assert abs(kept.float().mean().item() - (1 - p)) < 5 * math.sqrt(p * (1 - p) / n)
+    torch.testing.assert_close(y[kept], x[kept] / (1 - p))
+    y.sum().backward()  # the gradient is the same mask and scale as the forward pass
+    torch.testing.assert_close(x.grad, kept.float() / (1 - p))
+
+
+def test_head_dropout_is_the_identity_in_eval_and_zero_at_p_one():
+    x = torch.randn(3, 4)
+    assert head_dropout(x, 0.7, training=False) is x
+    assert head_dropout(x, 0.0, training=True) is x
+    assert torch.equal(head_dropout(x, 1.0, training=True), torch.zeros_like(x))
