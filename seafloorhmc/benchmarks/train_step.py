@@ -89,7 +89,7 @@ def run(encoder: str = "resnet18", size: int = 64, batch: int = 32, members=(1, 
 
 
 def markdown(result: StepTimes, encoder: str, size: int, batch: int) -> str:
-    one = {r.get("hidden"): r for r in result.rows if r["members"] == 1 and r["member_type"] == "ensemble"}
+    one = {r["hidden"]: r for r in result.rows if r["members"] == 1 and r["member_type"] == "ensemble"}
     lines = [f"Bare {encoder} forward+backward at {size} px, batch {batch}: {result.encoder_ms:.1f} ms, "
              f"peak {_fmt_mib(result.encoder_peak_mib)} MiB",
              "",
@@ -98,9 +98,10 @@ def markdown(result: StepTimes, encoder: str, size: int, batch: int) -> str:
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in result.rows:
         overhead = r["fwd_bwd_ms"] / result.encoder_ms - 1
-        ref = one.get(r.get("hidden"))
+        ref = one.get(r["hidden"])
         ratio = r["step_ms"] / ref["step_ms"] if ref else float("nan")
-        lines.append(f"| {r['member_type']} | {r['members']} | {r.get('hidden', '–')} | {r['head_params']:,} | {r['fwd_bwd_ms']:.1f} | "
+        lines.append(f"| {r['member_type']} | {r['members']} | {r['hidden']} | {r['head_params']:,} | "
+                     f"{r['fwd_bwd_ms']:.1f} | "
                      f"{overhead * 100:+.1f}% | {r['step_ms']:.1f} | {ratio:.2f}× | {_fmt_mib(r['step_peak_mib'])} |")
     return "\n".join(lines)
 

@@ -1,8 +1,7 @@
-import torch
-
 import math
 
 import pytest
+import torch
 
 from seafloorhmc.models.heads import EnsembleMLPHead, MCDropoutHead, head_dropout
 

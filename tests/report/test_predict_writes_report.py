@@ -7,7 +7,6 @@ import csv
 import io
 import logging
 
-import pytest
 from PIL import Image
 from report_helpers import parse_html
 
