@@ -1,13 +1,20 @@
-"""The ``seafloorhmc`` command: train, evaluate, synth (and the commands of later modules)."""
+"""The ``seafloorhmc`` command line: train, evaluate, predict, report, sweep, synth, keys, export-encoder.
+
+Each command imports what it needs when it runs, so ``--help``, ``keys`` and argument or config
+errors answer without loading torch. Library errors become one line on stderr and exit status 2;
+only this module prints (the library logs, and :func:`main` routes its log records to stderr).
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from pathlib import Path
 
 from . import __version__
+from .data.readers import prediction_formats
 
 SUMMARY_KEYS = ("au_prc", "bin_ap", "precision", "recall", "f1", "rare_recall", "h_f1", "hvr", "ece")
 
@@ -32,8 +39,8 @@ def format_metrics(metrics: dict) -> str:
 
 def _cmd_train(args) -> int:
     from .config import load_config
-    from .engine import train
-    from .engine.distributed import init_from_env, shutdown
+    from .distributed import init_from_env, shutdown
+    from .training import train
 
     config = load_config(args.config, args.set)
     dist = init_from_env(config.train.device)  # under torchrun (WORLD_SIZE > 1): join the process group
@@ -50,7 +57,7 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .engine.evaluate_checkpoint import evaluate_checkpoint
+    from .evaluation import evaluate_checkpoint
 
     metrics = evaluate_checkpoint(args.checkpoint, args.set, split=args.split, out=args.out, device=args.device)
     print(f"{args.checkpoint}: {args.split} split")
@@ -68,7 +75,8 @@ def _cmd_synth(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    from .engine.predict import PredictOptions, default_review_path, predict
+    from .prediction import PredictOptions, default_review_path, write_predictions
+    from .report import try_write_predict_report
 
     options = PredictOptions(
         format=args.format, root=args.root, label_map=args.label_map, label_tree=args.label_tree,
@@ -76,13 +84,11 @@ def _cmd_predict(args) -> int:
         uncertainty=args.uncertainty, top_k=args.top_k, wide=args.wide, batch_size=args.batch_size,
         workers=args.workers, device=args.device, progress=not args.no_progress)
     review = None if args.review is None else (args.review or default_review_path(args.out))
-    summary = predict(args.checkpoint, args.input, args.out, options, review=review, overwrite=args.overwrite)
+    summary = write_predictions(args.checkpoint, args.input, args.out, options, review=review, overwrite=args.overwrite)
     print(f"{summary.rows} rows ({summary.needs_review} need review, {summary.errors} unreadable) -> {summary.out}"
           f"  [{summary.rows_per_second:.1f} rows/s]")
     if summary.review is not None:
         print(f"review queue, most uncertain first -> {summary.review}")
-    from .report import try_write_predict_report  # counts + the most uncertain images as thumbnails
-
     report = try_write_predict_report(summary.out, args.input, root=args.root, checkpoint=args.checkpoint)
     if report is not None:
         print(f"report -> {report}")
@@ -97,7 +103,7 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_export_encoder(args) -> int:
-    from .engine.inference import export_encoder
+    from .models.persistence import export_encoder
 
     print(f"encoder weights: {export_encoder(args.checkpoint, args.out)}")
     return 0
@@ -118,9 +124,10 @@ def _sweep_command(args, out: Path) -> str:
 
 def _cmd_sweep(args) -> int:
     from .experiments import expand, load_sweep, restrict, run_sweep
-    from .experiments.results import collect_rows, write_table
-    from .experiments.statistics import write_sweep_summary
+    from .experiments.results import collect_rows
+    from .experiments.summary import write_sweep_summary
     from .experiments.sweep import check_finished_cells
+    from .utils.tables import write_table
 
     spec = restrict(load_sweep(args.config), only=args.only, seeds=args.seeds, grid=args.grid, overrides=args.set)
     cells = expand(spec)
@@ -158,6 +165,7 @@ def _cmd_keys(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
     parser = argparse.ArgumentParser(prog="seafloorhmc", description=__doc__)
     parser.add_argument("--version", action="version", version=f"seafloorhmc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -191,8 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="run folder or .safetensors file")
     p.add_argument("input", help="image folder, CSV with an image column (optional x,y points), or an export")
     p.add_argument("--out", required=True, help="predictions CSV (refused if it exists, unless --overwrite)")
-    p.add_argument("--format", default="auto",
-                   choices=("auto", "folder", "manifest", "biigle", "squidle", "coralnet", "benthicnet"),
+    p.add_argument("--format", default="auto", choices=prediction_formats(),
                    help="input format (auto: folder for a directory, manifest CSV for a file)")
     p.add_argument("--root", help="folder the input's image paths are relative to (default: the input's folder)")
     p.add_argument("--label-map", help="coralnet: label code → taxon path CSV (without it only the points are read)")
@@ -252,8 +259,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line.
+
+    Args:
+        argv: Arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0 on success, 1 when sweep cells failed, 2 on a user error, 130 on Ctrl-C.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    _configure_logging()
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -262,6 +278,16 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileExistsError, FileNotFoundError, RuntimeError) as err:
         print(f"seafloorhmc {args.command}: error: {err}", file=sys.stderr)
         return 2
+
+
+def _configure_logging() -> None:
+    """Library log records of INFO and above go to stderr as plain lines (progress, warnings)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("seafloorhmc")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 if __name__ == "__main__":

@@ -13,30 +13,56 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
-from .uncertainty import MODES as UNCERTAINTY_MODES
+from .choices import (
+    Amp,
+    CacheIdentity,
+    ChannelsLast,
+    Decoding,
+    GroupBy,
+    Head,
+    Impute,
+    LevelWeighting,
+    LprosUpdate,
+    LrSchedule,
+    MemberType,
+    NegativeWeights,
+    NodeWeightMode,
+    Normalisation,
+    Optimizer,
+    ParentAnchor,
+    Reduction,
+    Resample,
+    Schedule,
+    SchedulePer,
+    SelectMetric,
+    UncertaintyMode,
+    UncertaintyOrNone,
+    UncertaintySource,
+    WeightTarget,
+)
+from .data.readers import FORMATS
+from .errors import ConfigError
 
-DATA_FORMATS = ("synthetic", "folder", "manifest", "biigle", "squidle", "coralnet", "benthicnet", "hmc")
+__all__ = ["Config", "DataConfig", "ModelConfig", "LossConfig", "TrainConfig", "EvalConfig", "ConfigError",
+           "load_config", "config_from_dict", "apply_overrides", "parse_override", "set_key", "validate", "describe",
+           "config_changes", "RESUMABLE_KEYS"]
+
+#: Keys a run may change when it is resumed: they do not change what is computed.
+RESUMABLE_KEYS = frozenset({"train.progress", "train.report", "data.workers", "train.device"})
 
 
-class ConfigError(ValueError):
-    """A configuration key or value that cannot be used; the message names it and the choices."""
-
-
-def choice(default, choices: tuple, doc: str = ""):
-    return field(default=default, metadata={"choices": choices, "doc": doc})
-
-
-def doc(default, text: str):
+def doc(default: Any, text: str) -> Any:
+    """A config field with its default and the one-line description ``seafloorhmc keys`` prints."""
     return field(default=default, metadata={"doc": text})
 
 
 @dataclass
 class DataConfig:
-    format: str = choice("synthetic", DATA_FORMATS, "where the images and labels come from")
+    format: str = doc("synthetic", "where the images and labels come from")
     root: str | None = doc(None, "data folder (images; C-HMCNN data root for hmc; output folder for synthetic)")
     annotations: str | None = doc(None, "annotation file (manifest/BIIGLE/SQUIDLE+/CoralNet/BenthicNet CSV)")
     label_tree: str | None = doc(None, "optional label tree (BIIGLE labels.csv: id,name,parent_id)")
@@ -45,10 +71,10 @@ class DataConfig:
     separator: str = doc(" > ", "separator between taxon path components")
     label_delimiter: str = doc(";", "manifest: separator between several label paths in one cell")
     image_suffix: str = doc("", "SQUIDLE+/BenthicNet: extension appended to image keys without one")
-    group_by: str = choice("image", ("image", "annotation"), "one sample per image, or one patch per point/box")
+    group_by: GroupBy = doc("image", "one sample per image, or one patch per point/box")
     patch_size: int = doc(224, "side of the square patch cut around point annotations (pixels)")
     image_size: int = doc(224, "network input size (pixels)")
-    normalisation: str = choice("encoder", ("encoder", "imagenet", "benthicnet"), "input normalisation statistics")
+    normalisation: Normalisation = doc("encoder", "input normalisation statistics")
     augment: bool = doc(True, "training augmentation (flips, 90° rotations, colour jitter, random resized crop)")
     min_crop_scale: float = doc(0.5, "smallest image share a random resized crop keeps (1.0: no cropping, so no "
                                      "organism is cut out of a multi-label image)")
@@ -62,10 +88,10 @@ class DataConfig:
                                            "it from their experiment seed so all methods share the subset")
     hierarchy_aware: bool = doc(False, "subset keeps one example of every node that has one first (rarest nodes "
                                        "first), as far as its size allows")
-    resample: str = choice("none", ("none", "lpros"), "resample the training rows: LPROS clones rows of minority "
+    resample: Resample = doc("none", "resample the training rows: LPROS clones rows of minority "
                            "label paths (spec §7); node weights still come from the rows before cloning")
     lpros_share: float = doc(0.1, "LPROS budget S = floor(share · annotations)")
-    lpros_update: str = choice("parent", ("parent", "ancestors"), "LPROS: a clone's count reaches its term's parent "
+    lpros_update: LprosUpdate = doc("parent", "LPROS: a clone's count reaches its term's parent "
                                "only (released code) or every ancestor")
     train_on_val: bool = doc(False, "train on train ∪ val and select no epoch (C-HMCNN protocol)")
     single_path: bool = doc(False, "keep only samples whose labels form one root-to-node path (HCAL needs one "
@@ -73,7 +99,7 @@ class DataConfig:
     skip_bad_images: bool = doc(False, "skip unreadable images (counted and reported) instead of stopping")
     allow_truncated: bool = doc(False, "decode truncated images, filling the missing part with grey")
     max_image_pixels: int | None = doc(89_478_485, "decompression-bomb limit in pixels (null: none)")
-    impute: str = choice("train", ("train", "per_split"), "hmc: missing-value means from train, or per split (C-HMCNN)")
+    impute: Impute = doc("train", "hmc: missing-value means from train, or per split (C-HMCNN)")
     synthetic_images: int = doc(600, "synthetic: number of images")
     synthetic_size: int = doc(128, "synthetic: image side in pixels")
     synthetic_seed: int = doc(0, "synthetic: generator seed")
@@ -81,7 +107,7 @@ class DataConfig:
     feature_cache: str = doc("auto", "frozen encoder without augmentation: folder where each image's features are "
                                      "cached once for every run (auto: $SEAFLOORHMC_DATA/features, else "
                                      "~/.cache/seafloorhmc/features; off: recompute them every step)")
-    feature_cache_identity: str = choice("stat", ("stat", "content"), "how the feature cache recognises an image: "
+    feature_cache_identity: CacheIdentity = doc("stat", "how the feature cache recognises an image: "
                                          "path + size + mtime (fast) or a hash of the file (survives copies, "
                                          "reads every image on every run)")
 
@@ -95,9 +121,9 @@ class ModelConfig:
     noise_alpha: float = doc(0.0, "weaken the encoder: θ = (1-α)·pretrained + α·random init")
     drop_rate: float = doc(0.0, "encoder dropout before its (removed) classifier")
     members: int = doc(1, "ensemble members / MC-dropout samples")
-    member_type: str = choice("ensemble", ("ensemble", "mc_dropout"), "batched MLP ensemble or MC-dropout samples of one MLP")
-    head: str = choice("mlp", ("mlp", "prototype"), "head type: C-HMCNN MLP members + max-constraint, or HCAL "
-                                                     "prototypes (one member, levels decided by argmax)")
+    member_type: MemberType = doc("ensemble", "batched MLP ensemble or MC-dropout samples of one MLP")
+    head: Head = doc("mlp", "head type: C-HMCNN MLP members + max-constraint, or HCAL prototypes (one member, "
+                            "levels decided by argmax)")
     hidden: int | None = doc(None, "hidden width of the head (default: the encoder's feature width)")
     head_layers: int = doc(3, "linear layers in the head")
     dropout: float = doc(0.7, "dropout after each hidden layer of the head")
@@ -110,24 +136,24 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    node_weights: str = choice("none", ("none", "class-wise", "binary"), "node-wise imbalance weights")
+    node_weights: NodeWeightMode = doc("none", "node-wise imbalance weights")
     omega: float = doc(0.25, "minimum weight ω of the rescaled node weights (and the schedules' target)")
-    negative_weights: str = choice("ones", ("ones", "inverse", "common"), "weights on the other target value")
-    weight_target: str = choice("positive", ("positive", "negative"), "targets the rarity weights land on")
-    uncertainty: str = choice("none", ("none",) + UNCERTAINTY_MODES, "focal factor from ensemble uncertainty")
-    uncertainty_source: str = choice("raw", ("raw", "constrained"), "member probabilities before or after the constraint")
+    negative_weights: NegativeWeights = doc("ones", "weights on the other target value")
+    weight_target: WeightTarget = doc("positive", "targets the rarity weights land on")
+    uncertainty: UncertaintyOrNone = doc("none", "focal factor from ensemble uncertainty")
+    uncertainty_source: UncertaintySource = doc("raw", "member probabilities before or after the constraint")
     focal_k: float = doc(1.0, "focal exponent k in focal_min + u^k")
     focal_min: float = doc(0.25, "focal floor")
-    schedule: str = choice("none", ("none", "linear", "exponential", "alternating"), "move weights toward ω")
+    schedule: Schedule = doc("none", "move weights toward ω")
     schedule_k: float = doc(3.0, "exponent of the exponential schedule")
-    schedule_per: str = choice("epoch", ("epoch", "run"), "ramp restarts every epoch (released code) or spans the run")
+    schedule_per: SchedulePer = doc("epoch", "ramp restarts every epoch (released code) or spans the run")
     mixed_lambda: float | None = doc(None, "λ·weighted + (1-λ)·plain MCLoss; null: off")
-    reduction: str = choice("mean", ("mean", "sum"), "reduction over members, examples and nodes")
-    level_weighting: str = choice("awa", ("awa", "dwa", "equal", "uncertainty"), "prototype head: weights of the "
+    reduction: Reduction = doc("mean", "reduction over members, examples and nodes")
+    level_weighting: LevelWeighting = doc("awa", "prototype head: weights of the "
                                   "level losses (softmax(ℓ/γ) per step, convergence-rate DWA per epoch, 1, Kendall)")
     gamma: float = doc(0.5, "prototype head, awa: γ in softmax(ℓ/γ)")
     dwa_temperature: float = doc(2.0, "prototype head, dwa: temperature T")
-    parent_anchor: str = choice("batch_centroid", ("batch_centroid", "sample"), "prototype head: coarse-level anchors "
+    parent_anchor: ParentAnchor = doc("batch_centroid", "prototype head: coarse-level anchors "
                                 "are in-batch class centroids (HCAL) or the samples")
 
 
@@ -135,19 +161,19 @@ class LossConfig:
 class TrainConfig:
     epochs: int = doc(10, "training epochs")
     batch_size: int = doc(32, "batch size")
-    optimizer: str = choice("adamw", ("adam", "adamw", "sgd"), "optimizer")
+    optimizer: Optimizer = doc("adamw", "optimizer")
     lr: float = doc(1e-3, "learning rate")
     encoder_lr: float | None = doc(None, "encoder learning rate (default: lr)")
     weight_decay: float = doc(1e-4, "weight decay")
     momentum: float = doc(0.9, "SGD momentum")
     warmup_epochs: float = doc(0.0, "linear warm-up length in epochs")
-    lr_schedule: str = choice("cosine", ("cosine", "constant"), "learning-rate schedule after warm-up")
+    lr_schedule: LrSchedule = doc("cosine", "learning-rate schedule after warm-up")
     grad_clip: float | None = doc(None, "clip the gradient norm to this value; null: off")
     device: str = doc("auto", "auto, cpu, cuda or cuda:N")
-    amp: str = choice("auto", ("auto", "bf16", "off"), "bf16 autocast (auto: on CUDA only)")
-    channels_last: str = choice("auto", ("auto", "on", "off"), "channels-last memory format (auto: on CUDA)")
+    amp: Amp = doc("auto", "bf16 autocast (auto: on CUDA only)")
+    channels_last: ChannelsLast = doc("auto", "channels-last memory format (auto: on CUDA)")
     compile: bool = doc(False, "torch.compile the model")
-    select_metric: str = doc("au_prc", "validation metric that picks the best epoch")
+    select_metric: SelectMetric = doc("au_prc", "validation metric that picks the best epoch (loss, ece and hvr: lowest)")
     eval_every: int = doc(1, "validate every N epochs")
     max_steps_per_epoch: int | None = doc(None, "cap on batches per epoch (smoke tests)")
     deterministic: bool = doc(False, "deterministic kernels (slower)")
@@ -160,8 +186,8 @@ class TrainConfig:
 class EvalConfig:
     threshold: float = doc(0.5, "probability above which a node is predicted")
     review_threshold: float = doc(0.5, "uncertainty above which a prediction needs review")
-    review_uncertainty: str = choice("bma", UNCERTAINTY_MODES, "uncertainty reported with predictions")
-    decoding: str = choice("independent", ("independent", "consistent"), "prototype head: argmax per level (HCAL) or "
+    review_uncertainty: UncertaintyMode = doc("bma", "uncertainty reported with predictions")
+    decoding: Decoding = doc("independent", "prototype head: argmax per level (HCAL) or "
                            "the best valid path; the other is reported with its name as prefix")
 
 
@@ -183,6 +209,13 @@ class Config:
 
 
 # ---------------------------------------------------------------------- building and validation
+def choices_of(tp: Any) -> tuple[str, ...]:
+    """The values a ``Literal`` type (or an optional one) allows; () for other types."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return next((choices_of(a) for a in typing.get_args(tp) if choices_of(a)), ())
+    return tuple(typing.get_args(tp)) if typing.get_origin(tp) is Literal else ()
+
+
 def _is_section(tp) -> bool:
     return isinstance(tp, type) and dataclasses.is_dataclass(tp)
 
@@ -200,6 +233,14 @@ def _coerce(value, tp, key: str):
             if type(None) in typing.get_args(tp):
                 return None
         return _coerce(value, args[0], key)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        text = value if isinstance(value, str) else str(value)
+        if isinstance(value, bool):  # YAML reads off/on/yes/no as booleans
+            text = {True: "on", False: "off"}[value]
+        if text not in choices:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(str, choices))}{_suggest(text, choices)}")
+        return text
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -249,12 +290,7 @@ def _build(cls, data: dict, prefix: str = ""):
         if _is_section(tp):
             kwargs[name] = _build(tp, value or {}, f"{prefix}{name}.")
             continue
-        value = _coerce(value, tp, prefix + name)
-        choices = fields[name].metadata.get("choices")
-        if choices and value not in choices:
-            raise ConfigError(f"{prefix}{name}: {value!r} is not one of {', '.join(map(str, choices))}"
-                              f"{_suggest(str(value), choices)}")
-        kwargs[name] = value
+        kwargs[name] = _coerce(value, tp, prefix + name)
     return cls(**kwargs)
 
 
@@ -356,15 +392,14 @@ def validate(config: Config) -> None:
     _validate_subsample(config.data)
     if not 0.0 < config.data.min_crop_scale <= 1.0:
         raise ConfigError(f"data.min_crop_scale must lie in (0, 1], got {config.data.min_crop_scale}")
-    if config.data.format == "hmc" and not (config.data.root and config.data.dataset):
-        raise ConfigError("data.format=hmc needs data.root (the C-HMCNN data folder) and data.dataset "
-                          "(e.g. cellcycle_FUN); set them with --set data.root=DIR")
-    if config.data.format not in ("synthetic", "hmc", "folder") and not config.data.annotations:
-        raise ConfigError(f"data.format={config.data.format} needs data.annotations=/path/to/export.csv")
-    if config.data.format == "folder" and not config.data.root:
-        raise ConfigError("data.format=folder needs data.root=/path/to/taxonomy/folders")
-    if config.data.format == "coralnet" and not config.data.label_map:
-        raise ConfigError("data.format=coralnet needs data.label_map=/path/to/codes.csv (label code → taxon path)")
+    if config.data.format not in FORMATS:
+        raise ConfigError(f"data.format: {config.data.format!r} is not one of {', '.join(FORMATS.names())}"
+                          f"{_suggest(config.data.format, FORMATS.names())}")
+    fmt = FORMATS.get(config.data.format)
+    missing = fmt.missing(config.data)
+    if missing:
+        needs = " and ".join(f"data.{key} ({hint})" for key, hint in missing)
+        raise ConfigError(f"data.format={fmt.name} needs {needs}; set it with --set data.{missing[0][0]}=...")
     spelled = {"false": "off", "no": "off", "true": "auto", "yes": "auto"}  # YAML reads off/on as booleans
     config.data.feature_cache = spelled.get(config.data.feature_cache.lower(), config.data.feature_cache)
     if not config.data.feature_cache.strip():
@@ -422,7 +457,40 @@ def describe(cls=Config, prefix: str = "") -> list[tuple[str, str, str]]:
             continue
         default = f.default if f.default is not dataclasses.MISSING else None
         text = f.metadata.get("doc", "")
-        if f.metadata.get("choices"):
-            text += f" ({' | '.join(map(str, f.metadata['choices']))})"
+        options = choices_of(tp) or (FORMATS.names() if (prefix, f.name) == ("data.", "format") else ())
+        if options:
+            text += f" ({' | '.join(map(str, options))})"
         rows.append((prefix + f.name, repr(default), text))
     return rows
+
+
+def config_changes(saved: dict, config: Config) -> list[str]:
+    """Dotted keys in which ``config`` differs from a run's ``saved`` config, ignoring :data:`RESUMABLE_KEYS`.
+
+    Keys added to the library since the run was saved take their defaults (not "changed"); a key
+    this version no longer knows shows up by name.
+
+    Args:
+        saved: A run's saved config, as plain data.
+        config: The config about to be used.
+
+    Returns:
+        The changed keys, sorted.
+    """
+    try:
+        saved = config_from_dict(saved).to_dict()
+    except ConfigError:
+        pass
+    return sorted(_config_diff(saved, config.to_dict()) - RESUMABLE_KEYS)
+
+
+def _config_diff(a: dict, b: dict, prefix: str = "") -> set[str]:
+    keys = set(a) | set(b)
+    diff = set()
+    for key in keys:
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            diff |= _config_diff(va, vb, f"{prefix}{key}.")
+        elif va != vb:
+            diff.add(prefix + key)
+    return diff

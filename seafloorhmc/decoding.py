@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 
 from .levels import TaxonomyLevels
+from .metrics.evaluate import evaluate
 from .taxonomy import Taxonomy
 
 __all__ = ["DECODINGS", "decode", "decode_independent", "decode_consistent", "level_metrics", "evaluate_decodings",
@@ -90,8 +91,6 @@ def evaluate_decodings(probs, targets, taxonomy: Taxonomy, level_choices: dict[s
     ``main`` gives the unprefixed numbers; every other decoding adds its :data:`DECISION_KEYS`
     prefixed with its name.
     """
-    from .metrics import evaluate
-
     if main not in level_choices:
         raise ValueError(f"decoding {main!r} was not computed (have {', '.join(level_choices)})")
     levels = TaxonomyLevels(taxonomy)

@@ -37,7 +37,7 @@ class LevelsError(ValueError):
 
 
 def path_endpoints(targets: torch.Tensor, taxonomy: Taxonomy) -> torch.Tensor:
-    """bool [n, N]: positive nodes none of whose children is positive (the ends of label paths)."""
+    """Bool [n, N]: positive nodes none of whose children is positive (the ends of label paths)."""
     positive = torch.as_tensor(targets) > 0.5
     edges = taxonomy.edge_index().to(positive.device)
     if edges.shape[1] == 0:
@@ -49,13 +49,14 @@ def path_endpoints(targets: torch.Tensor, taxonomy: Taxonomy) -> torch.Tensor:
 
 
 def single_path_mask(targets, taxonomy: Taxonomy) -> np.ndarray:
-    """bool [n]: rows whose positive nodes form a single root-to-node path."""
+    """Bool [n]: rows whose positive nodes form a single root-to-node path."""
     return (path_endpoints(torch.as_tensor(np.asarray(targets)), taxonomy).sum(1) <= 1).numpy()
 
 
 def keep_single_path(samples: Sequence, taxonomy: Taxonomy) -> tuple[list, int]:
     """The samples whose labels lie on one path (each label an ancestor of the deepest), and how
-    many were dropped. Samples need a ``labels`` tuple of node ids or paths."""
+    many were dropped. Samples need a ``labels`` tuple of node ids or paths.
+    """
     kept = []
     for sample in samples:
         nodes = {taxonomy.resolve(label) for label in sample.labels}
@@ -150,7 +151,8 @@ class TaxonomyLevels:
 
     def node_probabilities(self, scores: torch.Tensor) -> torch.Tensor:
         """Slot logits [B, S] → node probabilities [B, N]: softmax within each level, each node read
-        at its own depth; a single root is certain (probability 1)."""
+        at its own depth; a single root is certain (probability 1).
+        """
         probs = torch.cat([torch.softmax(s, dim=-1) for s in self.split(scores)], dim=-1)
         out = torch.ones(scores.shape[0], len(self.taxonomy), dtype=probs.dtype, device=probs.device)
         has_slot = self.node_slot >= 0
@@ -183,7 +185,8 @@ class TaxonomyLevels:
     # ------------------------------------------------------------------ decisions
     def multi_hot(self, slots: torch.Tensor) -> torch.Tensor:
         """Per-level slot choices long [B, L] → bool [B, N] node sets (the nodes the chosen slots
-        stand for, plus a single root; −1 entries add nothing)."""
+        stand for, plus a single root; −1 entries add nothing).
+        """
         out = torch.zeros(slots.shape[0], len(self.taxonomy), dtype=torch.bool, device=slots.device)
         if len(self.taxonomy.roots) == 1 and self.depths[0] == 1:
             out[:, self.taxonomy.roots[0]] = True
@@ -195,8 +198,9 @@ class TaxonomyLevels:
         return out
 
     def violations(self, slots: torch.Tensor) -> torch.Tensor:
-        """bool [B]: some level's choice does not continue the previous level's choice
-        (hcal.md §1.7's per-example hierarchy violation)."""
+        """Bool [B]: some level's choice does not continue the previous level's choice
+        (hcal.md §1.7's per-example hierarchy violation).
+        """
         broken = torch.zeros(slots.shape[0], dtype=torch.bool, device=slots.device)
         for k in range(1, len(self)):
             parent = self.slot_parent[k].to(slots.device)[slots[:, k]]

@@ -8,7 +8,6 @@ every parent comes before each of its children, in trees and DAGs alike.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,11 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-PATH_ID_SEP = "/"
+from .labels import PATH_ID_SEP, TaxonomyError, check_path_ids, label_table_paths, read_label_table, split_path
 
-
-class TaxonomyError(ValueError):
-    """A label tree or a label that cannot be used; the message names the culprit."""
+__all__ = ["Taxonomy", "TaxonomyError", "PATH_ID_SEP", "split_path"]
 
 
 class Taxonomy:
@@ -121,7 +118,7 @@ class Taxonomy:
                     nodes[node] = part
                 if parent is not None:
                     edges.add((parent, node))
-        _check_path_ids(nodes)
+        check_path_ids(nodes)
         return cls(list(nodes), edges, names=nodes, exclude_from_eval=exclude_from_eval, path_sep=sep)
 
     @classmethod
@@ -151,59 +148,19 @@ class Taxonomy:
         Node ids are the name paths joined with "/" (so they match BIIGLE's ``label_hierarchy``
         strings read with :meth:`from_paths`). ``external_ids`` maps each table id to its node.
         """
-        table: dict[str, tuple[str, str | None]] = {}
-        for row_no, row in enumerate(rows, start=2):
-            try:
-                raw_id, name = row[id_key], row[name_key]
-            except KeyError as err:
-                raise TaxonomyError(f"label table row {row_no}: missing column {err}") from None
-            label_id = str(raw_id).strip()
-            if label_id in table:
-                raise TaxonomyError(f"label table row {row_no}: duplicate label id {label_id!r}")
-            parent = row.get(parent_key)
-            parent = None if parent in (None, "", "null", "NULL") else str(parent).strip()
-            table[label_id] = (str(name).strip(), parent)
-        for label_id, (_, parent) in table.items():
-            if parent is not None and parent not in table:
-                raise TaxonomyError(f"label {label_id!r} has unknown parent id {parent!r}")
-        path_of: dict[str, tuple[str, ...]] = {}
-
-        def resolve(label_id: str) -> tuple[str, ...]:
-            chain, cur = [], label_id
-            while cur is not None and cur not in path_of:
-                if cur in chain:
-                    cycle = chain[chain.index(cur):] + [cur]
-                    raise TaxonomyError("cycle in label table: " + " -> ".join(cycle))
-                chain.append(cur)
-                cur = table[cur][1]
-            base = path_of[cur] if cur is not None else ()
-            for item in reversed(chain):
-                base = (*base, table[item][0])
-                path_of[item] = base
-            return path_of[label_id]
-
-        for label_id in table:
-            resolve(label_id)
+        path_of = label_table_paths(rows, id_key, name_key, parent_key)
         tax = cls.from_paths(list(path_of.values()), sep=PATH_ID_SEP, exclude_from_eval=exclude_from_eval)
-        duplicates = _duplicates(PATH_ID_SEP.join(p) for p in path_of.values())
-        if duplicates:
-            raise TaxonomyError(f"label table has two labels with the same path {duplicates[0]!r}")
         tax.external_ids = {label_id: PATH_ID_SEP.join(p) for label_id, p in path_of.items()}
         return tax
 
     @classmethod
     def from_csv(cls, path: str | Path, **kwargs) -> Taxonomy:
         """Read a label-tree table (BIIGLE ``labels.csv``: ``id,name,parent_id,...``)."""
-        path = Path(path)
-        try:
-            with path.open(newline="", encoding="utf-8-sig") as handle:
-                rows = list(csv.DictReader(handle))
-        except OSError as err:
-            raise TaxonomyError(f"cannot read label tree {path}: {err}") from None
-        try:
-            return cls.from_table(rows, **kwargs)
-        except TaxonomyError as err:
-            raise TaxonomyError(f"{path}: {err}") from None
+        exclude = kwargs.pop("exclude_from_eval", None)
+        path_of = read_label_table(path, **kwargs)
+        tax = cls.from_paths(list(path_of.values()), sep=PATH_ID_SEP, exclude_from_eval=exclude)
+        tax.external_ids = {label_id: PATH_ID_SEP.join(p) for label_id, p in path_of.items()}
+        return tax
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict:
@@ -260,7 +217,7 @@ class Taxonomy:
         return all(len(p) <= 1 for p in self.parents)
 
     def edge_index(self) -> torch.Tensor:
-        """long [2, E]: row 0 parents, row 1 children."""
+        """Long [2, E]: row 0 parents, row 1 children."""
         pairs = [(p, c) for c in range(len(self)) for p in self.parents[c]]
         if not pairs:
             return torch.zeros(2, 0, dtype=torch.long)
@@ -282,7 +239,7 @@ class Taxonomy:
         return np.array(sorted(seen), dtype=np.int64)
 
     def descendant_matrix(self, sparse: bool = False) -> torch.Tensor:
-        """bool [N, N] with R[i, j] true iff j is i or a descendant of i.
+        """Bool [N, N] with R[i, j] true iff j is i or a descendant of i.
 
         Dense by default (the public contract); ``sparse=True`` gives a sparse COO tensor whose
         size grows with the number of (ancestor, descendant) pairs rather than N².
@@ -424,33 +381,6 @@ class Taxonomy:
                 lists[i] = np.unique(np.concatenate(parts))
             self._descendants = lists
         return self._descendants
-
-
-def split_path(path: str | Sequence[str], sep: str, where: str = "path") -> list[str]:
-    """Components of a label path, stripped; empty components are an error naming the path."""
-    parts = path.split(sep) if isinstance(path, str) else [str(p) for p in path]
-    parts = [p.strip() for p in parts]
-    if not parts or any(not p for p in parts):
-        raise TaxonomyError(f"{where}: {path!r} has an empty component (separator {sep!r})")
-    return parts
-
-
-def _check_path_ids(nodes: Mapping[str, str]) -> None:
-    """Two different paths must not join to the same id (a name that itself contains "/")."""
-    for node, name in nodes.items():
-        if PATH_ID_SEP in name:
-            raise TaxonomyError(
-                f"taxon name {name!r} (in {node!r}) contains {PATH_ID_SEP!r}, which joins path ids; "
-                "rename it or build the taxonomy with Taxonomy.from_edges")
-
-
-def _duplicates(items: Iterable[str]) -> list[str]:
-    seen, dups = set(), []
-    for item in items:
-        if item in seen:
-            dups.append(item)
-        seen.add(item)
-    return dups
 
 
 def _canonical_order(nodes: Sequence[str], edges: set[tuple[str, str]]) -> list[str]:

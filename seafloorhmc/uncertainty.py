@@ -21,12 +21,16 @@ with one member the epistemic modes are 0 (no disagreement to measure) and ``gmu
 
 from __future__ import annotations
 
+from typing import get_args
+
 import torch
+
+from .choices import UncertaintyMode
 
 __all__ = ["MODES", "EPS", "node_uncertainty", "binary_entropy"]
 
 EPS = 1e-10
-MODES = ("bma", "predictive", "aleatoric", "epistemic_js", "epistemic_kl", "gmu")
+MODES: tuple[str, ...] = get_args(UncertaintyMode)
 ALIASES = {"mean": "bma", "pcs": "gmu", "epistemic": "epistemic_js"}
 
 

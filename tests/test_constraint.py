@@ -4,7 +4,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from seafloorhmc import Taxonomy, max_constraint
 from seafloorhmc.constraint import gather_winners, winner_index
-from seafloorhmc.reference import dense_max_constraint, random_taxonomy
+from seafloorhmc.testing.reference import dense_max_constraint, random_taxonomy
 
 CASES = [(13, False), (120, False), (400, False), (150, True), (350, True)]
 

@@ -4,7 +4,13 @@ import torch
 
 from seafloorhmc import Taxonomy
 from seafloorhmc.losses import RareNodeLoss, WeightSchedule, focal_factor, mcloss_elements, node_weights
-from seafloorhmc.reference import dense_mcloss, dense_node_weights, dense_uncertainty, random_taxonomy, random_targets
+from seafloorhmc.testing.reference import (
+    dense_mcloss,
+    dense_node_weights,
+    dense_uncertainty,
+    random_targets,
+    random_taxonomy,
+)
 
 CASES = [(13, False), (250, False), (499, False), (120, True), (300, True)]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import numpy as np
 import pytest
@@ -20,7 +19,7 @@ from seafloorhmc.metrics import (
     rare_nodes,
     reliability_table,
 )
-from seafloorhmc.reference import random_taxonomy
+from seafloorhmc.testing.reference import random_taxonomy
 
 # ---------------------------------------------------------------------------------------- fixtures
 # Tree R -> {a, b, c}, a -> {a1, a2}. Canonical order: R, a, b, c, a1, a2 (depth, id).
@@ -338,17 +337,14 @@ def test_bad_train_targets_and_empty_eval_mask(hand_tax):
         evaluate(np.ones((2, 1)), np.ones((2, 1)), lonely)
 
 
-def test_large_case_is_fast_and_serialisable():
-    """n = 1300 examples × N = 4130 nodes (GO-sized) in about a second (generous bound for CI)."""
+def test_large_case_is_serialisable():
+    """n = 1300 examples × N = 4130 nodes (GO-sized): every cell counted, JSON without NaN (speed: bench scripts)."""
     tax = random_taxonomy(4130, seed=0)
     rng = np.random.default_rng(0)
     targets = ancestor_closure(rng.random((1300, 4130)) < 5e-4, tax)  # checked in test_matches_naive_loops
     train = ancestor_closure(rng.random((2000, 4130)) < 5e-4, tax)
     probs = rng.random((1300, 4130), dtype=np.float32) ** 8
-    start = time.perf_counter()
     m = evaluate(probs, targets, tax, train_targets=train)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 8.0, f"evaluate took {elapsed:.1f} s"
     assert m["n_eval_cells"] == 1300 * 4129 and len(m["per_node"]) == 4129
     assert math.isfinite(m["au_prc"]) and 0 < m["hvr"] <= 1
     json.dumps(m, allow_nan=False)

@@ -26,7 +26,7 @@ from seafloorhmc.plots import (
     top_levels,
     tree_layout,
 )
-from seafloorhmc.reference import random_taxonomy
+from seafloorhmc.testing.reference import random_taxonomy
 
 
 def assert_png(path, tmp_dir=None) -> np.ndarray:

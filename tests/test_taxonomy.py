@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from seafloorhmc import Taxonomy, TaxonomyError
-from seafloorhmc.reference import random_taxonomy
+from seafloorhmc.testing.reference import random_taxonomy
 
 
 def reachability(tax: Taxonomy) -> np.ndarray:

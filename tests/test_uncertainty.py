@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from seafloorhmc.reference import dense_uncertainty
+from seafloorhmc.testing.reference import dense_uncertainty
 from seafloorhmc.uncertainty import MODES, node_uncertainty
 
 

@@ -45,13 +45,14 @@ def chmcnn_config(dataset: str) -> dict:
 
 def reproduce(datasets, seeds, data_root, out_dir, overrides=()) -> list[dict]:
     """Train C-HMCNN's protocol on each dataset × seed (finished runs are reused) and collect
-    test AU(PRC) against the published value."""
+    test AU(PRC) against the published value.
+    """
     import json
     import time
     from pathlib import Path
 
     from ..config import apply_overrides, config_from_dict
-    from ..engine import train
+    from ..training import train
 
     rows = []
     for dataset in datasets:

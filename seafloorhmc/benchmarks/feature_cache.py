@@ -77,7 +77,7 @@ def sweep_overrides(manifest: Path, weights: Path, encoder: str, size: int, epoc
 
 def run_sweep(work: Path, base: list[str], runs: int, cache: bool, encoder: str, images: int) -> SweepResult:
     from ..config import load_config
-    from ..engine import train
+    from ..training import train
 
     mode = "cache" if cache else "re-encode"
     cache_setting = f"data.feature_cache={work / 'features'}" if cache else "data.feature_cache=off"

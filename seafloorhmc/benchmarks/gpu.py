@@ -6,7 +6,7 @@ device so only the model is timed):
 * ``bare encoder fwd+bwd``: the timm encoder alone, ``features.float().sum().backward()``; the
   floor any classifier built on it pays;
 * ``bare encoder step``: the same plus a fused AdamW step on its weights;
-* ``full step``: what :class:`~seafloorhmc.engine.trainer.Trainer` does per batch: encoder →
+* ``full step``: what :class:`~seafloorhmc.training.trainer.Trainer` does per batch: encoder →
   M-member head (batched ensemble, or MC-dropout samples) → rare-node loss (class-wise weights ×
   BMA focal factor) → backward → fused AdamW step, for each (members, member type).
 
@@ -15,7 +15,7 @@ On CUDA every row runs as the trainer runs it: bf16 autocast, channels-last, opt
 ``steps`` timed steps between two device synchronisations.
 
 The data pipeline row decodes JPEGs (``source`` px, like survey frames larger than the input) and
-applies the training augmentation through :class:`~seafloorhmc.engine.loaders.EpochLoader` with
+applies the training augmentation through :class:`~seafloorhmc.data.loaders.EpochLoader` with
 ``workers`` processes and pinned memory on CUDA, no model: if it delivers more images/s than a
 full step consumes, data loading is not the bottleneck.
 """
@@ -32,11 +32,11 @@ import numpy as np
 import torch
 
 from ..config import ModelConfig, TrainConfig
-from ..data.synthetic import synthetic_taxonomy
-from ..engine.optim import build_optimizer
+from ..data.synthetic.hierarchy import synthetic_taxonomy
 from ..losses import RareNodeLoss, node_weights
 from ..models import build_model
-from ..reference import random_targets
+from ..testing.reference import random_targets
+from ..training.optim import build_optimizer
 
 __all__ = ["StepRow", "DataRow", "bench_steps", "bench_data", "steps_table", "data_table"]
 
@@ -178,11 +178,12 @@ def _write_jpegs(folder: Path, count: int, side: int, seed: int = 0) -> list[str
 def bench_data(size: int = 224, batch: int = 64, workers: int = 8, images: int = 1024, source: int | None = None,
                device: str = "cuda", epochs: int = 2) -> DataRow:
     """Images/s of decode + training augmentation (+ host→device copy) through the training loader;
-    the first epoch warms the file cache and is not timed."""
+    the first epoch warms the file cache and is not timed.
+    """
     from ..data.dataset import HierarchicalImageDataset, collate_skipping_bad
+    from ..data.loaders import EpochLoader
     from ..data.records import Sample
     from ..data.transforms import train_transform
-    from ..engine.loaders import EpochLoader
     from ..taxonomy import Taxonomy
 
     dev = torch.device(device)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from ..losses import RareNodeLoss, node_weights
-from ..reference import random_taxonomy, random_targets, reference_style_loss
+from ..testing.reference import random_targets, random_taxonomy, reference_style_loss
 from ..utils.benchmark import mib, peak_memory_bytes, time_interleaved
 
 DEFAULT_CASES = ((13, 128, 20), (499, 128, 20), (4130, 4, 2))

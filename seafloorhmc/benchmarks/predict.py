@@ -4,7 +4,7 @@ The claim (issue 4): predicting a folder of images runs within 20 % of the rate 
 encoder alone turns pre-made tensors of the same batch and input size into features, i.e. decoding
 (in worker processes), the head, the uncertainty, the suggestions and the CSV writing add little
 on top of the network. Weights are random (speed does not depend on them): the checkpoint is
-written with :func:`~seafloorhmc.engine.checkpoint.save_weights` from a freshly built model.
+written with :func:`~seafloorhmc.models.persistence.save_weights` from a freshly built model.
 
 ``predict`` is timed whole: loading the checkpoint, listing the folder, starting the workers,
 every batch, writing and moving the CSV into place. The two measurements alternate round by
@@ -13,6 +13,7 @@ round, so a busy machine slows both alike; the medians are reported.
 
 from __future__ import annotations
 
+import logging
 import statistics
 import tempfile
 import time
@@ -23,10 +24,14 @@ import torch
 
 from ..config import load_config
 from ..data.synthetic import generate_synthetic_dataset
-from ..engine.checkpoint import save_weights
-from ..engine.predict import PredictOptions, default_workers, predict
+from ..data.transforms import eval_transform_for
 from ..models import build_model
+from ..models.persistence import load_trained_model, save_weights
+from ..prediction.inputs import PredictionDataset, collect_items
+from ..prediction.predictor import PredictOptions, default_workers, write_predictions
 from ..taxonomy import Taxonomy
+
+log = logging.getLogger(__name__)
 
 __all__ = ["PredictBenchResult", "build_random_checkpoint", "encoder_seconds", "run_predict_bench", "format_result"]
 
@@ -64,7 +69,8 @@ class PredictBenchResult:
     @property
     def cpu_bound_ratio(self) -> float:
         """The best ratio the CPU work allows when the encoder keeps every core busy: encoder and input
-        pipeline share the cores, so predict's time is at least their summed core-time / cores."""
+        pipeline share the cores, so predict's time is at least their summed core-time / cores.
+        """
         cores = max(1, torch.get_num_threads())
         return (1 / self.encoder_rate) / (1 / self.encoder_rate + 1 / (cores * self.input_rate))
 
@@ -94,12 +100,8 @@ def encoder_seconds(encoder: torch.nn.Module, images: int, batch_size: int, imag
 
 def input_seconds(folder: Path, config) -> float:
     """Seconds to decode every image of ``folder`` and apply predict's eval transform, in this process."""
-    from ..data.transforms import eval_transform
-    from ..engine.data import _normalisation
-    from ..engine.predict_inputs import PredictionDataset, collect_items
-
     items = collect_items(folder, "auto", None, None, None, " > ", "")
-    dataset = PredictionDataset(items, eval_transform(config.data.image_size, *_normalisation(config)),
+    dataset = PredictionDataset(items, eval_transform_for(config),
                                 config.data.patch_size, config.data.max_image_pixels, config.data.allow_truncated)
     start = time.perf_counter()
     for index in range(len(dataset)):
@@ -109,10 +111,8 @@ def input_seconds(folder: Path, config) -> float:
 
 def run_predict_bench(data_dir: str | Path, images: int = 2000, size: int = 128, encoder: str = "resnet10t",
                       image_size: int = 64, batch_size: int = 32, workers: int | None = None, members: int = 8,
-                      rounds: int = 1, log=print) -> PredictBenchResult:
+                      rounds: int = 1) -> PredictBenchResult:
     """Generate (or reuse) the synthetic images, then alternate encoder-only and predict timings."""
-    from ..engine.inference import load_trained_model
-
     workers = default_workers() if workers is None else workers
     manifest = generate_synthetic_dataset(data_dir, n_images=images, size=size, progress=True)
     taxonomy = Taxonomy.from_csv(manifest.parent / "labels.csv")
@@ -126,12 +126,12 @@ def run_predict_bench(data_dir: str | Path, images: int = 2000, size: int = 128,
             result.encoder_seconds.append(encoder_seconds(model.encoder, images, batch_size, image_size))
             result.input_seconds.append(input_seconds(manifest.parent / "images", info.config))
             start = time.perf_counter()
-            summary = predict(checkpoint, manifest.parent / "images", Path(tmp) / "predictions.csv", options,
+            summary = write_predictions(checkpoint, manifest.parent / "images", Path(tmp) / "predictions.csv", options,
                               overwrite=True)
             result.predict_seconds.append(time.perf_counter() - start)
             result.rows = summary.rows
-            log(f"round {r + 1}/{rounds}: encoder {images / result.encoder_seconds[-1]:.1f} img/s, "
-                f"predict {images / result.predict_seconds[-1]:.1f} img/s")
+            log.info("round %d/%d: encoder %.1f img/s, predict %.1f img/s", r + 1, rounds,
+                     images / result.encoder_seconds[-1], images / result.predict_seconds[-1])
     if result.rows != images:
         raise RuntimeError(f"predict wrote {result.rows} rows for {images} images")
     return result

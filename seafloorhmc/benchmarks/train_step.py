@@ -19,11 +19,11 @@ from itertools import product
 import torch
 
 from ..config import ModelConfig, TrainConfig
-from ..engine.optim import build_optimizer
-from ..data.synthetic import synthetic_taxonomy
+from ..data.synthetic.hierarchy import synthetic_taxonomy
 from ..losses import RareNodeLoss, node_weights
 from ..models import build_model
-from ..reference import random_targets
+from ..testing.reference import random_targets
+from ..training.optim import build_optimizer
 from ..utils.benchmark import mib, peak_memory_bytes, time_interleaved
 
 

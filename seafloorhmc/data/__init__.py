@@ -1,5 +1,9 @@
-"""Data: annotation readers, safe image decoding, patches, transforms, datasets, synthetic data."""
+"""Data: annotation readers, safe image decoding, patches, transforms, datasets, synthetic data.
 
-from .records import AnnotationRecord, Geometry, Sample, group_samples, taxonomy_from_records
+Importing this package (and :mod:`.records`, :mod:`.tables`, :mod:`.readers`) loads no torch, so
+configs are validated and the command line answers fast.
+"""
 
-__all__ = ["AnnotationRecord", "Geometry", "Sample", "group_samples", "taxonomy_from_records"]
+from .records import AnnotationRecord, Geometry, Sample, group_samples
+
+__all__ = ["AnnotationRecord", "Geometry", "Sample", "group_samples"]

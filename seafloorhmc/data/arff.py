@@ -32,7 +32,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..taxonomy import Taxonomy, TaxonomyError
-from .readers.errors import AnnotationFormatError
+from .errors import AnnotationFormatError
 
 ROOT = "root"
 GO_TOP_TERMS = ("GO0003674", "GO0005575", "GO0008150")  # molecular function, cellular component, process

@@ -34,11 +34,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..taxonomy import Taxonomy
+from ..utils.seeding import derive_seed
 
 __all__ = ["LprosPlan", "lpros_plan", "annotation_indices", "lpros_for_config", "clone_samples", "clone_targets",
            "DEFAULT_SHARE", "COUNT_UPDATES"]
@@ -156,8 +157,6 @@ def lpros_plan(annotations: Sequence[Sequence[int]], taxonomy: Taxonomy, seed: i
 def lpros_for_config(data_config, label_lists: Sequence[Sequence[str]], taxonomy: Taxonomy, run_seed: int,
                      where: str = "training split") -> LprosPlan | None:
     """The LPROS plan ``data.resample=lpros`` asks for (None otherwise); its seed derives from the run seed."""
-    from ..utils.seeding import derive_seed
-
     d = data_config
     if d.resample != "lpros":
         return None
@@ -173,8 +172,6 @@ def clone_samples(samples: Sequence, plan: LprosPlan, taxonomy: Taxonomy) -> lis
     row annotated below the term is partial (``complete=False``), so the descendants it really
     shows are masked rather than taught as negatives.
     """
-    from dataclasses import replace
-
     out = []
     for row, node in plan.clones:
         source = samples[row]

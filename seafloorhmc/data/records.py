@@ -9,10 +9,10 @@ point/box annotation.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..taxonomy import PATH_ID_SEP, Taxonomy
+from ..labels import PATH_ID_SEP
 
 GEOMETRY_KINDS = ("whole", "point", "box", "circle", "polygon", "line")
 
@@ -113,11 +113,3 @@ def group_samples(records: Iterable[AnnotationRecord], by: str = "image") -> lis
                geometry=geometry, split=e["split"], where=e["where"])
         for (image, geometry), e in merged.items()
     ]
-
-
-def taxonomy_from_records(records: Iterable[AnnotationRecord], extra_paths: Sequence[Sequence[str]] = ()) -> Taxonomy:
-    """The taxonomy spanned by the records' paths (plus ``extra_paths``, e.g. from a label tree)."""
-    paths = [rec.path for rec in records] + [tuple(p) for p in extra_paths]
-    if not paths:
-        raise ValueError("no labels found: cannot build a taxonomy from zero records")
-    return Taxonomy.from_paths(paths)

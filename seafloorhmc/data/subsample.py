@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..errors import ConfigError
 from ..utils.seeding import derive_seed
 
 __all__ = ["Subset", "subset_size", "priority_order", "draw_subset", "subsample_seed", "subset_for_config",
@@ -126,8 +127,6 @@ def subset_for_config(data_config, targets, run_seed: int) -> Subset | None:
 
     The seed is ``data.subsample_seed``, or one derived from the run seed.
     """
-    from ..config import ConfigError
-
     d = data_config
     if d.train_fraction is None and d.train_count is None:
         return None
@@ -142,7 +141,8 @@ def subset_for_config(data_config, targets, run_seed: int) -> Subset | None:
 def subset_record(subset: Subset | None, source_ids=None, plan=None, taxonomy=None) -> dict | None:
     """What ``train_subset.json`` holds: the subset (indices into the training split and, when
     given, ``source_ids`` — ARFF row numbers or image names — of the rows drawn) and any LPROS
-    clones as ``clone_sources``: ``[source index into the subset, node id]`` per clone."""
+    clones as ``clone_sources``: ``[source index into the subset, node id]`` per clone.
+    """
     if subset is None and plan is None:
         return None
     record: dict = {"subset": None, "lpros": None}

@@ -18,11 +18,16 @@ depend on worker count, worker assignment or resuming.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import albumentations as A
 import numpy as np
+import timm
 from albumentations.pytorch import ToTensorV2
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -34,24 +39,56 @@ NORMALISATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 Stats = tuple[tuple[float, ...], tuple[float, ...]]
 
 
-def normalisation_for(source: str | Mapping) -> Stats:
-    """(mean, std) from a preset name or a timm data config (``resolve_model_data_config``)."""
-    if isinstance(source, str):
-        key = source.strip().lower()
-        if key not in NORMALISATION:
-            raise ValueError(f"unknown normalisation preset {source!r}; choose one of "
-                             f"{', '.join(sorted(NORMALISATION))} or pass a timm data config")
-        return NORMALISATION[key]
-    if isinstance(source, Mapping):
-        missing = [k for k in ("mean", "std") if k not in source]
-        if missing:
-            raise ValueError(f"data config lacks {' and '.join(missing)} (has {sorted(source)}); "
-                             "pass timm.data.resolve_model_data_config(model) or a preset name")
-        mean, std = tuple(float(v) for v in source["mean"]), tuple(float(v) for v in source["std"])
-        if len(mean) != len(std) or any(s <= 0 for s in std):
-            raise ValueError(f"data config has mean {mean} and std {std}: need equal lengths and std > 0")
-        return mean, std
-    raise TypeError(f"normalisation_for expects a preset name or a data config dict, got {type(source).__name__}")
+def normalisation_for(name: str, encoder: str | None = None) -> Stats:
+    """(mean, std) of the input normalisation ``data.normalisation`` names.
+
+    Args:
+        name: ``"imagenet"``, ``"benthicnet"`` (method spec §8.3), or ``"encoder"``: the statistics
+            of ``encoder``'s pretrained configuration in timm (ImageNet's when it has none).
+        encoder: The timm model name (needed for ``"encoder"``).
+
+    Returns:
+        Per-channel mean and standard deviation.
+
+    Raises:
+        ValueError: For an unknown preset.
+    """
+    key = name.strip().lower()
+    if key == "encoder":
+        cfg = timm.models.get_pretrained_cfg(encoder) if encoder else None
+        if cfg is not None and cfg.mean and cfg.std:
+            return tuple(cfg.mean), tuple(cfg.std)
+        return NORMALISATION["imagenet"]
+    if key not in NORMALISATION:
+        raise ValueError(f"unknown normalisation {name!r}; choose one of encoder, {', '.join(sorted(NORMALISATION))}")
+    return NORMALISATION[key]
+
+
+def eval_transform_for(config: Config) -> A.Compose:
+    """The evaluation transform of a run: ``data.image_size`` with the configured normalisation.
+
+    Args:
+        config: The run configuration (``data.image_size``, ``data.normalisation``, ``model.encoder``).
+
+    Returns:
+        :func:`eval_transform` with those settings.
+    """
+    mean, std = normalisation_for(config.data.normalisation, config.model.encoder)
+    return eval_transform(config.data.image_size, mean, std)
+
+
+def train_transform_for(config: Config) -> A.Compose:
+    """The training augmentation of a run (:func:`train_transform` with its size, normalisation and crop scale).
+
+    Args:
+        config: The run configuration (``data.image_size``, ``data.normalisation``,
+            ``data.min_crop_scale``, ``model.encoder``).
+
+    Returns:
+        The augmenting transform.
+    """
+    mean, std = normalisation_for(config.data.normalisation, config.model.encoder)
+    return train_transform(config.data.image_size, mean, std, scale=(config.data.min_crop_scale, 1.0))
 
 
 def _hw(size: int | Sequence[int]) -> tuple[int, int]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -37,9 +38,15 @@ from pathlib import Path
 
 import yaml
 
+from ..config import config_changes
 from ..utils.atomic import write_text
+from ..utils.tables import write_table
 from .grid import Cell, SweepSpec, format_value
-from .results import collect_rows, write_table
+from .results import collect_rows
+from .summary import write_sweep_summary
+from .worker import run_cell
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SweepError", "SweepResult", "run_sweep", "default_workers", "cpu_count", "check_finished_cells",
            "run_in_workers", "worker_threads"]
@@ -47,7 +54,6 @@ __all__ = ["SweepError", "SweepResult", "run_sweep", "default_workers", "cpu_cou
 
 class SweepError(RuntimeError):
     """A sweep that cannot go on as asked; the message names the cell and what to do."""
-
 
 @dataclass
 class SweepResult:
@@ -97,8 +103,6 @@ def _cells_csv(cells: Sequence[Cell]) -> str:
 
 def check_finished_cells(cells: Sequence[Cell], runs: Path) -> None:
     """Refuse finished cells that were trained with another configuration than the plan's."""
-    from ..engine.trainer import config_changes
-
     for cell in cells:
         path = runs / cell.id / "metrics.json"
         if not path.is_file():
@@ -152,7 +156,6 @@ def run_in_workers(jobs: Sequence, run_one: Callable, workers: int, on_done: Cal
 
 class _Subprocesses:
     """Worker processes for cells; terminated together when the sweep is interrupted."""
-
     def __init__(self, out: Path, threads: int) -> None:
         self.out, self.threads = out, threads
         self.running: set[subprocess.Popen] = set()
@@ -188,7 +191,6 @@ class _Subprocesses:
 
 
 def _in_process(out: Path) -> Callable[[Cell], str]:
-    from .worker import run_cell
 
     def run(cell: Cell) -> str:
         write_text(out / "configs" / f"{cell.id}.yaml", cell.config.to_yaml())
@@ -198,8 +200,7 @@ def _in_process(out: Path) -> Callable[[Cell], str]:
 
 
 def run_sweep(spec: SweepSpec, cells: Sequence[Cell], out: str | Path, workers: int | None = None,
-              processes: bool | None = None, stats: bool = True, command: str | None = None,
-              log: Callable[[str], None] = print) -> SweepResult:
+              processes: bool | None = None, stats: bool = True, command: str | None = None) -> SweepResult:
     """Run every unfinished cell of ``cells`` into ``out`` and write the results table (and statistics).
 
     ``workers``: cells at a time (default :func:`default_workers`). ``processes``: run cells in
@@ -220,11 +221,11 @@ def run_sweep(spec: SweepSpec, cells: Sequence[Cell], out: str | Path, workers: 
     todo = [c for c in cells if not (runs / c.id / "metrics.json").is_file()]
     result.finished = [c.id for c in cells if c.id not in {t.id for t in todo}]
     if result.finished:
-        log(f"{len(result.finished)} of {len(cells)} cells already finished; {len(todo)} to run")
+        log.info(f"{len(result.finished)} of {len(cells)} cells already finished; {len(todo)} to run")
     threads = worker_threads(workers)
     runner = _Subprocesses(out, threads) if processes else _in_process(out)
     if processes:
-        log(f"{workers} worker process(es), OMP_NUM_THREADS={threads} each")
+        log.info(f"{workers} worker process(es), OMP_NUM_THREADS={threads} each")
     started = time.perf_counter()
 
     def done(index: int, ok: bool, outcome) -> None:
@@ -237,7 +238,7 @@ def run_sweep(spec: SweepSpec, cells: Sequence[Cell], out: str | Path, workers: 
             result.failed[cell.id] = f"{type(outcome).__name__}: {outcome}"
         n = len(result.finished) + len(result.failed)
         state = result.statuses.get(cell.id) if ok else f"FAILED ({result.failed[cell.id]})"
-        log(f"[{n}/{len(cells)}] {cell.id}: {state}  ({time.perf_counter() - started:.0f} s)")
+        log.info(f"[{n}/{len(cells)}] {cell.id}: {state}  ({time.perf_counter() - started:.0f} s)")
 
     try:
         run_in_workers(todo, runner, workers, on_done=done)
@@ -248,7 +249,6 @@ def run_sweep(spec: SweepSpec, cells: Sequence[Cell], out: str | Path, workers: 
     rows = collect_rows(cells, runs)
     write_table(rows, result.table)
     if stats and rows:
-        from .statistics import write_sweep_summary
 
         result.summary = write_sweep_summary(rows, out, spec, command=command)
     return result

@@ -14,13 +14,21 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import sys
 import threading
 import time
 from pathlib import Path
 
+from ..config import config_changes, load_config
+from ..models.persistence import CheckpointError
+from ..training import train
+from ..training.checkpoints import CheckpointStore
+
 __all__ = ["run_cell", "cell_lock", "CELL_FINISHED", "CELL_TRAINED", "CELL_RESUMED", "CELL_RESTARTED"]
+
+log = logging.getLogger(__name__)
 
 CELL_FINISHED, CELL_TRAINED, CELL_RESUMED, CELL_RESTARTED = "finished", "trained", "resumed", "restarted"
 
@@ -40,9 +48,6 @@ def cell_lock(path: str | Path):
 
 def _resumable(config, run_dir: Path) -> bool:
     """Whether the cell's last checkpoint can continue with ``config`` (same settings, readable state)."""
-    from ..engine.checkpoint import CheckpointError, CheckpointStore
-    from ..engine.trainer import config_changes
-
     store = CheckpointStore(run_dir / "checkpoints")
     try:
         last = store.last()
@@ -56,8 +61,6 @@ def _resumable(config, run_dir: Path) -> bool:
 
 def run_cell(config, run_dir: str | Path, lock_path: str | Path) -> str:
     """Bring one cell to ``metrics.json`` and say how: finished (already), trained, resumed or restarted."""
-    from ..engine import train
-
     run_dir = Path(run_dir)
     with cell_lock(lock_path):
         if (run_dir / "metrics.json").is_file():
@@ -82,15 +85,22 @@ def _exit_with_parent(parent: int, every: float = 1.0) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..config import load_config
+    """Entry point of a worker process: ``python -m seafloorhmc.experiments.worker CONFIG RUN_DIR LOCK``.
 
+    Args:
+        argv: The three arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        The process exit status.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 3:
-        print("usage: python -m seafloorhmc.experiments.worker CONFIG RUN_DIR LOCK", file=sys.stderr)
+        log.error("usage: python -m seafloorhmc.experiments.worker CONFIG RUN_DIR LOCK")
         return 2
     _exit_with_parent(os.getppid())
     status = run_cell(load_config(args[0]), args[1], args[2])
-    print(f"cell {Path(args[1]).name}: {status}", flush=True)
+    log.info("cell %s: %s", Path(args[1]).name, status)
     return 0
 
 

@@ -27,19 +27,23 @@ A level with no labelled sample in the batch drops out (AWA renormalises over th
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..choices import LevelWeighting, ParentAnchor
+from ..config import Config
 from ..levels import TaxonomyLevels
 from ..taxonomy import Taxonomy
+from .factory import LOSSES
 
 __all__ = ["HCALLoss", "LEVEL_WEIGHTINGS", "PARENT_ANCHORS", "centroid_logits", "level_losses", "awa_weights",
            "dwa_weights"]
 
-LEVEL_WEIGHTINGS = ("awa", "dwa", "equal", "uncertainty")
-PARENT_ANCHORS = ("batch_centroid", "sample")
+LEVEL_WEIGHTINGS: tuple[str, ...] = get_args(LevelWeighting)
+PARENT_ANCHORS: tuple[str, ...] = get_args(ParentAnchor)
 
 
 def centroid_logits(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,18 +115,32 @@ class HCALLoss(nn.Module):
         self.last_weights: torch.Tensor | None = None
 
     @classmethod
-    def from_config(cls, loss_config, taxonomy: Taxonomy, train_targets: torch.Tensor | None = None,
+    def from_config(cls, config: Config, taxonomy: Taxonomy, train_targets: torch.Tensor | None = None,
+                    train_known: torch.Tensor | None = None,
                     describe_row: Callable[[int], str] | None = None) -> HCALLoss:
-        """The configured loss; the training targets are checked to have one path per sample."""
-        loss = cls(taxonomy, level_weighting=loss_config.level_weighting, gamma=loss_config.gamma,
-                   dwa_temperature=loss_config.dwa_temperature, parent_anchor=loss_config.parent_anchor)
+        """The loss of ``config.loss``; the training targets are checked to hold one path per sample.
+
+        Args:
+            config: The run configuration (its ``loss`` section).
+            taxonomy: The label hierarchy (a tree).
+            train_targets: Optional ancestor-closed training targets [n, N], checked for one path each.
+            train_known: Unused (a partial label simply ends its path early).
+            describe_row: Names training row i in the error a multi-path row raises.
+
+        Returns:
+            The configured loss.
+        """
+        cfg = config.loss
+        loss = cls(taxonomy, level_weighting=cfg.level_weighting, gamma=cfg.gamma,
+                   dwa_temperature=cfg.dwa_temperature, parent_anchor=cfg.parent_anchor)
         if train_targets is not None:
             loss.levels.encode(train_targets, describe=describe_row or (lambda row: f"training sample {row}"))
         return loss
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor, known: torch.Tensor | None = None) -> torch.Tensor:
         """``known`` is not needed: a partial label ends its path at an inner node, whose deeper
-        levels are masked anyway (see :mod:`seafloorhmc.levels`)."""
+        levels are masked anyway (see :mod:`seafloorhmc.levels`).
+        """
         scores = logits[0] if logits.dim() == 3 else logits
         if scores.dim() != 2 or scores.shape[0] != targets.shape[0]:
             raise ValueError(f"expected slot logits [1, B, {self.levels.num_slots}] and targets [B, N], "
@@ -152,7 +170,8 @@ class HCALLoss(nn.Module):
 
     def on_epoch_end(self, epoch: int, reduce: Callable | None = None) -> None:
         """Close the epoch: record the mean training loss of each level and, for DWA, set the next
-        epoch's weights. ``reduce`` sums numbers over processes (``DistContext.sum_floats``)."""
+        epoch's weights. ``reduce`` sums numbers over processes (``DistContext.sum_floats``).
+        """
         sums, counts = self._sums.cpu(), self._counts.cpu()
         if reduce is not None:
             values = reduce(*sums.tolist(), *counts.tolist())
@@ -165,3 +184,6 @@ class HCALLoss(nn.Module):
             self.dwa_lambda.copy_(dwa_weights(history[1], history[0], self.dwa_temperature).to(self.dwa_lambda))
         self._sums = torch.zeros_like(self._sums)
         self._counts = torch.zeros_like(self._counts)
+
+
+LOSSES.register("hcal", HCALLoss.from_config)

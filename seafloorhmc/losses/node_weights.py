@@ -13,15 +13,18 @@ rescale and every weight is 1.
 
 from __future__ import annotations
 
+from typing import get_args
+
 import numpy as np
 import torch
 
+from ..choices import NegativeWeights, NodeWeightMode
 from ..taxonomy import Taxonomy
 
 __all__ = ["WEIGHT_MODES", "NEGATIVE_WEIGHTS", "node_counts", "aggregated_frequencies", "node_weights", "rescale_weights"]
 
-WEIGHT_MODES = ("class-wise", "binary")
-NEGATIVE_WEIGHTS = ("ones", "inverse", "common")
+WEIGHT_MODES: tuple[str, ...] = tuple(m for m in get_args(NodeWeightMode) if m != "none")
+NEGATIVE_WEIGHTS: tuple[str, ...] = get_args(NegativeWeights)
 _MODE_ALIASES = {"classwise": "class-wise", "class_wise": "class-wise"}
 
 

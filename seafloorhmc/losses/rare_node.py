@@ -14,21 +14,28 @@ For member h, example b and node i (evaluated and known):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import get_args
+
 import torch
 from torch import nn
 
+from ..choices import Reduction, UncertaintySource, WeightTarget
+from ..config import Config
 from ..constraint import max_constraint
 from ..taxonomy import Taxonomy
 from ..uncertainty import node_uncertainty
+from .factory import LOSSES
 from .focal import focal_factor
 from .mcloss import mcloss_elements, weighted_mcloss_sum
+from .node_weights import node_weights
 from .schedules import WeightSchedule
 
 __all__ = ["RareNodeLoss", "WEIGHT_TARGETS", "REDUCTIONS"]
 
-WEIGHT_TARGETS = ("positive", "negative")
-REDUCTIONS = ("mean", "sum", "none")
-UNCERTAINTY_SOURCES = ("raw", "constrained")
+WEIGHT_TARGETS: tuple[str, ...] = get_args(WeightTarget)
+REDUCTIONS: tuple[str, ...] = (*get_args(Reduction), "none")
+UNCERTAINTY_SOURCES: tuple[str, ...] = get_args(UncertaintySource)
 
 
 class RareNodeLoss(nn.Module):
@@ -88,6 +95,35 @@ class RareNodeLoss(nn.Module):
             self.register_buffer("w_pos", w_pos, persistent=False)
             self.register_buffer("w_neg", w_neg, persistent=False)
 
+    @classmethod
+    def from_config(cls, config: Config, taxonomy: Taxonomy, train_targets: torch.Tensor,
+                    train_known: torch.Tensor | None = None,
+                    describe_row: Callable[[int], str] | None = None) -> RareNodeLoss:
+        """The loss of ``config.loss``, with node weights from ``train_targets``.
+
+        Args:
+            config: The run configuration (its ``loss`` section).
+            taxonomy: The label hierarchy.
+            train_targets: Ancestor-closed targets [n, N] of the training split proper.
+            train_known: Optional known-cell mask [n, N] (partial labels count only where known).
+            describe_row: Unused (the signature of :class:`~seafloorhmc.losses.factory.LossBuilder`).
+
+        Returns:
+            The configured loss.
+        """
+        cfg = config.loss
+        weights = None
+        if cfg.node_weights != "none":
+            weights = node_weights(train_targets, taxonomy, mode=cfg.node_weights, omega=cfg.omega,
+                                   negative=cfg.negative_weights, known=train_known)
+        return cls(
+            taxonomy, weights=weights, weight_target=cfg.weight_target,
+            uncertainty=None if cfg.uncertainty == "none" else cfg.uncertainty, focal_k=cfg.focal_k,
+            focal_min=cfg.focal_min, reduction=cfg.reduction,
+            schedule=WeightSchedule(cfg.schedule, k=cfg.schedule_k, per=cfg.schedule_per), omega=cfg.omega,
+            mixed_lambda=cfg.mixed_lambda, uncertainty_source=cfg.uncertainty_source,
+        )
+
     # ------------------------------------------------------------------ schedule
     def set_progress(self, step: int, total: int) -> None:
         """Where training is (batch within epoch, or step within run, per the schedule's ``per``)."""
@@ -129,7 +165,8 @@ class RareNodeLoss(nn.Module):
 
     def cell_weights(self, logits: torch.Tensor, targets: torch.Tensor, known: torch.Tensor | None = None) -> torch.Tensor:
         """Weight [B, N] of each (example, node) cell, shared by the members: mask · a · φ,
-        blended with the plain mask by ``mixed_lambda``. Carries no gradient."""
+        blended with the plain mask by ``mixed_lambda``. Carries no gradient.
+        """
         targets = targets.to(logits.dtype)
         return self._cell_weights(logits, targets > 0.5, self._mask(targets, known)[0]).expand_as(targets)
 
@@ -151,3 +188,6 @@ class RareNodeLoss(nn.Module):
         if self.mixed_lambda is not None:
             scale = self.mixed_lambda * scale + (1 - self.mixed_lambda)
         return scale * mask
+
+
+LOSSES.register("rare_node", RareNodeLoss.from_config)

@@ -8,10 +8,13 @@ whole training run instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import get_args
+
+from ..choices import Schedule, SchedulePer
 
 __all__ = ["WeightSchedule", "SCHEDULES"]
 
-SCHEDULES = ("none", "linear", "exponential", "alternating")
+SCHEDULES: tuple[str, ...] = get_args(Schedule)
 _ALIASES = {"lin": "linear", "exp": "exponential", "alt": "alternating"}
 
 
@@ -25,7 +28,7 @@ class WeightSchedule:
         object.__setattr__(self, "kind", _ALIASES.get(self.kind, self.kind))
         if self.kind not in SCHEDULES:
             raise ValueError(f"unknown weight schedule {self.kind!r}; choose one of {', '.join(SCHEDULES)}")
-        if self.per not in ("epoch", "run"):
+        if self.per not in get_args(SchedulePer):
             raise ValueError(f"schedule 'per' must be 'epoch' or 'run', got {self.per!r}")
 
     def factor(self, step: int, total: int) -> float:

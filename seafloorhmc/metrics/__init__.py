@@ -28,13 +28,16 @@ The building blocks are importable for other callers (experiments, plots).
 from .calibration import ece_from_table, reliability_table
 from .evaluate import ECE_BINS, RARE_QUANTILE, evaluate
 from .hierarchical import ancestor_closure, hierarchical_prf, violation_rates
-from .nodewise import by_depth, macro, micro_prf, node_counts, prf, rare_nodes
+from .nodewise import by_depth, confusion_counts, macro, micro_prf, prf, rare_nodes
 from .ranking import binary_average_precision, micro_average_precision, per_node_average_precision
 
-__all__ = [
+#: Metrics where a smaller value is better (epoch selection and sweep statistics rank them reversed).
+LOWER_IS_BETTER = frozenset({"loss", "ece", "hvr", "hvr_edges", "brier"})
+
+__all__ = ["LOWER_IS_BETTER",
     "evaluate", "ECE_BINS", "RARE_QUANTILE",
     "micro_average_precision", "binary_average_precision", "per_node_average_precision",
-    "node_counts", "prf", "macro", "micro_prf", "by_depth", "rare_nodes",
+    "confusion_counts", "prf", "macro", "micro_prf", "by_depth", "rare_nodes",
     "violation_rates", "ancestor_closure", "hierarchical_prf",
     "reliability_table", "ece_from_table",
 ]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..taxonomy import Taxonomy
-from ._inputs import check_binary, prepare
 from .calibration import ece_from_table, reliability_table
 from .hierarchical import hierarchical_prf, violation_rates
-from .nodewise import by_depth, macro, micro_prf, node_counts, prf, rare_nodes
+from .inputs import check_binary, prepare
+from .nodewise import by_depth, confusion_counts, macro, micro_prf, prf, rare_nodes
 from .ranking import binary_average_precision, micro_average_precision, per_node_average_precision
 
 __all__ = ["evaluate", "ECE_BINS", "RARE_QUANTILE"]
@@ -42,7 +42,7 @@ def evaluate(probs, targets, taxonomy: Taxonomy, known=None, train_targets=None,
     y, p, pred, cells = data.y_eval, data.p_eval, data.pred_eval, data.cells_eval
     depths = np.asarray(taxonomy.depth)[nodes]
 
-    tp, fp, fn = node_counts(pred, y, cells)
+    tp, fp, fn = confusion_counts(pred, y, cells)
     precision, recall, f1 = prf(tp, fp, fn)
     support = y.sum(0)
     present = support > 0

@@ -14,10 +14,10 @@ import math
 
 import numpy as np
 
-__all__ = ["node_counts", "prf", "macro", "micro_prf", "by_depth", "rare_nodes"]
+__all__ = ["confusion_counts", "prf", "macro", "micro_prf", "by_depth", "rare_nodes"]
 
 
-def node_counts(pred: np.ndarray, y: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def confusion_counts(pred: np.ndarray, y: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(TP, FP, FN) per column, counting only cells where ``cells`` is true."""
     pred = pred & cells
     pos = y & cells

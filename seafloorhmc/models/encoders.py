@@ -31,13 +31,13 @@ class Encoder:
 
     module: nn.Module
     num_features: int
-    data_config: dict
     name: str
 
 
 def _strip_prefixes(state: dict[str, torch.Tensor], model_keys: set[str]) -> dict[str, torch.Tensor]:
     """Remove wrapper prefixes (DDP ``module.``, compile ``_orig_mod.``, SSL ``encoder.`` ...)
-    while that makes more keys match the model."""
+    while that makes more keys match the model.
+    """
     changed = True
     while changed:
         changed = False
@@ -110,6 +110,5 @@ def build_encoder(name: str, weights: str | Path | None = None, freeze: bool = F
     if freeze:
         module.requires_grad_(False)
         module.eval()
-    data_config = timm.data.resolve_model_data_config(module)
     num_features = getattr(module, "head_hidden_size", None) or module.num_features
-    return Encoder(module=module, num_features=int(num_features), data_config=data_config, name=name)
+    return Encoder(module=module, num_features=int(num_features), name=name)

@@ -7,17 +7,47 @@ and one ``baddbmm`` per further layer, never a Python loop over members.
 ``MCDropoutHead`` is one such MLP sampled M times: the first layer runs once, then M dropout masks
 are drawn and the remaining layers run on all M samples in one batched pass. At inference it keeps
 sampling (``mc_inference``), while everything outside the head stays in eval mode.
+
+Heads register in :data:`HEADS` under the names ``model.head`` takes, with a builder from the model
+config and the name of the loss that trains them (:mod:`seafloorhmc.losses.factory`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["EnsembleMLPHead", "MCDropoutHead", "head_dropout"]
+from ..registry import Registry
+from ..taxonomy import Taxonomy
+
+if TYPE_CHECKING:
+    from ..config import ModelConfig
+
+__all__ = ["HEADS", "HeadSpec", "EnsembleMLPHead", "MCDropoutHead", "head_dropout"]
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """A registered head.
+
+    Attributes:
+        build: ``build(model_config, in_features, taxonomy)`` → the head module.
+        loss: Name of the loss in :data:`seafloorhmc.losses.factory.LOSSES` that trains it.
+        summary: One line for the docs.
+    """
+
+    build: Callable[[ModelConfig, int, Taxonomy], nn.Module]
+    loss: str
+    summary: str = ""
+
+
+HEADS: Registry[HeadSpec] = Registry("head")
 
 
 def head_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
@@ -137,3 +167,24 @@ class MCDropoutHead(nn.Module):
             x = head_dropout(F.relu(x), self.dropout, self.sampling)
             x = self.mlp.layer(i, x)
         return x
+
+
+def build_mlp_head(cfg: ModelConfig, in_features: int, taxonomy: Taxonomy) -> nn.Module:
+    """The C-HMCNN MLP head: a batched ensemble of ``members`` MLPs, or MC-dropout samples of one.
+
+    Args:
+        cfg: The model config (``members``, ``member_type``, ``hidden``, ``head_layers``, ``dropout``).
+        in_features: Width of the features the head sees.
+        taxonomy: The label hierarchy (one output per node).
+
+    Returns:
+        An :class:`EnsembleMLPHead` or :class:`MCDropoutHead`.
+    """
+    kwargs = dict(hidden=cfg.hidden, layers=cfg.head_layers, dropout=cfg.dropout)
+    if cfg.member_type == "mc_dropout":
+        return MCDropoutHead(in_features, len(taxonomy), samples=cfg.members, **kwargs)
+    return EnsembleMLPHead(in_features, len(taxonomy), members=cfg.members, **kwargs)
+
+
+HEADS.register("mlp", HeadSpec(build_mlp_head, loss="rare_node",
+                               summary="C-HMCNN MLP members (batched ensemble or MC-dropout) + max-constraint"))

@@ -23,6 +23,7 @@ from torch import nn
 from ..decoding import DECODINGS, decode
 from ..levels import TaxonomyLevels
 from ..taxonomy import Taxonomy
+from .heads import HEADS, HeadSpec
 from .model import Prediction
 
 __all__ = ["PrototypeHead", "perturb_prototypes"]
@@ -83,7 +84,8 @@ class PrototypeHead(nn.Module):
 
     def lr_scaled_parameters(self) -> list[tuple[float, list[nn.Parameter]]]:
         """(learning-rate multiplier, parameters) per level: the finest level gets ``lr_scale`` and
-        each coarser level twice the one below (5×, 10×, 20× in HCAL's released code)."""
+        each coarser level twice the one below (5×, 10×, 20× in HCAL's released code).
+        """
         last = len(self.prototypes) - 1
         return [(self.lr_scale * 2.0 ** (last - k), [p]) for k, p in enumerate(self.prototypes)]
 
@@ -102,3 +104,24 @@ class PrototypeHead(nn.Module):
         choices = {name: decode(scores, self.levels, name) for name in DECODINGS}
         return Prediction(probs=probs, member_probs=probs.unsqueeze(0),
                           predicted=self.levels.multi_hot(choices[decoding]), level_choices=choices)
+
+
+def build_prototype_head(cfg, in_features: int, taxonomy: Taxonomy) -> PrototypeHead:
+    """HCAL's prototype head from the model config.
+
+    Args:
+        cfg: The model config (``embedding_dim``, ``temperature``, ``prototype_noise``, ``hidden``,
+            ``head_layers``, ``dropout``, ``prototype_lr_scale``).
+        in_features: Width of the features the head sees.
+        taxonomy: The label hierarchy (a tree; its levels give the prototypes).
+
+    Returns:
+        The head.
+    """
+    return PrototypeHead(in_features, taxonomy, embedding_dim=cfg.embedding_dim, temperature=cfg.temperature,
+                         noise=cfg.prototype_noise, hidden=cfg.hidden, hidden_layers=cfg.head_layers - 1,
+                         dropout=cfg.dropout, lr_scale=cfg.prototype_lr_scale)
+
+
+HEADS.register("prototype", HeadSpec(build_prototype_head, loss="hcal",
+                                     summary="HCAL prototypes per level (one member, levels decided by argmax)"))

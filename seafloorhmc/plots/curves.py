@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
-from ..metrics._inputs import as_numpy, check_binary, check_probs
 from ..metrics.calibration import ece_from_table
+from ..metrics.inputs import as_numpy, check_binary, check_probs
 from ._figure import FONT, new_figure, save_png, style_axes
 
 __all__ = ["plot_pr_curve", "plot_reliability"]

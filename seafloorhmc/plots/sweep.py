@@ -8,8 +8,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
+from ..stats import mean_ci
 from ._figure import FONT, new_figure, save_png, style_axes
 
 __all__ = ["summarise_sweep", "plot_sweep"]
@@ -37,15 +37,15 @@ def summarise_sweep(rows: Iterable[Mapping], metric: str, x: str = "fraction", h
     out = {}
     for name in sorted(groups):
         xs = np.array(sorted(groups[name]))
-        values = [np.array(groups[name][v]) for v in xs]
-        mean = np.array([v.mean() for v in values])
-        count = np.array([len(v) for v in values])
-        sd = np.array([v.std(ddof=1) if len(v) > 1 else 0.0 for v in values])
+        summaries = [mean_ci(groups[name][v]) for v in xs]
+        mean = np.array([c["mean"] for c in summaries])
+        count = np.array([c["n"] for c in summaries])
         if band == "std":
-            half = sd
+            sd = np.array([c["std"] for c in summaries])
+            low, high = mean - sd, mean + sd
         else:
-            half = np.array([stats.t.ppf(0.975, c - 1) * s / math.sqrt(c) if c > 1 else 0.0 for c, s in zip(count, sd)])
-        out[name] = {"x": xs, "mean": mean, "low": mean - half, "high": mean + half, "n": count}
+            low, high = np.array([c["ci_low"] for c in summaries]), np.array([c["ci_high"] for c in summaries])
+        out[name] = {"x": xs, "mean": mean, "low": low, "high": high, "n": count}
     return out
 
 

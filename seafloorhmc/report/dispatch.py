@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..data.readers._table import read_table
+from ..data.tables import read_csv_rows
 from .prediction_report import write_prediction_report
 from .run_report import write_run_report
 from .sweep_report import write_sweep_report
@@ -44,14 +44,14 @@ def write_report(path: str | Path, out: str | Path | None = None, top: int = 24,
             return write_run_report(path)
         if (path / SWEEP_RESULTS).is_file():
             path = path / SWEEP_RESULTS
-            header, _ = read_table(path)
+            header, _ = read_csv_rows(path)
             return _sweep_report(path, header, out or path.parent)
         raise FileNotFoundError(f"{path} is neither a finished run (no metrics.json) nor a sweep (no {SWEEP_RESULTS})")
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
     if path.suffix.lower() != ".csv":
         raise ValueError(f"{path}: expected a run folder, a sweep folder, a sweep results CSV or a predictions CSV")
-    header, _ = read_table(path)
+    header, _ = read_csv_rows(path)
     if "method" in header and any(x in header for x in SWEEP_X_COLUMNS):
         return _sweep_report(path, header, out or path.parent)
     if "image" in header:

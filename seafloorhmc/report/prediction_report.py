@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..data.errors import AnnotationFormatError
 from ..data.images import BadImageError, load_image
-from ..data.readers._table import Row, read_table
-from ..data.readers.errors import AnnotationFormatError
+from ..data.tables import Row, read_csv_rows
 from .html import esc, kv_table, note, page, section, table, write_html
 from .thumbnails import data_uri, make_thumbnail
 
@@ -72,7 +72,7 @@ def _point(row: Row) -> tuple[float, float] | None:
 
 def read_predictions(predictions_csv: str | Path) -> list[PredictionRow]:
     """Parse a predictions CSV; a missing column or a bad cell is an error naming file, row and column."""
-    header, rows = read_table(predictions_csv, required=("image",))
+    header, rows = read_csv_rows(predictions_csv, required=("image",))
     uncertainty = "uncertainty" if "uncertainty" in header else next(
         (c for c in header if c.startswith("uncertainty")), None)
     if uncertainty is None:
@@ -118,7 +118,7 @@ def _resolve_image(image: str, csv_dir: Path, image_root: Path | None) -> tuple[
 
 def _thumbnails(rows: Sequence[PredictionRow], csv_dir: Path, image_root: Path | None, patch_size: int,
                 normalised: bool) -> dict[int, tuple[str | None, str | None]]:
-    """line → (data URI, problem); each image is decoded once, one at a time, whatever its row count."""
+    """Line → (data URI, problem); each image is decoded once, one at a time, whatever its row count."""
     out: dict[int, tuple[str | None, str | None]] = {}
     by_image: dict[str, list[PredictionRow]] = {}
     for row in rows:
@@ -252,7 +252,8 @@ def write_prediction_report(predictions_csv: str | Path, out_html: str | Path, t
 
 def predict_report_path(predictions_csv: str | Path) -> Path:
     """``predictions.csv`` → ``predictions.html``: the report ``seafloorhmc predict`` writes beside its CSV
-    (``x.html`` → ``x.report.html``: the report never replaces the predictions)."""
+    (``x.html`` → ``x.report.html``: the report never replaces the predictions).
+    """
     path = Path(predictions_csv)
     if path.suffix.lower() in (".html", ".htm"):
         return path.with_name(f"{path.name}.report.html")
@@ -274,7 +275,7 @@ def try_write_predict_report(predictions_csv: str | Path, source: str | Path, ro
     try:
         patch_size = 224
         if checkpoint is not None:
-            from ..engine.checkpoint import read_info
+            from ..models.persistence import read_info
 
             patch_size = read_info(checkpoint).config.data.patch_size
         return write_prediction_report(predictions_csv, out, top=top, image_root=image_root, patch_size=patch_size,

@@ -116,7 +116,7 @@ def _by_depth(run_dir: Path, metrics: Mapping, out: Path) -> Path:
 
 
 def _taxonomy_tree(run_dir: Path, metrics: Mapping, out: Path) -> Path:
-    from ..engine.checkpoint import read_info
+    from ..models.persistence import read_info
 
     taxonomy = read_info(run_dir).taxonomy
     return plots.plot_taxonomy_tree(taxonomy, metrics.get("per_node"), out)
@@ -320,7 +320,8 @@ def write_run_report(run_dir: str | Path) -> Path:
 
 def try_write_run_report(run_dir: str | Path) -> Path | None:
     """:func:`write_run_report` for the end of training: any problem is logged, never raised,
-    because the run itself has already finished and its metrics are on disk."""
+    because the run itself has already finished and its metrics are on disk.
+    """
     try:
         return write_run_report(run_dir)
     except Exception as err:  # noqa: BLE001 - the report is a by-product of a finished run

@@ -1,8 +1,9 @@
 """The report of a sweep: one metric-vs-training-fraction picture per metric and the mean ± std table.
 
-Input is the sweep's tidy results CSV: one row per run with ``method``, ``fraction``, ``seed`` and
-metric columns (empty cells: the run has no such number). Aggregation is :func:`plots.summarise_sweep`,
-the same numbers the pictures draw, so the table and the bands cannot disagree.
+Input is the sweep's tidy results CSV (:mod:`seafloorhmc.utils.tables`): one row per run with
+``method``, ``fraction``, ``seed`` and metric columns (empty cells: the run has no such number).
+Aggregation is :func:`plots.summarise_sweep`, the same numbers the pictures draw, so the table and
+the bands cannot disagree.
 """
 
 from __future__ import annotations
@@ -12,42 +13,58 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import plots
-from ..data.readers._table import normalise_column, read_table
-from ..data.readers.errors import AnnotationFormatError
+from ..data.tables import normalise_column
+from ..utils.tables import read_table
 from .html import figure, note, page, section, table, write_html
 
-__all__ = ["write_sweep_report", "read_results", "aggregate"]
+__all__ = ["write_sweep_report", "read_results", "SweepTableError"]
 
 log = logging.getLogger(__name__)
 
 PLOTS_DIR = "plots"
 
 
+class SweepTableError(ValueError):
+    """A results table that cannot be drawn; the message names the file, row and column."""
+
+
 def read_results(results_csv: str | Path, metrics: Sequence[str], x: str = "fraction",
                  hue: str = "method") -> tuple[list[str], list[dict]]:
-    """(header, rows) with ``x`` and the metric columns as floats (empty → None).
+    """(header, rows) of a results table, checked to have ``x`` and ``hue`` and numbers where drawn.
 
-    Missing ``x``/``hue`` columns and non-numeric cells are errors naming file, row and column;
-    metric columns absent from the file are simply not in the rows.
+    Args:
+        results_csv: The table (:func:`seafloorhmc.utils.tables.read_table`).
+        metrics: Metric columns to be drawn (absent ones are simply not in the rows).
+        x: The x-axis column (must be numeric in every row).
+        hue: The column whose values get one line each.
+
+    Returns:
+        The header and the typed rows.
+
+    Raises:
+        SweepTableError: Naming the file, row (header = 1) and column of a missing column, an empty
+            or non-numeric x, or a non-numeric metric.
     """
-    header, rows = read_table(results_csv, required=(hue, x))
-    numeric = [c for c in (x, *metrics) if c in header]
-    out = []
-    for row in rows:
-        item: dict = dict(row.values)
-        if not row.get(x):
-            raise row.error("empty training fraction", x)
-        for column in numeric:
-            item[column] = row.number(column) if row.get(column) else None
-        out.append(item)
-    if not out:
-        raise AnnotationFormatError("no result rows", results_csv)
-    return header, out
+    rows = read_table(results_csv)
+    if not rows:
+        raise SweepTableError(f"{results_csv}: no result rows")
+    header = list(rows[0])
+    for column in (hue, x):
+        if column not in header:
+            raise SweepTableError(f"{results_csv}:1: missing column {column!r} (header has "
+                                  f"{', '.join(map(repr, header))})")
+    for line, row in enumerate(rows, start=2):
+        for column in (x, *metrics):
+            value = row.get(column)
+            if column == x and value is None:
+                raise SweepTableError(f"{results_csv}:{line}, column {x!r}: empty x value")
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise SweepTableError(f"{results_csv}:{line}, column {column!r}: {value!r} is not a number")
+    return header, rows
 
 
-def aggregate(rows: Sequence[dict], metric: str, x: str = "fraction",
-              hue: str = "method") -> dict[tuple[str, float], tuple[float, float, int]]:
-    """(method, fraction) → (mean, sample std, runs) of ``metric`` over the rows that have it."""
+def _mean_std(rows: Sequence[dict], metric: str, x: str, hue: str) -> dict[tuple[str, float], tuple[float, float, int]]:
+    """(hue value, x) → (mean, sample std, runs) of ``metric``: the numbers the pictures draw."""
     summary = plots.summarise_sweep(rows, metric, x=x, hue=hue, band="std")
     return {(name, float(xv)): (float(m), float(hi - m), int(n))
             for name, s in summary.items() for xv, m, hi, n in zip(s["x"], s["mean"], s["high"], s["n"])}
@@ -74,8 +91,8 @@ def write_sweep_report(results_csv: str | Path, out_dir: str | Path,
     header, rows = read_results(results_csv, metrics, x, hue)
     present = [m for m in metrics if m in header and any(r.get(m) is not None for r in rows)]
     if not present:
-        raise AnnotationFormatError(f"none of the metrics {', '.join(map(repr, metrics))} has a value "
-                                    f"(header has {', '.join(map(repr, header))})", results_csv, 1)
+        raise SweepTableError(f"{results_csv}: none of the metrics {', '.join(map(repr, metrics))} has a value "
+                              f"(header has {', '.join(map(repr, header))})")
     figures = []
     for metric in metrics:
         if metric not in present:
@@ -89,7 +106,7 @@ def write_sweep_report(results_csv: str | Path, out_dir: str | Path,
         except Exception as err:  # noqa: BLE001 - one bad picture must not cost the report
             log.warning("sweep report %s: the %s picture could not be drawn: %s", out_dir, metric, err)
             figures.append(note(f"{metric}: could not be drawn — {type(err).__name__}: {err}", missing=True))
-    stats = {m: aggregate(rows, m, x, hue) for m in present}
+    stats = {m: _mean_std(rows, m, x, hue) for m in present}
     runs: dict[tuple[str, float], int] = {}
     for row in rows:
         key = (str(row.get(hue, "")), float(row[x]))

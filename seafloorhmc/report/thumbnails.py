@@ -23,7 +23,8 @@ THUMB_SIZE = 224
 def make_thumbnail(pixels: np.ndarray, point: Sequence[float] | None = None, patch_size: int = 224,
                    size: int = THUMB_SIZE) -> Image.Image:
     """The whole image, or a ``patch_size`` patch around ``point`` (x, y in pixels) with the point ringed,
-    shrunk (never enlarged past ``size``) to fit a ``size`` x ``size`` box."""
+    shrunk (never enlarged past ``size``) to fit a ``size`` x ``size`` box.
+    """
     if point is not None:
         pixels = crop_patch(pixels, point, patch_size)
     image = Image.fromarray(np.ascontiguousarray(pixels)).convert("RGB")

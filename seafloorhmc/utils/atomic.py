@@ -33,7 +33,8 @@ def atomic_path(path: str | Path):
 
 def _umask() -> int:
     """The process umask, read without changing it where Linux reports it (setting it to read it
-    would briefly affect files other threads create)."""
+    would briefly affect files other threads create).
+    """
     try:
         with open("/proc/self/status") as handle:
             for line in handle:

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from seafloorhmc.data.arff import (
-    ArffSplit, build_taxonomy, closed_targets, fit_preprocessor, infer_is_go, load_hmc_dataset, read_arff,
+    ArffSplit,
+    build_taxonomy,
+    closed_targets,
+    fit_preprocessor,
+    infer_is_go,
+    load_hmc_dataset,
+    read_arff,
 )
 from seafloorhmc.data.readers import AnnotationFormatError
 

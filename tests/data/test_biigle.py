@@ -103,7 +103,7 @@ def label_tree(tmp_path: Path) -> Path:
 
 def test_label_tree_resolves_ids(tmp_path: Path, label_tree: Path):
     tax = read_biigle_label_tree(label_tree)
-    assert tax.external_ids["3"] == "Biota/Echinoderms/Sea urchins"
+    assert tax["3"] == ("Biota", "Echinoderms", "Sea urchins")
     # the report's names are stale; the tree is authoritative
     report = write(tmp_path / "r.csv", HEADER, [row("3", "Old > Name", "Point", "[1,1]")])
     (rec,) = read_biigle_report(report, label_tree=label_tree)

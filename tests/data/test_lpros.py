@@ -7,9 +7,9 @@ import torch
 from seafloorhmc import Taxonomy
 from seafloorhmc.config import ConfigError, load_config
 from seafloorhmc.data.arff import closed_targets, load_hmc_dataset
+from seafloorhmc.datamodule import prepare_data
 from seafloorhmc.data.lpros import annotation_indices, clone_samples, clone_targets, lpros_plan
 from seafloorhmc.data.records import Sample
-from seafloorhmc.engine.data import prepare_data
 from seafloorhmc.losses import node_weights
 from seafloorhmc.testing import write_tiny_hmc, write_tiny_image_manifest
 
@@ -165,7 +165,7 @@ def test_image_subset_and_clones(tiny):
 
 
 def test_train_writes_the_subset_file(tiny, tmp_path):
-    from seafloorhmc.engine import train
+    from seafloorhmc.training import train
 
     config = hmc(tiny, "data.train_count=12", "model.hidden=8", "train.epochs=1", "train.batch_size=16")
     train(config, tmp_path / "run")

@@ -3,8 +3,14 @@ import pytest
 import torch
 
 from seafloorhmc.config import ConfigError, load_config
-from seafloorhmc.data.subsample import (draw_subset, priority_order, subset_for_config, subset_record, subset_size,
-                                        subsample_seed)
+from seafloorhmc.data.subsample import (
+    draw_subset,
+    priority_order,
+    subsample_seed,
+    subset_for_config,
+    subset_record,
+    subset_size,
+)
 from seafloorhmc.utils.seeding import derive_seed
 
 

@@ -18,11 +18,15 @@ from PIL import Image, ImageDraw
 
 from seafloorhmc import Taxonomy
 from seafloorhmc.data.synthetic import (
-    CLASS_WEIGHTS, SYNTHETIC_PATHS, expected_image_frequency, generate_synthetic_dataset, plan_scenes,
-    synthetic_taxonomy,
+    CLASS_WEIGHTS,
+    SYNTHETIC_PATHS,
+    expected_image_frequency,
+    generate_synthetic_dataset,
+    plan_scenes,
 )
 from seafloorhmc.data.synthetic import generate as generate_module
 from seafloorhmc.data.synthetic.annotate import truncate_labels
+from seafloorhmc.data.synthetic.hierarchy import synthetic_taxonomy
 from seafloorhmc.data.synthetic.organisms import PAINTERS, SIZES
 from seafloorhmc.data.synthetic.shapes import Pen
 from seafloorhmc.data.synthetic.splits import assign_splits

@@ -30,24 +30,32 @@ def test_presets_and_names():
     assert normalisation_for("benthicnet") == BENTHICNET
     assert normalisation_for(" ImageNet ") == ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
     assert set(NORMALISATION) == {"imagenet", "benthicnet"}
-    with pytest.raises(ValueError, match="unknown normalisation preset 'coco'.*benthicnet, imagenet"):
+    with pytest.raises(ValueError, match="unknown normalisation 'coco'.*encoder, benthicnet, imagenet"):
         normalisation_for("coco")
 
 
-def test_timm_data_config_is_accepted():
+def test_encoder_statistics_come_from_timm_pretrained_config():
     timm = pytest.importorskip("timm")
-    model = timm.create_model("resnet18", pretrained=False, num_classes=0)
-    config = timm.data.resolve_model_data_config(model)
-    assert normalisation_for(config) == (tuple(config["mean"]), tuple(config["std"]))
+    for name in ("resnet18", "vit_tiny_patch16_224", "convnext_atto"):
+        model = timm.create_model(name, pretrained=False, num_classes=0)
+        config = timm.data.resolve_model_data_config(model)
+        assert normalisation_for("encoder", name) == (tuple(config["mean"]), tuple(config["std"])), name
+    assert normalisation_for("encoder", "no_such_model") == normalisation_for("imagenet"), "a model without stats"
+    assert normalisation_for("encoder", None) == normalisation_for("imagenet")
 
 
-def test_bad_data_configs_are_named():
-    with pytest.raises(ValueError, match="lacks std"):
-        normalisation_for({"mean": (0.5,), "input_size": (3, 224, 224)})
-    with pytest.raises(ValueError, match="std > 0"):
-        normalisation_for({"mean": (0.5, 0.5), "std": (0.1, 0.0)})
-    with pytest.raises(TypeError, match="got int"):
-        normalisation_for(3)
+def test_run_transforms_follow_the_config():
+    from seafloorhmc.config import load_config
+    from seafloorhmc.data.transforms import eval_transform_for, train_transform_for
+
+    config = load_config(None, ["data.image_size=48", "data.normalisation=benthicnet", "data.min_crop_scale=0.9"])
+    grey = np.full((100, 120, 3), 128, dtype=np.uint8)
+    out = eval_transform_for(config)(image=grey)["image"]
+    mean, std = BENTHICNET
+    expected = torch.tensor([(128 / 255 - m) / s for m, s in zip(mean, std)]).view(3, 1, 1).expand(3, 48, 48)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
+    crop = next(t for t in train_transform_for(config).transforms if type(t).__name__ == "RandomResizedCrop")
+    assert tuple(crop.scale) == (0.9, 1.0) and tuple(crop.size) == (48, 48)
 
 
 def test_eval_transform_normalises_each_channel():

@@ -16,7 +16,7 @@ def sweep_images(tmp_path_factory):
 @pytest.fixture
 def no_run_reports(monkeypatch):
     """Skip the per-run HTML/plot report (seconds per cell, irrelevant to sweeps) in in-process cells."""
-    monkeypatch.setattr("seafloorhmc.report.try_write_run_report", lambda *args, **kwargs: None, raising=False)
+    monkeypatch.setattr("seafloorhmc.training.trainer.try_write_run_report", lambda *args, **kwargs: None, raising=False)
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ import pytest
 
 from seafloorhmc.config import load_config
 from seafloorhmc.experiments.grid import Cell
-from seafloorhmc.experiments.results import cell_row, collect_rows, read_table, timing_columns, write_table
+from seafloorhmc.experiments.results import cell_row, collect_rows, timing_columns
+from seafloorhmc.utils.tables import read_table, write_table
 
 
 def fake_run(folder, au_prc, seconds=(1.5, 2.25)):

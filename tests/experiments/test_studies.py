@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 
 from seafloorhmc.config import ConfigError, config_from_dict, parse_override, set_key
-from seafloorhmc.engine import train
-from seafloorhmc.engine.inference import export_encoder
-from seafloorhmc.experiments import expand, load_sweep, read_table, restrict, run_sweep
+from seafloorhmc.experiments import expand, load_sweep, restrict, run_sweep
+from seafloorhmc.models.persistence import export_encoder
+from seafloorhmc.training import train
+from seafloorhmc.utils.tables import read_table
 
 STUDIES = Path(__file__).resolve().parents[2] / "configs" / "studies"
 
@@ -60,7 +61,7 @@ def test_ablation_on_tiny_hmc_data(sweep_hmc, no_run_reports, tmp_path):
                     only=["dataset=cellcycle_FUN,cellcycle_GO", "method=chmcnn,weights-neg,lpros-weights-pos"],
                     overrides=[f"data.root={sweep_hmc}", "data.dataset=toy_FUN", "model.hidden=8", "train.epochs=1",
                                "train.batch_size=16"])
-    result = run_sweep(spec, expand(spec), tmp_path, log=lambda text: None)
+    result = run_sweep(spec, expand(spec), tmp_path)
     assert not result.failed and len(read_table(tmp_path / "results.csv")) == 12
     rows = read_table(tmp_path / "results.csv")
     assert all(r["data.lpros.clones"] > 0 for r in rows if r["method"] == "lpros-weights-pos")
@@ -72,7 +73,7 @@ def test_ablation_on_tiny_hmc_data(sweep_hmc, no_run_reports, tmp_path):
 def test_limited_data_on_tiny_images(sweep_images, no_run_reports, tmp_path):
     spec = restrict(load_sweep(STUDIES / "limited_data_synthetic.yaml"), seeds=1,
                     grid=["data.train_fraction=[0.25,0.5]"], overrides=tiny_images(sweep_images))
-    result = run_sweep(spec, expand(spec), tmp_path, log=lambda text: None)
+    result = run_sweep(spec, expand(spec), tmp_path)
     rows = read_table(tmp_path / "results.csv")
     assert not result.failed and len(rows) == 10
     assert {r["data.subset.size"] for r in rows if r["method"] != "hcal"} == {6, 12}  # of the 24 training images
@@ -88,7 +89,7 @@ def test_weak_encoder_on_tiny_images(sweep_images, no_run_reports, tmp_path):
     spec = restrict(load_sweep(STUDIES / "weak_encoder.yaml"), seeds=1, grid=["model.noise_alpha=[0.0,1.0]"],
                     only=["method=baseline,weighted-bma"],
                     overrides=[*tiny_images(sweep_images), "model.pretrained=false"])
-    result = run_sweep(spec, expand(spec), tmp_path, log=lambda text: None)
+    result = run_sweep(spec, expand(spec), tmp_path)
     assert not result.failed and len(read_table(tmp_path / "results.csv")) == 4
     assert "![au_prc vs noise_alpha](plots/au_prc.png)" in (tmp_path / "summary.md").read_text()
 
@@ -112,7 +113,7 @@ def test_limited_data_with_a_frozen_pretrained_encoder(sweep_images, tmp_path):
                     only=["method=baseline,weighted-bma"], grid=["data.train_fraction=[0.5,1.0]"],
                     overrides=[*tiny_images(sweep_images), "model.pretrained=true", f"model.weights={weights}",
                                "model.freeze=true", "data.augment=false", f"data.feature_cache={cache}"])
-    result = run_sweep(spec, expand(spec), tmp_path / "sweep", log=lambda text: None)
+    result = run_sweep(spec, expand(spec), tmp_path / "sweep")
     rows = read_table(tmp_path / "sweep" / "results.csv")
     assert not result.failed and len(rows) == 4
     assert len([p for p in cache.iterdir() if p.is_dir()]) == 1, "all cells share one encoder's cached features"

@@ -10,10 +10,11 @@ import pytest
 import yaml
 
 from seafloorhmc.cli import main
-from seafloorhmc.engine import train
-from seafloorhmc.experiments import SweepError, expand, load_sweep, read_table, restrict, run_sweep, sweep_from_dict
+from seafloorhmc.experiments import SweepError, expand, load_sweep, restrict, run_sweep, sweep_from_dict
 from seafloorhmc.experiments.results import timing_columns
 from seafloorhmc.experiments.sweep import default_workers, run_in_workers, worker_threads
+from seafloorhmc.training import train
+from seafloorhmc.utils.tables import read_table
 
 
 def test_default_workers_leave_small_machines_alone():
@@ -61,7 +62,7 @@ def test_workers_run_jobs_concurrently_up_to_their_number():
 def test_sweep_runs_every_cell_once_and_resumes_by_skipping(hmc_sweep, no_run_reports, tmp_path):
     spec = sweep_from_dict(hmc_sweep())
     cells = expand(spec)
-    result = run_sweep(spec, cells, tmp_path / "out", workers=1, log=lambda text: None)
+    result = run_sweep(spec, cells, tmp_path / "out", workers=1)
     assert result.failed == {} and set(result.statuses.values()) == {"trained"}
     rows = read_table(tmp_path / "out" / "results.csv")
     assert [r["cell"] for r in rows] == [c.id for c in cells]
@@ -76,34 +77,34 @@ def test_sweep_runs_every_cell_once_and_resumes_by_skipping(hmc_sweep, no_run_re
     assert same[0] == same[1], "both methods train on the same subset"
     assert (tmp_path / "out" / "summary.md").is_file() and (tmp_path / "out" / "cells.csv").is_file()
     table = (tmp_path / "out" / "results.csv").read_text()
-    again = run_sweep(spec, cells, tmp_path / "out", workers=1, log=lambda text: None)
+    again = run_sweep(spec, cells, tmp_path / "out", workers=1)
     assert again.statuses == {} and len(again.finished) == 4
     assert (tmp_path / "out" / "results.csv").read_text() == table
 
 
 def test_a_finished_cell_with_another_config_is_refused(hmc_sweep, no_run_reports, tmp_path):
     spec = restrict(sweep_from_dict(hmc_sweep()), only=["method=baseline", "train_fraction=0.5"])
-    run_sweep(spec, expand(spec), tmp_path, stats=False, log=lambda text: None)
+    run_sweep(spec, expand(spec), tmp_path, stats=False)
     changed = restrict(spec, overrides=["train.lr=0.5"])
     with pytest.raises(SweepError, match=r"cell method-baseline__train_fraction-0.5__seed-0 in .* was finished with a "
                                          r"different configuration \(train.lr\); use another --out"):
-        run_sweep(changed, expand(changed), tmp_path, log=lambda text: None)
+        run_sweep(changed, expand(changed), tmp_path)
 
 
 def test_a_finished_cell_saved_before_a_new_config_key_still_counts(hmc_sweep, no_run_reports, tmp_path):
     spec = restrict(sweep_from_dict(hmc_sweep()), only=["method=baseline", "train_fraction=0.5"])
     cells = expand(spec)
-    run_sweep(spec, cells, tmp_path, stats=False, log=lambda text: None)
+    run_sweep(spec, cells, tmp_path, stats=False)
     metrics_path = tmp_path / "runs" / cells[0].id / "metrics.json"
     metrics = json.loads(metrics_path.read_text())
     del metrics["config"]["train"]["report"]  # as written by a version without that key (default: true)
     metrics_path.write_text(json.dumps(metrics))
-    again = run_sweep(spec, cells, tmp_path, stats=False, log=lambda text: None)
+    again = run_sweep(spec, cells, tmp_path, stats=False)
     assert again.statuses == {} and again.finished == [cells[0].id]
     metrics["config"]["train"]["lr"] = 0.5  # a real difference is still refused
     metrics_path.write_text(json.dumps(metrics))
     with pytest.raises(SweepError, match=r"different configuration \(train.lr\)"):
-        run_sweep(spec, cells, tmp_path, log=lambda text: None)
+        run_sweep(spec, cells, tmp_path)
 
 
 def test_interrupted_cells_resume_or_restart(hmc_sweep, no_run_reports, tmp_path):
@@ -113,7 +114,7 @@ def test_interrupted_cells_resume_or_restart(hmc_sweep, no_run_reports, tmp_path
     train(cells[0].config, runs / cells[0].id, stop_after_epoch=0)  # interrupted with the planned config
     other = restrict(spec, overrides=["train.lr=0.5"])
     train(expand(other)[1].config, runs / cells[1].id, stop_after_epoch=0)  # interrupted, another config
-    result = run_sweep(spec, cells, tmp_path, stats=False, log=lambda text: None)
+    result = run_sweep(spec, cells, tmp_path, stats=False)
     assert result.statuses == {cells[0].id: "resumed", cells[1].id: "restarted"}
     straight = train(cells[1].config, tmp_path / "straight")
     assert read_table(tmp_path / "results.csv")[1]["au_prc"] == straight["au_prc"]
@@ -122,7 +123,7 @@ def test_interrupted_cells_resume_or_restart(hmc_sweep, no_run_reports, tmp_path
 def test_a_failing_cell_is_reported_and_the_rest_go_on(hmc_sweep, no_run_reports, tmp_path):
     data = hmc_sweep(set=["train.optimizer=sgd"], grid={"train.lr": [1e30, 0.01]})
     spec = restrict(sweep_from_dict(data), only=["method=baseline"])
-    result = run_sweep(spec, expand(spec), tmp_path, stats=False, log=lambda text: None)
+    result = run_sweep(spec, expand(spec), tmp_path, stats=False)
     assert list(result.failed) == ["method-baseline__lr-1e+30"]
     assert "NonFiniteLossError: non-finite loss" in result.failed["method-baseline__lr-1e+30"]
     assert [r["cell"] for r in read_table(tmp_path / "results.csv")] == ["method-baseline__lr-0.01"]
@@ -131,7 +132,7 @@ def test_a_failing_cell_is_reported_and_the_rest_go_on(hmc_sweep, no_run_reports
 @pytest.mark.slow
 def test_worker_processes_run_cells(hmc_sweep, tmp_path):
     spec = restrict(sweep_from_dict(hmc_sweep()), only=["method=weighted", "train_fraction=1"])
-    result = run_sweep(spec, expand(spec), tmp_path, workers=1, processes=True, stats=False, log=lambda text: None)
+    result = run_sweep(spec, expand(spec), tmp_path, workers=1, processes=True, stats=False)
     assert result.statuses == {"method-weighted__train_fraction-1__seed-0": "trained"}
     assert "trained" in (tmp_path / "logs" / "method-weighted__train_fraction-1__seed-0.log").read_text()
     assert len(read_table(tmp_path / "results.csv")) == 1
@@ -156,7 +157,7 @@ def test_a_killed_sweep_restarts_to_the_same_table(hmc_sweep, no_run_reports, tm
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(data))
     spec = restrict(load_sweep(tmp_path / "s.yaml"), only=["method=baseline"])
     cells = expand(spec)
-    run_sweep(spec, cells, tmp_path / "straight", stats=False, log=lambda text: None)
+    run_sweep(spec, cells, tmp_path / "straight", stats=False)
 
     out = tmp_path / "killed"
     script = ("import sys, seafloorhmc.report as report; report.try_write_run_report = lambda *a, **k: None; "
@@ -177,7 +178,7 @@ def test_a_killed_sweep_restarts_to_the_same_table(hmc_sweep, no_run_reports, tm
         assert not (second / "metrics.json").is_file()
     assert not (out / "runs" / cells[2].id).exists()
 
-    result = run_sweep(spec, cells, out, stats=False, log=lambda text: None)
+    result = run_sweep(spec, cells, out, stats=False)
     assert result.statuses[cells[2].id] == "trained" and result.finished[0] == cells[0].id
     assert result.statuses.get(cells[1].id, "finished") in (("resumed", "finished") if processes else ("resumed",))
     straight, restarted = read_table(tmp_path / "straight" / "results.csv"), read_table(out / "results.csv")

@@ -1,12 +1,12 @@
 """HCAL loss: hand-computed level losses, centroid aggregation, AWA / DWA / Kendall weighting."""
 
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
 
 from seafloorhmc import Taxonomy
+from seafloorhmc.config import load_config
 from seafloorhmc.levels import LevelsError, TaxonomyLevels
 from seafloorhmc.losses.hcal import HCALLoss, awa_weights, centroid_logits, dwa_weights, level_losses
 from seafloorhmc.models.prototype import PrototypeHead
@@ -129,7 +129,7 @@ def test_masked_levels_drop_out_and_partial_labels_still_train_coarse_levels():
 
 def test_multi_path_training_data_is_refused_naming_the_sample():
     targets = TAX.encode_batch([["R/A/A1"], ["R/A/A1", "R/B/B1"]])[0]
-    config = SimpleNamespace(level_weighting="awa", gamma=0.5, dwa_temperature=2.0, parent_anchor="batch_centroid")
+    config = load_config(None, ["model.head=prototype"])
     with pytest.raises(LevelsError, match=r"images/b\.png has 2 label paths \('R/A/A1', 'R/B/B1'\)"):
         HCALLoss.from_config(config, TAX, targets, describe_row=lambda i: ["images/a.png", "images/b.png"][i])
     with pytest.raises(LevelsError, match=r"training sample 1 has 2 label paths"):

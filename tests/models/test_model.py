@@ -2,7 +2,7 @@ import timm
 import torch
 
 from seafloorhmc import Taxonomy, max_constraint
-from seafloorhmc.models import HierarchicalClassifier, MCDropoutHead, EnsembleMLPHead
+from seafloorhmc.models import EnsembleMLPHead, HierarchicalClassifier, MCDropoutHead
 
 
 def tiny_taxonomy():

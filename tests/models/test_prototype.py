@@ -10,10 +10,10 @@ import torch.nn.functional as F
 
 from seafloorhmc import Taxonomy
 from seafloorhmc.config import ConfigError, TrainConfig, load_config
-from seafloorhmc.engine.optim import build_optimizer
 from seafloorhmc.levels import LevelsError
 from seafloorhmc.models import HierarchicalClassifier
 from seafloorhmc.models.prototype import PrototypeHead, perturb_prototypes
+from seafloorhmc.training.optim import build_optimizer
 
 TAX = Taxonomy.from_paths(["R/A/A1/X", "R/A/A2", "R/B", "R/C/C1"])  # 3 levels, stop slots
 
@@ -106,8 +106,8 @@ PROTOTYPE = ("model.head=prototype", "model.members=1", "model.head_layers=1", "
 
 @pytest.fixture(scope="module")
 def hcal_run(tmp_path_factory):
-    from seafloorhmc.engine import train
     from seafloorhmc.testing import write_tiny_image_manifest
+    from seafloorhmc.training import train
 
     manifest = write_tiny_image_manifest(tmp_path_factory.mktemp("hcal_data"), n_images=36, size=32)
     def config(*extra):
@@ -139,7 +139,7 @@ def test_training_reports_both_decodings_and_level_metrics(hcal_run):
 
 @pytest.mark.slow
 def test_resume_with_dwa_reproduces_the_uninterrupted_run(hcal_run, tmp_path):
-    from seafloorhmc.engine import train
+    from seafloorhmc.training import train
 
     config, run, _, _ = hcal_run
     assert train(config(), tmp_path / "half", stop_after_epoch=1) is None
@@ -149,8 +149,8 @@ def test_resume_with_dwa_reproduces_the_uninterrupted_run(hcal_run, tmp_path):
 
 
 def test_checkpoint_evaluates_with_consistent_decoding_and_predicts(hcal_run, tmp_path):
-    from seafloorhmc.engine.evaluate_checkpoint import evaluate_checkpoint
-    from seafloorhmc.engine.inference import load_trained_model
+    from seafloorhmc.evaluation import evaluate_checkpoint
+    from seafloorhmc.models.persistence import load_trained_model
 
     _, run, metrics, manifest = hcal_run
     again = evaluate_checkpoint(run, split="test")
@@ -162,16 +162,16 @@ def test_checkpoint_evaluates_with_consistent_decoding_and_predicts(hcal_run, tm
     model, _ = load_trained_model(run)
     prediction = model.predict(torch.randn(2, 3, 32, 32), decoding="consistent")
     assert prediction.predicted.shape == (2, len(model.taxonomy)) and prediction.predicted.dtype == torch.bool
-    from seafloorhmc.engine.predict import PredictOptions, predict
+    from seafloorhmc.prediction.predictor import PredictOptions, write_predictions
 
     images = sorted((manifest.parent / "images").glob("*.png"))
-    summary = predict(run, manifest.parent / "images", tmp_path / "predictions.csv",
+    summary = write_predictions(run, manifest.parent / "images", tmp_path / "predictions.csv",
                       PredictOptions(workers=0, progress=False))
     assert summary.rows == len(images) and summary.errors == 0
 
 
 def test_multi_path_images_are_refused_naming_the_image(hcal_run, tmp_path):
-    from seafloorhmc.engine import train
+    from seafloorhmc.training import train
 
     config, _, _, _ = hcal_run
     with pytest.raises(LevelsError, match=r"images/\d{3}\.png has 2 label paths .*data.single_path=true"):
@@ -217,7 +217,7 @@ def test_cli_trains_the_hcal_config_then_evaluates_predicts_and_reports(tmp_path
 
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 5 and not any(r["error"] for r in rows) and all(r["predicted"] for r in rows)
-    from seafloorhmc.engine.inference import load_trained_model
+    from seafloorhmc.models.persistence import load_trained_model
 
     nodes = set(load_trained_model(run)[0].taxonomy.nodes)
     assert all(taxon.replace(" > ", "/") in nodes for r in rows for taxon in r["predicted"].split(";"))
@@ -242,9 +242,9 @@ def test_hcal_comparison_study_pairs_the_two_heads_on_single_path_data():
 
 
 def test_hcal_trains_on_hmc_features_and_refuses_multi_path_rows(tmp_path, monkeypatch):
-    from seafloorhmc.engine import train
+    from seafloorhmc.training import train
 
-    monkeypatch.setattr("seafloorhmc.report.try_write_run_report", lambda *args, **kwargs: None, raising=False)
+    monkeypatch.setattr("seafloorhmc.training.trainer.try_write_run_report", lambda *args, **kwargs: None, raising=False)
     from seafloorhmc.testing import write_tiny_hmc
 
     root = write_tiny_hmc(tmp_path / "hmc")

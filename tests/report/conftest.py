@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from report_helpers import row, write_csv, write_image
 
 from seafloorhmc.config import load_config
-from seafloorhmc.engine import train
 from seafloorhmc.testing import write_tiny_hmc, write_tiny_image_manifest
-
-from report_helpers import row, write_csv, write_image
+from seafloorhmc.training import train
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 from report_helpers import BLUE, HEADER, RED, parse_html, row, table_dict, write_csv, write_image
 
-from seafloorhmc.data.readers.errors import AnnotationFormatError
+from seafloorhmc.data.errors import AnnotationFormatError
 from seafloorhmc.report import write_prediction_report
+
 
 def card_lines(parsed):
     return [int(i.removeprefix("row-")) for i in parsed.ids if i.startswith("row-")]

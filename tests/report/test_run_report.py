@@ -13,11 +13,11 @@ from report_helpers import assert_png, parse_html, table_dict
 
 from seafloorhmc import max_constraint
 from seafloorhmc.config import load_config
-from seafloorhmc.engine.checkpoint import save_weights
 from seafloorhmc.metrics import evaluate
-from seafloorhmc.reference import random_taxonomy
+from seafloorhmc.models.persistence import save_weights
 from seafloorhmc.report import try_write_run_report, write_run_report
 from seafloorhmc.report.run_report import MAX_NODE_ROWS
+from seafloorhmc.testing.reference import random_taxonomy
 from seafloorhmc.utils.atomic import write_json
 
 PICTURES = {"training_curves.png", "by_depth.png", "taxonomy_tree.png", "pr_curve.png", "reliability.png"}

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from report_helpers import assert_png, parse_html
 
-from seafloorhmc.data.readers.errors import AnnotationFormatError
 from seafloorhmc.report import write_sweep_report
+from seafloorhmc.report.sweep_report import SweepTableError
 
 
 def write_results(path, rows, header=("method", "fraction", "seed", "f1", "recall", "au_prc")):
@@ -63,7 +63,7 @@ def test_missing_metric_is_noted_but_none_at_all_is_an_error(results, tmp_path):
     parsed = parse_html(write_sweep_report(path, tmp_path / "s", metrics=("f1", "hvr")))
     assert parsed.images == ["plots/sweep_f1.png"]
     assert "hvr: not in results.csv" in "".join(parsed.text)
-    with pytest.raises(AnnotationFormatError, match=r"results\.csv:1: none of the metrics 'hvr' has a value"):
+    with pytest.raises(SweepTableError, match=r"results\.csv: none of the metrics 'hvr' has a value"):
         write_sweep_report(path, tmp_path / "t", metrics=("hvr",))
 
 
@@ -72,11 +72,11 @@ def test_missing_metric_is_noted_but_none_at_all_is_an_error(results, tmp_path):
     (("method", "fraction", "f1"), [("a", 0.1, 0.5), ("a", "half", 0.4)],
      r"r\.csv:3, column 'fraction': 'half' is not a number"),
     (("method", "fraction", "f1"), [("a", 0.1, "n/a")], r"r\.csv:2, column 'f1': 'n/a' is not a number"),
-    (("method", "fraction", "f1"), [("a", "", 0.3)], r"r\.csv:2, column 'fraction': empty training fraction"),
+    (("method", "fraction", "f1"), [("a", "", 0.3)], r"r\.csv:2, column 'fraction': empty x value"),
     (("method", "fraction", "f1"), [], r"r\.csv: no result rows"),
 ])
 def test_bad_results_csv_names_file_row_and_column(tmp_path, header, rows, message):
     path = write_results(tmp_path / "r.csv", rows, header)
-    with pytest.raises(AnnotationFormatError, match=message):
+    with pytest.raises(SweepTableError, match=message):
         write_sweep_report(path, tmp_path / "out")
     assert not (tmp_path / "out" / "report.html").exists()

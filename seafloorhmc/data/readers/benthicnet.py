@@ -15,8 +15,9 @@ import ast
 import logging
 from pathlib import Path
 
+from ..formats import FORMATS, DataFormat
 from ..records import AnnotationRecord
-from ._table import Row, has_image_extension, parse_split, read_table, require_records, resolve_image
+from ..tables import Row, has_image_extension, parse_split, read_csv_rows, require_records, resolve_image
 
 SOURCE = "benthicnet"
 EMPTY = ("", "nan", "none", "null", "[]")
@@ -41,7 +42,7 @@ def read_benthicnet(
     path = Path(path)
     root = Path(image_root) if image_root is not None else path.parent
     label_column = label_column.lower()
-    _, rows = read_table(path, required=("dataset", "site", "image", label_column), encoding=encoding)
+    _, rows = read_csv_rows(path, required=("dataset", "site", "image", label_column), encoding=encoding)
     records: list[AnnotationRecord] = []
     skipped = 0
     for row in rows:
@@ -94,3 +95,9 @@ def _image_path(row: Row) -> str:
     if not has_image_extension(parts[2]):
         parts[2] += ".jpg"
     return "/".join(parts)
+
+
+FORMATS.register("benthicnet", DataFormat(
+    name="benthicnet", summary="BenthicNet CSV: CATAMI paths in catami_biota, partition → split",
+    read=read_benthicnet, source="annotations", options={"image_root": "root", "sep": "separator"},
+    required={"annotations": "/path/to/benthicnet.csv"}))

@@ -28,10 +28,11 @@ import math
 import zipfile
 from pathlib import Path
 
-from ...taxonomy import Taxonomy, TaxonomyError
+from ...labels import TaxonomyError, read_label_table
+from ..errors import AnnotationFormatError
+from ..formats import FORMATS, DataFormat
 from ..records import AnnotationRecord, Geometry
-from ._table import Row, decode_text, parse_table, read_text, require_records, resolve_image
-from .errors import AnnotationFormatError
+from ..tables import Row, decode_text, parse_table, read_text, require_records, resolve_image
 
 SOURCE = "biigle"
 SEP = " > "
@@ -50,10 +51,20 @@ SHAPES = {
 MIN_COORDS = {"polygon": 6, "line": 4}
 
 
-def read_biigle_label_tree(path: str | Path) -> Taxonomy:
-    """The label tree from BIIGLE's ``labels.csv``; ``external_ids`` maps BIIGLE ids to nodes."""
+def read_biigle_label_tree(path: str | Path) -> dict[str, tuple[str, ...]]:
+    """The label tree of BIIGLE's ``labels.csv``: label id → name path from the root.
+
+    Args:
+        path: The ``labels.csv`` of a label-tree export (``id,name,parent_id,...``).
+
+    Returns:
+        Label id → names from the root down.
+
+    Raises:
+        AnnotationFormatError: If the table is not a tree (the message names the row or label).
+    """
     try:
-        return Taxonomy.from_csv(path)
+        return read_label_table(path)
     except TaxonomyError as err:
         raise AnnotationFormatError(str(err).removeprefix(f"{path}: "), path) from None
 
@@ -61,7 +72,7 @@ def read_biigle_label_tree(path: str | Path) -> Taxonomy:
 def read_biigle_report(
     path: str | Path,
     image_root: str | Path | None = None,
-    label_tree: str | Path | Taxonomy | None = None,
+    label_tree: str | Path | dict[str, tuple[str, ...]] | None = None,
     encoding: str = "utf-8-sig",
 ) -> list[AnnotationRecord]:
     """Records from a BIIGLE CSV report (or a ZIP of them); ``image_root`` defaults to its folder."""
@@ -90,7 +101,7 @@ def _csv_texts(path: Path, encoding: str) -> list[tuple[str, str]]:
         raise AnnotationFormatError(f"cannot read ZIP: {err}", path) from None
 
 
-def _read_one(text: str, name: str, root: Path, tree: Taxonomy | None) -> list[AnnotationRecord]:
+def _read_one(text: str, name: str, root: Path, tree: dict[str, tuple[str, ...]] | None) -> list[AnnotationRecord]:
     header, rows = parse_table(text, name)
     image_labels = "image_label_id" in header
     required = IMAGE_LABEL_COLUMNS if image_labels else ANNOTATION_COLUMNS
@@ -113,17 +124,17 @@ def _read_one(text: str, name: str, root: Path, tree: Taxonomy | None) -> list[A
     return records
 
 
-def _label_path(row: Row, tree: Taxonomy | None) -> tuple[str, ...]:
+def _label_path(row: Row, tree: dict[str, tuple[str, ...]] | None) -> tuple[str, ...]:
     if tree is None:
         text = row.get("label_hierarchy") or row.get("label_name")
         if not text:
             raise row.error("empty label", "label_hierarchy")
         return row.path(text, SEP, "label_hierarchy")
     label_id = row.get("label_id")
-    node = tree.external_ids.get(label_id)
-    if node is None:
+    path = tree.get(label_id)
+    if path is None:
         raise row.error(f"label id {label_id!r} is not in the label tree", "label_id")
-    return tuple(tree.node_path(node))
+    return path
 
 
 def _geometry(row: Row) -> Geometry:
@@ -170,3 +181,9 @@ def _meta(row: Row) -> dict:
     keys = ("annotation_id", "annotation_label_id", "image_label_id", "label_id", "image_id", "user_id",
             "created_at")
     return {k: row.get(k) for k in keys if row.get(k)}
+
+
+FORMATS.register("biigle", DataFormat(
+    name="biigle", summary="BIIGLE CSV report (or its ZIP); shapes become patches; optional labels.csv tree",
+    read=read_biigle_report, source="annotations", options={"image_root": "root", "label_tree": "label_tree"},
+    required={"annotations": "/path/to/biigle_report.csv"}, geometry=True))

@@ -18,10 +18,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ...taxonomy import TaxonomyError, split_path
+from ...labels import TaxonomyError, split_path
+from ..errors import AnnotationFormatError
+from ..formats import FORMATS, DataFormat
 from ..records import AnnotationRecord, Geometry
-from ._table import Row, read_table, require_records, resolve_image
-from .errors import AnnotationFormatError
+from ..tables import Row, point_from_row, read_csv_rows, require_records, resolve_image
 
 SOURCE = "coralnet"
 LABEL_ALIASES = {"label code": "label", "short code": "label"}
@@ -33,7 +34,7 @@ def read_coralnet_label_map(
     map_sep: str = " > ",
     encoding: str = "utf-8-sig",
 ) -> dict[str, tuple[tuple[str, ...], bool]]:
-    """code → (taxon path, complete) from a mapping CSV or dict; duplicate codes are errors."""
+    """Code → (taxon path, complete) from a mapping CSV or dict; duplicate codes are errors."""
     if isinstance(label_map, Mapping):
         mapping = {}
         for code, path in label_map.items():
@@ -43,7 +44,7 @@ def read_coralnet_label_map(
                 raise AnnotationFormatError(f"label map entry {code!r}: path {path!r} has an empty component "
                                             f"(separator {map_sep!r})") from None
         return mapping
-    _, rows = read_table(label_map, required=("label", "path"), aliases=LABEL_ALIASES, encoding=encoding)
+    _, rows = read_csv_rows(label_map, required=("label", "path"), aliases=LABEL_ALIASES, encoding=encoding)
     mapping: dict[str, tuple[tuple[str, ...], bool]] = {}
     first_row: dict[str, int] = {}
     for row in rows:
@@ -79,7 +80,7 @@ def read_coralnet(
     root = Path(image_root) if image_root is not None else path.parent
     mapping = read_coralnet_label_map(label_map, map_sep, encoding)
     map_name = f" in label map {label_map}" if isinstance(label_map, (str, Path)) else " in the label map"
-    _, rows = read_table(path, required=("name", "row", "column", "label"), aliases=LABEL_ALIASES,
+    _, rows = read_csv_rows(path, required=("name", "row", "column", "label"), aliases=LABEL_ALIASES,
                          encoding=encoding)
     offset = 1 if one_indexed else 0
     records: list[AnnotationRecord] = []
@@ -109,6 +110,38 @@ def read_coralnet(
     return require_records(records, path, skipped, "no label")
 
 
+def read_coralnet_points(path: str | Path, image_root: str | Path | None = None,
+                         encoding: str = "utf-8-sig") -> list[tuple[str, str, Geometry]]:
+    """The points of a CoralNet export to predict on, labelled or not (``Name``, ``Row``, ``Column``).
+
+    Args:
+        path: The CSV (0-based pixel rows and columns, as CoralNet exports them).
+        image_root: Folder the image names are relative to (default: the CSV's folder).
+        encoding: Text encoding (a UTF-8 BOM is dropped).
+
+    Returns:
+        (file to open, image name, point) per row, in file order.
+
+    Raises:
+        AnnotationFormatError: Naming the row and column of an empty name or a bad pixel index.
+    """
+    path = Path(path)
+    root = Path(image_root) if image_root is not None else path.parent
+    _, rows = read_csv_rows(path, required=("name", "row", "column"), aliases=LABEL_ALIASES, encoding=encoding)
+    items = []
+    for row in rows:
+        name = row.get("name")
+        if not name:
+            raise row.error("empty image name", "name")
+        geometry = point_from_row(row, "column", "row")
+        if geometry is None:
+            raise row.error("no point given", "row")
+        items.append((str(root / name), name, geometry))
+    if not items:
+        raise AnnotationFormatError("no points listed", path)
+    return items
+
+
 def _pixel(row: Row, column: str, offset: int) -> float:
     text = row.get(column)
     try:
@@ -120,3 +153,11 @@ def _pixel(row: Row, column: str, offset: int) -> float:
         base = "1-based" if offset else "0-based"
         raise row.error(f"pixel index {text} is negative as a {base} index", column)
     return float(value)
+
+
+FORMATS.register("coralnet", DataFormat(
+    name="coralnet", summary="CoralNet annotation export: Name,Row,Column,Label codes + a code → taxon path map",
+    read=read_coralnet, source="annotations", options={"label_map": "label_map", "image_root": "root"},
+    required={"annotations": "/path/to/annotations.csv",
+              "label_map": "/path/to/codes.csv (label code → taxon path)"},
+    geometry=True, read_unlabelled=read_coralnet_points))

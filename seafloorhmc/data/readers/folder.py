@@ -11,9 +11,10 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..errors import AnnotationFormatError
+from ..formats import FORMATS, DataFormat
 from ..records import AnnotationRecord
-from ._table import IMAGE_EXTENSIONS, has_image_extension
-from .errors import AnnotationFormatError
+from ..tables import IMAGE_EXTENSIONS, has_image_extension
 
 SOURCE = "folder"
 
@@ -50,3 +51,38 @@ def read_folder(root: str | Path, extensions: Iterable[str] = IMAGE_EXTENSIONS) 
     if not records:
         raise AnnotationFormatError(f"no images ({', '.join(extensions)}) found below this folder", root)
     return records
+
+
+def list_images(root: str | Path, image_root: str | Path | None = None,
+                extensions: Iterable[str] = (*IMAGE_EXTENSIONS, ".webp")) -> list[tuple[str, str, None]]:
+    """Every image file below ``root`` (recursive, sorted, hidden files skipped), to predict on.
+
+    Args:
+        root: The folder.
+        image_root: Unused (a folder's images are found where they lie).
+        extensions: File endings that count as images (case-insensitive).
+
+    Returns:
+        (file, path relative to ``root``, None) per image.
+
+    Raises:
+        AnnotationFormatError: If the folder holds no image.
+    """
+    root = Path(root)
+    extensions = tuple(extensions)
+    items: list[tuple[str, str, None]] = []
+    for parent, subfolders, files in os.walk(root):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith(".") and has_image_extension(name, extensions):
+                path = os.path.join(parent, name)
+                items.append((path, Path(path).relative_to(root).as_posix(), None))
+    if not items:
+        raise AnnotationFormatError(f"no images ({', '.join(extensions)}) found below this folder", root)
+    return items
+
+
+FORMATS.register("folder", DataFormat(
+    name="folder", summary="folder tree: root/Biota/Echinoderms/img.jpg (folders are taxa)",
+    read=read_folder, source="root", required={"root": "/path/to/taxonomy/folders"},
+    read_unlabelled=list_images))

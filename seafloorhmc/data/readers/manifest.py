@@ -20,8 +20,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from ...utils.atomic import write_text
+from ..errors import AnnotationFormatError
+from ..formats import FORMATS, DataFormat
 from ..records import AnnotationRecord, Geometry
-from ._table import Row, parse_split, read_table, require_records, resolve_image
+from ..tables import Row, parse_split, point_from_row, read_csv_rows, require_records, resolve_image
 
 SOURCE = "manifest"
 OPTIONAL_COLUMNS = ("split", "complete", "x", "y")
@@ -37,7 +39,7 @@ def read_manifest(
     """One record per (row, label); errors name the manifest row and column."""
     path = Path(path)
     root = Path(image_root) if image_root is not None else path.parent
-    _, rows = read_table(path, required=("image", "labels"), encoding=encoding)
+    _, rows = read_csv_rows(path, required=("image", "labels"), encoding=encoding)
     records: list[AnnotationRecord] = []
     for row in rows:
         image = row.get("image")
@@ -45,7 +47,7 @@ def read_manifest(
             raise row.error("empty image path", "image")
         split = parse_split(row, "split")
         complete = row.flag("complete")
-        geometry = _point(row)
+        geometry = point_from_row(row, "x", "y")
         for path_ in _labels(row, sep, label_delimiter):
             records.append(AnnotationRecord(
                 image=resolve_image(root, image), path=path_, complete=complete, geometry=geometry,
@@ -63,18 +65,38 @@ def _labels(row: Row, sep: str, delimiter: str) -> list[tuple[str, ...]]:
     return [row.path(part, sep, "labels") for part in parts]
 
 
-def _point(row: Row) -> Geometry | None:
-    x, y = row.get("x"), row.get("y")
-    if not x and not y:
-        return None
-    if not x or not y:
-        missing = "x" if not x else "y"
-        raise row.error("a point needs both x and y", missing)
-    coords = (row.number("x"), row.number("y"))
-    for column, value in zip(("x", "y"), coords):
-        if value < 0:
-            raise row.error(f"pixel coordinate {value} is negative", column)
-    return Geometry("point", coords)
+def read_manifest_images(path: str | Path, image_root: str | Path | None = None,
+                         encoding: str = "utf-8-sig") -> list[tuple[str, str, Geometry | None]]:
+    """The images (and optional ``x``, ``y`` points) of a CSV to predict on; labels are not needed.
+
+    Any CSV with an ``image`` column works, a training manifest included (its other columns are
+    ignored).
+
+    Args:
+        path: The CSV.
+        image_root: Folder the image paths are relative to (default: the CSV's folder).
+        encoding: Text encoding (a UTF-8 BOM is dropped).
+
+    Returns:
+        (file to open, image as written, point or None) per row, in file order.
+
+    Raises:
+        AnnotationFormatError: Naming the row and column of an empty image or a bad point.
+    """
+    path = Path(path)
+    root = Path(image_root) if image_root is not None else path.parent
+    header, rows = read_csv_rows(path, required=("image",), encoding=encoding)
+    if ("x" in header) != ("y" in header):
+        raise AnnotationFormatError("has an x column without a y column (or the reverse); points need both", path)
+    items = []
+    for row in rows:
+        image = row.get("image")
+        if not image:
+            raise row.error("empty image path", "image")
+        items.append((str(root / image), image, point_from_row(row, "x", "y")))
+    if not items:
+        raise AnnotationFormatError("no images listed", path)
+    return items
 
 
 def write_manifest(
@@ -121,3 +143,9 @@ def _to_csv(lines: list[list[str]]) -> str:
     csv.writer(buffer, lineterminator="\n").writerows(lines)
     return buffer.getvalue()
 
+
+FORMATS.register("manifest", DataFormat(
+    name="manifest", summary="CSV manifest: image,labels[,split][,complete][,x,y]",
+    read=read_manifest, source="annotations", read_unlabelled=read_manifest_images,
+    options={"sep": "separator", "label_delimiter": "label_delimiter", "image_root": "root"},
+    required={"annotations": "/path/to/manifest.csv"}))

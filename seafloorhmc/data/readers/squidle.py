@@ -16,8 +16,9 @@ import json
 import logging
 from pathlib import Path
 
+from ..formats import FORMATS, DataFormat
 from ..records import AnnotationRecord, Geometry
-from ._table import Row, read_table, require_records, resolve_image
+from ..tables import Row, read_csv_rows, require_records, resolve_image
 
 SOURCE = "squidle"
 TRANSLATED_COLUMN = "label.translated.lineage_names"
@@ -46,7 +47,7 @@ def read_squidle(
     root = Path(image_root) if image_root is not None else path.parent
     label_column = TRANSLATED_COLUMN if use_translated else label_column.lower()
     image_column = image_column.lower()
-    _, rows = read_table(path, required=(image_column, label_column), encoding=encoding)
+    _, rows = read_csv_rows(path, required=(image_column, label_column), encoding=encoding)
     records: list[AnnotationRecord] = []
     skipped = 0
     for row in rows:
@@ -113,3 +114,9 @@ def _meta(row: Row) -> dict:
         meta["likelihood"] = row.number("likelihood")
     return meta
 
+
+FORMATS.register("squidle", DataFormat(
+    name="squidle", summary="SQUIDLE+ annotation export: label.lineage_names, normalised point.x/y",
+    read=read_squidle, source="annotations",
+    options={"image_root": "root", "sep": "separator", "image_suffix": "image_suffix"},
+    required={"annotations": "/path/to/squidle_export.csv"}, geometry=True))

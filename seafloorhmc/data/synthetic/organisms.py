@@ -13,8 +13,18 @@ from collections.abc import Callable
 import numpy as np
 
 from .shapes import (
-    Pen, cast_shadow, ellipse_box, flat, heading_path, pick, polar_outline, polygon, px, ribbon,
-    shade, smooth_noise,
+    Pen,
+    cast_shadow,
+    ellipse_box,
+    flat,
+    heading_path,
+    pick,
+    polar_outline,
+    polygon,
+    px,
+    ribbon,
+    shade,
+    smooth_noise,
 )
 
 __all__ = ["PAINTERS", "SIZES", "Painter"]

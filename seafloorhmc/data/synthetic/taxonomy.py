@@ -17,10 +17,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ...taxonomy import PATH_ID_SEP, Taxonomy
+from ...labels import PATH_ID_SEP
 
 __all__ = [
-    "PATH_SEP", "SYNTHETIC_PATHS", "CLASS_WEIGHTS", "synthetic_taxonomy",
+    "PATH_SEP", "SYNTHETIC_PATHS", "CLASS_WEIGHTS",
     "MEAN_EXTRA_ORGANISMS", "MAX_ORGANISMS", "class_probabilities", "organism_count_probabilities",
     "expected_image_frequency", "ancestors_of",
 ]
@@ -71,11 +71,6 @@ CLASS_WEIGHTS: Mapping[str, float] = {
     "Biota > Cnidaria > Soft corals": 0.05,
     "Biota > Fishes": 0.09,
 }
-
-
-def synthetic_taxonomy() -> Taxonomy:
-    """The synthetic label tree as a :class:`Taxonomy` (ids are the paths joined with "/")."""
-    return Taxonomy.from_paths(SYNTHETIC_PATHS, sep=PATH_SEP)
 
 
 def class_probabilities() -> tuple[list[str], np.ndarray]:

@@ -1,0 +1,115 @@
+"""What a reviewer sees for one prediction: deepest predicted taxa, ranked suggestions, one uncertainty.
+
+All functions take hierarchy-consistent probabilities ``probs [B, N]`` (the member mean of
+constrained probabilities, so ``p(child) <= p(parent)``) and work on whole batches at once.
+
+Suggestions (CoralNet's "Machine suggestion 1..k"): a taxon is scored by the probability that it is
+the *deepest* true label, ``s(i) = p(i) - max_{c in children(i)} p(c)`` (clamped at 0; leaves keep
+``p(i)``). With consistent probabilities on a tree, the scores along one root-to-leaf path telescope,
+``sum s = p(root) - ...`` ≤ 1, so on a single-label point they read as a distribution over "stop
+here" choices. On a multi-label image the branches are scored independently, each still ≤ its own
+probability. Ties are broken by node order (parents first), so the ranking is deterministic.
+
+Row uncertainty: the node-wise uncertainties are reduced over the *decision frontier*, the
+evaluated nodes whose yes/no decision shapes the predicted paths: every predicted node, plus every
+node all of whose evaluated parents are predicted (the first level not predicted, and the top level).
+Nodes deeper than that are decided by their ancestors (the constraint keeps them below threshold),
+so their uncertainty says nothing about the output. Taking the frontier rather than only the
+predicted path catches the case "certainly an echinoderm, coin flip whether an urchin", where every
+node on the path is confident. Heads that decide node sets themselves (``Prediction.predicted``)
+pass that set instead of the threshold. Nodes outside ``taxonomy.eval_mask`` (by default the roots, which
+every label contains) are ignored, as in the metrics; an empty frontier has uncertainty 0.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..taxonomy import Taxonomy
+
+__all__ = ["child_max", "deepest_label_scores", "top_k_suggestions", "deepest_predicted", "decision_frontier",
+           "row_uncertainty", "confidence_percent"]
+
+
+def _edges(taxonomy: Taxonomy, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    parents, children = taxonomy.edge_index().to(device)
+    return parents, children
+
+
+def _check(probs: torch.Tensor, taxonomy: Taxonomy) -> None:
+    if probs.ndim != 2 or probs.shape[1] != len(taxonomy):
+        raise ValueError(f"expected probabilities [B, {len(taxonomy)}] for {taxonomy!r}, got {tuple(probs.shape)}")
+
+
+def child_max(probs: torch.Tensor, taxonomy: Taxonomy) -> torch.Tensor:
+    """[B, N]: the largest probability among each node's children (0 for leaves); O(B·(N+E))."""
+    _check(probs, taxonomy)
+    parents, children = _edges(taxonomy, probs.device)
+    out = torch.zeros_like(probs)
+    if parents.numel():
+        out.scatter_reduce_(1, parents.expand(probs.shape[0], -1), probs[:, children], "amax", include_self=True)
+    return out
+
+
+def deepest_label_scores(probs: torch.Tensor, taxonomy: Taxonomy) -> torch.Tensor:
+    """[B, N]: s(i) = max(p(i) - max over children of p(c), 0), the chance that i is the deepest label."""
+    return (probs - child_max(probs, taxonomy)).clamp_min_(0)
+
+
+def confidence_percent(scores: torch.Tensor) -> torch.Tensor:
+    """Scores in [0, 1] → integer percentages 0-100 (round half to even, as ``torch.round``)."""
+    return torch.round(scores.clamp(0, 1) * 100).to(torch.int64)
+
+
+def top_k_suggestions(probs: torch.Tensor, taxonomy: Taxonomy, k: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+    """(node indices long [B, min(k, N)], scores [B, min(k, N)]), best first, ties by node order."""
+    if int(k) != k or k < 1:
+        raise ValueError(f"top-k needs k >= 1, got {k!r}")
+    scores = deepest_label_scores(probs, taxonomy)
+    ordered, order = torch.sort(scores, dim=1, descending=True, stable=True)
+    k = min(int(k), scores.shape[1])
+    return order[:, :k], ordered[:, :k]
+
+
+def _predicted(probs: torch.Tensor, threshold: float, predicted: torch.Tensor | None) -> torch.Tensor:
+    """The predicted node set: ``predicted`` where a head decided it (per-level heads), else p > threshold."""
+    if predicted is None:
+        return probs > threshold
+    if predicted.shape != probs.shape:
+        raise ValueError(f"predicted {tuple(predicted.shape)} and probabilities {tuple(probs.shape)} must have "
+                         "the same shape")
+    return predicted.bool()
+
+
+def deepest_predicted(probs: torch.Tensor, taxonomy: Taxonomy, threshold: float = 0.5,
+                      predicted: torch.Tensor | None = None) -> torch.Tensor:
+    """Bool [B, N]: predicted nodes with no predicted child; row-wise ``Taxonomy.decode``.
+
+    ``predicted`` (bool [B, N]) replaces thresholding for heads that decide node sets themselves.
+    """
+    on = _predicted(probs, threshold, predicted)
+    return on & ~(child_max(on.to(probs.dtype), taxonomy) > 0)
+
+
+def decision_frontier(probs: torch.Tensor, taxonomy: Taxonomy, threshold: float = 0.5,
+                      predicted: torch.Tensor | None = None) -> torch.Tensor:
+    """Bool [B, N]: evaluated nodes that are predicted or whose evaluated parents all are (module doc)."""
+    _check(probs, taxonomy)
+    evaluated = taxonomy.eval_mask.to(probs.device)
+    predicted = _predicted(probs, threshold, predicted)
+    open_ = predicted | ~evaluated  # a parent outside the evaluated set never blocks its children
+    parents, children = _edges(taxonomy, probs.device)
+    blocked = torch.zeros(probs.shape, dtype=torch.int32, device=probs.device)
+    if parents.numel():
+        blocked.index_add_(1, children, (~open_[:, parents]).to(torch.int32))
+    return evaluated & (predicted | (blocked == 0))
+
+
+def row_uncertainty(probs: torch.Tensor, node_uncertainty: torch.Tensor, taxonomy: Taxonomy,
+                    threshold: float = 0.5, predicted: torch.Tensor | None = None) -> torch.Tensor:
+    """[B]: the largest node uncertainty on the decision frontier (0 where it is empty)."""
+    if node_uncertainty.shape != probs.shape:
+        raise ValueError(f"node uncertainty {tuple(node_uncertainty.shape)} and probabilities "
+                         f"{tuple(probs.shape)} must have the same shape")
+    frontier = decision_frontier(probs, taxonomy, threshold, predicted)
+    return torch.where(frontier, node_uncertainty, torch.zeros_like(node_uncertainty)).amax(1)

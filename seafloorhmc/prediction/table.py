@@ -1,0 +1,181 @@
+"""The predictions CSV: its columns, rows formatted a batch at a time, and the review queue.
+
+Columns, in order:
+
+* ``image`` (as the input names it); ``x``, ``y`` when any row is a point or region (its centre,
+  in the input's units); ``shape`` when some regions are not points;
+* ``predicted``: the deepest predicted taxa (p > threshold, no predicted child), each as
+  ``Biota > Echinoderms > Sea urchins``, several joined by ``;``;
+* ``uncertainty`` (4 decimals) and ``needs_review`` (``true``/``false``: uncertainty > review threshold);
+* ``Machine suggestion i``, ``Machine confidence i`` for i = 1..k, interleaved as in CoralNet's
+  export: taxon paths ranked by the chance of being the deepest label, confidences as integers 0-100;
+* ``probabilities``: compact JSON ``{node id: p}`` of the nodes with p ≥ ``min_probability``
+  (4 decimals), or with ``wide`` one column ``p:<node id>`` per node;
+* ``error``: empty, or why the row could not be predicted (the other prediction columns are then empty).
+
+:class:`RowFile` writes rows to an open binary file as they come and remembers only each row's
+byte offset and sort key, so the review queue (the same rows, most uncertain first, unreadable
+images last) is assembled afterwards by seeking, without holding the rows in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from array import array
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..taxonomy import Taxonomy
+from .inputs import PredictionItem
+
+__all__ = ["PredictionTable", "RowFile", "PROBABILITY_DECIMALS"]
+
+PROBABILITY_DECIMALS = 4
+PATH_JOIN = " > "
+MULTI_JOIN = ";"
+
+
+def _centre(geometry) -> tuple[float, float]:
+    """Centre of a geometry in the units it was given in (pixels or fractions)."""
+    return dataclasses.replace(geometry, normalised=False).centre()
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+class PredictionTable:
+    """Header and row formatting for one run (module doc for the columns)."""
+
+    def __init__(self, taxonomy: Taxonomy, items: Sequence[PredictionItem], top_k: int = 5, wide: bool = False,
+                 min_probability: float = 0.01) -> None:
+        self.taxonomy = taxonomy
+        self.top_k = int(top_k)
+        self.wide = wide
+        self.min_probability = float(min_probability)
+        kinds = {item.geometry.kind for item in items if item.geometry is not None}
+        self.with_place = bool(kinds)
+        self.with_shape = bool(kinds - {"point"})
+        self.display = [PATH_JOIN.join(taxonomy.node_path(i)) for i in range(len(taxonomy))]
+        self._json_keys = [json.dumps(node, ensure_ascii=False) for node in taxonomy.nodes]
+        self._lead = 1 + 2 * self.with_place + self.with_shape
+
+    @property
+    def header(self) -> list[str]:
+        columns = ["image"] + (["x", "y"] if self.with_place else []) + (["shape"] if self.with_shape else [])
+        columns += ["predicted", "uncertainty", "needs_review"]
+        for i in range(1, self.top_k + 1):
+            columns += [f"Machine suggestion {i}", f"Machine confidence {i}"]
+        columns += [f"p:{node}" for node in self.taxonomy.nodes] if self.wide else ["probabilities"]
+        return columns + ["error"]
+
+    def _lead_cells(self, item: PredictionItem) -> list[str]:
+        cells = [item.name]
+        if self.with_place:
+            cells += [_number(v) for v in _centre(item.geometry)] if item.geometry is not None else ["", ""]
+        if self.with_shape:
+            cells.append(item.geometry.kind if item.geometry is not None else "")
+        return cells
+
+    def error_row(self, item: PredictionItem, message: str) -> list[str]:
+        return self._lead_cells(item) + [""] * (len(self.header) - self._lead - 1) + [message]
+
+    def rows(self, items: Sequence[PredictionItem], probs: np.ndarray, deepest: np.ndarray, uncertainty: np.ndarray,
+             needs_review: np.ndarray, top_nodes: np.ndarray, top_confidence: np.ndarray) -> list[list[str]]:
+        """One row per item from batch arrays: probs [b, N], deepest bool [b, N], uncertainty [b],
+        needs_review bool [b], top_nodes [b, k'] and top_confidence int [b, k'] (k' ≤ k).
+        """
+        missing = ["", ""] * (self.top_k - top_nodes.shape[1])
+        out = []
+        for r, item in enumerate(items):
+            row = self._lead_cells(item)
+            row.append(MULTI_JOIN.join(self.display[j] for j in np.flatnonzero(deepest[r])))
+            row.append(f"{uncertainty[r]:.4f}")
+            row.append("true" if needs_review[r] else "false")
+            for node, confidence in zip(top_nodes[r].tolist(), top_confidence[r].tolist()):
+                row += [self.display[node], str(confidence)]
+            row += missing
+            p = probs[r]
+            if self.wide:
+                row += [f"{v:.{PROBABILITY_DECIMALS}f}" for v in p.tolist()]
+            else:
+                keep = np.flatnonzero(p >= self.min_probability)
+                row.append("{" + ",".join(f"{self._json_keys[j]}:{p[j]:.{PROBABILITY_DECIMALS}f}" for j in keep) + "}")
+            row.append("")
+            out.append(row)
+        return out
+
+
+class _Collect:
+    """A file-like sink for ``csv.writer``: one ``write`` call per row, kept as a string."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.lines.append(text)
+
+
+class RowFile:
+    """Rows streamed into ``path`` (opened fresh), with offsets and keys kept for :meth:`write_sorted`."""
+
+    def __init__(self, path: str | Path, header: Sequence[str]) -> None:
+        self.path = Path(path)
+        self._handle = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+        self._sink = _Collect()
+        self._writer = csv.writer(self._sink, lineterminator="\n")
+        self._offsets = array("q")
+        self._keys = array("d")
+        self._position = 0
+        self._header_bytes = self._encode([list(header)])[0]
+        self._write_bytes([self._header_bytes])
+
+    def _encode(self, rows: Sequence[Sequence[str]]) -> list[bytes]:
+        self._sink.lines.clear()
+        self._writer.writerows(rows)
+        return [line.encode("utf-8") for line in self._sink.lines]
+
+    def _write_bytes(self, chunks: list[bytes]) -> None:
+        self._handle.write(b"".join(chunks))
+        self._position += sum(len(c) for c in chunks)
+
+    def write(self, rows: Sequence[Sequence[str]], keys: Sequence[float]) -> None:
+        """Append rows; ``keys`` order the review queue (ascending, ties in input order)."""
+        if len(rows) != len(keys):
+            raise ValueError(f"{len(rows)} rows but {len(keys)} sort keys")
+        encoded = self._encode(rows)
+        position = self._position
+        for chunk in encoded:
+            self._offsets.append(position)
+            position += len(chunk)
+        self._keys.extend(float(k) for k in keys)
+        self._write_bytes(encoded)
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def close(self) -> None:
+        if not self._handle.closed:
+            self._handle.close()
+
+    def __enter__(self) -> RowFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def write_sorted(self, target: str | Path) -> None:
+        """Copy the header and all rows to ``target`` in ascending key order (after :meth:`close`)."""
+        self.close()
+        offsets = np.frombuffer(self._offsets, dtype=np.int64) if len(self._offsets) else np.zeros(0, np.int64)
+        ends = np.append(offsets[1:], self._position)
+        order = np.argsort(np.frombuffer(self._keys, dtype=np.float64), kind="stable") if len(self._keys) else []
+        with open(self.path, "rb") as source, open(target, "wb") as sink:
+            sink.write(self._header_bytes)
+            for i in order:
+                source.seek(int(offsets[i]))
+                sink.write(source.read(int(ends[i] - offsets[i])))

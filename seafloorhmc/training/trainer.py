@@ -1,0 +1,310 @@
+"""Training loop: epochs, validation-based epoch selection, checkpoints, exact resume.
+
+The test split is touched once, after training, with the weights of the epoch the *validation*
+split selected (or the last epoch when there is no validation split).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ..config import Config, config_changes
+from ..datamodule import DataModule, prepare_data
+from ..distributed import SINGLE_PROCESS, DistContext
+from ..evaluation import evaluate_split
+from ..losses import build_loss
+from ..metrics import LOWER_IS_BETTER
+from ..models import build_model
+from ..models.persistence import load_weights, save_weights
+from ..report import try_write_run_report
+from ..runtime import Runtime
+from ..utils.atomic import write_json, write_text
+from ..utils.seeding import rng_state, seed_everything, set_rng_state
+from .checkpoints import CheckpointStore
+from .feature_cache import cached_feature_bundle, feature_cache_applies
+from .optim import build_optimizer, lr_factor, set_lr
+from .run_dir import LOG_COLUMNS, RunDir
+
+__all__ = ["Trainer", "TrainState", "train", "NonFiniteLossError"]
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; the message says where."""
+
+
+@dataclass
+class TrainState:
+    epoch: int = -1
+    global_step: int = 0
+    best_epoch: int | None = None
+    best_value: float | None = None
+    history: list[dict] = field(default_factory=list)
+
+
+class Trainer:
+    """One training run: data, model, loss and optimiser built from a config, trained into a run folder.
+
+    Args:
+        config: The run configuration.
+        run: The run folder (already prepared by :func:`train`).
+        data: Prepared data (default: :func:`~seafloorhmc.datamodule.prepare_data` of ``config``).
+        dist: The process group (default: a single process).
+    """
+
+    def __init__(self, config: Config, run: RunDir, data: DataModule | None = None,
+                 dist: DistContext | None = None) -> None:
+        self.config = config
+        self.run = run
+        self.dist = dist or SINGLE_PROCESS
+        seed_everything(config.seed, config.train.deterministic)
+        self.data = data or prepare_data(config, self.dist)
+        self.runtime = Runtime.from_config(config, device=self.dist.device, images=self.data.feature_dim is None)
+        self.device = self.runtime.device
+        self.taxonomy = self.data.taxonomy
+        model, _ = build_model(config.model, self.taxonomy, seed=config.seed, feature_dim=self.data.feature_dim)
+        self.model = self.runtime.prepare_model(model)
+        # frozen encoder, no augmentation: the head trains on features encoded once (feature_cache.py)
+        self.features_cached = feature_cache_applies(config, self.data)
+        self.train_module = self.dist.wrap(self.model.head if self.features_cached else self.model)
+        self.forward = torch.compile(self.train_module) if config.train.compile else self.train_module
+        self.eval_forward = self.model.head_logits if self.features_cached else None
+        self.loss_fn = build_loss(config, self.taxonomy, self.data.train_targets, self.data.train_known,
+                                  describe_row=getattr(self.data.train, "image_path", None)).to(self.device)
+        self.optimizer = build_optimizer(self.model, config.train, extra_params=self.loss_fn.parameters())
+        self.store = CheckpointStore(run.path / "checkpoints")
+        self.state = TrainState()
+        if self.features_cached:
+            self.data, skipped = cached_feature_bundle(self.data, self.model.encoder, config, self.runtime)
+            for path, reason in skipped:
+                run.note_skipped(path, reason)
+        self.loaders = self.data.loaders(config, self.dist, pin_memory=self.device.type == "cuda")
+
+    # ------------------------------------------------------------------ helpers
+    def _to_device(self, batch: dict):
+        x = self.runtime.batch(batch["image"])
+        target = batch["target"].to(self.device, non_blocking=True)
+        known = batch["known"]  # checked on the host: no device sync per step
+        return x, target, None if bool(known.all()) else known.to(self.device, non_blocking=True)
+
+    def _loss_scale(self, batch: dict) -> float:
+        """1 on one process; under DDP the factor that makes the rank-averaged gradient the gradient of
+        the loss over the global batch (ranks may count different numbers of known cells).
+        """
+        if not self.dist.enabled:
+            return 1.0
+        known = batch["known"]  # the rare-node loss averages over known, evaluated cells; others over rows
+        counts_cells = getattr(self.loss_fn, "eval_mask", None) is not None
+        cells = int((known & self.taxonomy.eval_mask).sum()) if counts_cells else known.shape[0]
+        return self.dist.loss_scale(cells, getattr(self.loss_fn, "reduction", "mean"))
+
+    @property
+    def steps_per_epoch(self) -> int:
+        n = len(self.loaders.train)
+        cap = self.config.train.max_steps_per_epoch
+        return min(n, cap) if cap else n
+
+    # ------------------------------------------------------------------ resume
+    def resume(self) -> None:
+        last = self.store.last()
+        if last is None:
+            raise RuntimeError(f"nothing to resume in {self.run.path}: no checkpoint yet")
+        state = self.store.load_state(last)
+        changed = config_changes(state.get("config", {}), self.config)
+        if changed:
+            raise RuntimeError(f"cannot resume {self.run.path}: configuration changed in "
+                               f"{', '.join(changed)}; start a new run instead")
+        load_weights(self.model, last / "model.safetensors", expected_fingerprint=self.taxonomy.fingerprint())
+        self.optimizer.load_state_dict(state["optimizer"])
+        set_rng_state(state["rng"])
+        if state.get("loss"):  # a loss with state of its own (HCAL's DWA history, Kendall's θ)
+            self.loss_fn.load_state_dict(state["loss"])
+        self.state = TrainState(epoch=state["epoch"], global_step=state["global_step"],
+                                best_epoch=state.get("best_epoch"), best_value=state.get("best_value"),
+                                history=list(state.get("history", [])))
+        if self.dist.is_main:
+            log.info("resuming %s after epoch %d", self.run.path, self.state.epoch + 1)
+
+    # ------------------------------------------------------------------ training
+    def fit(self, stop_after_epoch: int | None = None) -> dict | None:
+        """Train to the configured number of epochs, then test the selected epoch.
+
+        ``stop_after_epoch`` ends the session early (as an interruption would) after that epoch.
+        """
+        cfg = self.config.train
+        total_steps = cfg.epochs * self.steps_per_epoch
+        for epoch in range(self.state.epoch + 1, cfg.epochs):
+            start = time.perf_counter()
+            train_loss, lr, skipped = self._train_epoch(epoch, total_steps)
+            if hasattr(self.loss_fn, "on_epoch_end"):  # per-epoch loss rules (HCAL's DWA)
+                self.loss_fn.on_epoch_end(epoch, self.dist.sum_floats)
+            record = {"epoch": epoch + 1, "train_loss": train_loss, "lr": lr, "skipped": skipped}
+            is_best = False
+            if self.loaders.val is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
+                metrics = evaluate_split(self.model, self.loaders.val, self.loss_fn, self.taxonomy, self.runtime,
+                                         self.config.eval.threshold, self.data.train_targets, self.dist,
+                                         decoding=self.config.eval.decoding, forward=self.eval_forward)
+                record.update({"val_loss": metrics["loss"], "val_au_prc": metrics["au_prc"], "val_f1": metrics["f1"],
+                               "val_recall": metrics["recall"]})
+                is_best = self._is_better(metrics, epoch)
+            elif self.loaders.val is None:
+                is_best = True  # no validation split: the last epoch is the one used
+            record["seconds"] = round(time.perf_counter() - start, 3)
+            self.state.history.append(record)
+            self.state.epoch = epoch
+            self._save(epoch, is_best)
+            if skipped:
+                if self.dist.is_main:
+                    log.warning("epoch %d: skipped %d unreadable images (see skipped_images.txt)", epoch + 1, skipped)
+            if stop_after_epoch is not None and epoch >= stop_after_epoch:
+                return None
+        return self._finish()
+
+    def _is_better(self, metrics: dict, epoch: int) -> bool:
+        key = self.config.train.select_metric
+        if metrics.get(key) is None:
+            raise ValueError(f"train.select_metric={key!r} has no value on this validation split (it needs "
+                             "training targets, a level-wise head, or positives to score); choose another metric")
+        value = float(metrics[key])
+        score = -value if key in LOWER_IS_BETTER else value
+        if self.state.best_value is None or score > self.state.best_value:
+            self.state.best_value, self.state.best_epoch = score, epoch
+            return True
+        return False
+
+    def _train_epoch(self, epoch: int, total_steps: int) -> tuple[float, float, int]:
+        cfg = self.config.train
+        self.train_module.train()
+        loader = self.loaders.train
+        loader.set_epoch(epoch)
+        self.dist.seed_rank(self.config.seed, epoch)  # per-rank dropout streams (no-op on one process)
+        steps = self.steps_per_epoch
+        warmup = int(round(cfg.warmup_epochs * steps))
+        total, count, skipped, lr = 0.0, 0, 0, self.optimizer.param_groups[0]["lr"]
+        bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
+                   disable=None if (cfg.progress and self.dist.is_main) else True)  # None: off when not a TTY
+        for i, batch in enumerate(loader):
+            if i >= steps:
+                break
+            for path, reason in batch.get("skipped", ()):
+                skipped += 1
+                self.run.note_skipped(path, reason)
+            bar.update(1)
+            if batch["target"].shape[0] == 0:
+                continue
+            x, target, known = self._to_device(batch)
+            lr = set_lr(self.optimizer, lr_factor(self.state.global_step, total_steps, warmup, cfg.lr_schedule))
+            schedule = getattr(self.loss_fn, "schedule", None)  # rare-node weight schedules only
+            if schedule is not None and schedule.per == "epoch":
+                self.loss_fn.set_progress(i, steps)
+            elif schedule is not None:
+                self.loss_fn.set_progress(self.state.global_step, total_steps)
+            with self.runtime.autocast():
+                logits = self.forward(x)
+            loss = self.loss_fn(logits.float(), target, known)
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, step {i + 1}; batch "
+                    f"{self._describe_batch(loader, batch)} — lower train.lr, set train.grad_clip, or check the inputs")
+            scale = self._loss_scale(batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            (loss * scale if scale != 1.0 else loss).backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            self.optimizer.step()
+            self.state.global_step += 1
+            total += loss.item() * scale * target.shape[0]
+            count += target.shape[0]
+            bar.set_postfix(loss=f"{total / max(count, 1):.4f}")
+        bar.close()
+        total, count, skipped = self.dist.sum_floats(total, count, skipped)
+        return total / max(count, 1), lr, int(skipped)
+
+    @staticmethod
+    def _describe_batch(loader, batch) -> str:
+        rows = torch.as_tensor(batch["index"])[:4].tolist()
+        dataset = getattr(loader, "dataset", None)
+        if dataset is not None and hasattr(dataset, "image_path"):
+            return "images " + ", ".join(dataset.image_path(i) for i in rows) + (" ..." if len(batch["index"]) > 4 else "")
+        return f"rows {rows}" + (" ..." if len(batch["index"]) > 4 else "")
+
+    def _save(self, epoch: int, is_best: bool) -> None:
+        if self.dist.is_main:
+            state = {
+                "optimizer": self.optimizer.state_dict(), "rng": rng_state(), "global_step": self.state.global_step,
+                "best_epoch": self.state.best_epoch, "best_value": self.state.best_value,
+                "history": self.state.history, "config": self.config.to_dict(), "loss": self.loss_fn.state_dict(),
+            }
+            self.store.save(epoch, self.model, state, self.config, self.taxonomy, self.data.feature_dim, best=is_best)
+            self.run.write_log(self.state.history, LOG_COLUMNS)
+        self.dist.barrier()
+
+    def _finish(self) -> dict:
+        best = self.store.best() or self.store.last()
+        load_weights(self.model, best / "model.safetensors", expected_fingerprint=self.taxonomy.fingerprint())
+        results: dict = {}
+        if self.loaders.test is not None:
+            results = evaluate_split(self.model, self.loaders.test, self.loss_fn, self.taxonomy, self.runtime,
+                                     self.config.eval.threshold, self.data.train_targets, self.dist, keep_predictions=True,
+                                     decoding=self.config.eval.decoding, forward=self.eval_forward)
+        predictions = results.pop("_predictions", None)
+        if not self.dist.is_main:
+            return results
+        selected = self.state.best_epoch if self.state.best_epoch is not None else self.state.epoch
+        metrics = {
+            **results,
+            "split": "test" if self.loaders.test is not None else None,
+            "selected_epoch": selected + 1,
+            "selection": f"best val {self.config.train.select_metric}" if self.loaders.val is not None else "last epoch",
+            "epochs": self.config.train.epochs,
+            "data": self.data.info,
+            "taxonomy_fingerprint": self.taxonomy.fingerprint(),
+            "config": self.config.to_dict(),
+        }
+        save_weights(self.model, self.run.path / "model.safetensors", self.config, self.taxonomy, selected,
+                     self.data.feature_dim)
+        if predictions is not None:
+            self.run.write_predictions(predictions, self.taxonomy)
+        write_json(self.run.path / "metrics.json", metrics)
+        if self.config.train.report:
+            try_write_run_report(self.run.path)  # plots/ + report.html; a failure is logged, never raised
+        return metrics
+
+
+def train(config: Config, out: str | Path, resume: bool = False, overwrite: bool = False,
+          stop_after_epoch: int | None = None, dist: DistContext | None = None) -> dict | None:
+    """Train a configuration into the run folder ``out`` and score the selected epoch on the test split.
+
+    Args:
+        config: The run configuration (:func:`seafloorhmc.load_config`).
+        out: The run folder; a finished run there is never overwritten without ``overwrite``.
+        resume: Continue the unfinished run in ``out`` from its last checkpoint.
+        overwrite: Replace whatever ``out`` holds.
+        stop_after_epoch: End the session after this (0-based) epoch, as an interruption would.
+        dist: The process group under torchrun (default: a single process).
+
+    Returns:
+        The test metrics written to ``metrics.json`` (None on ranks other than 0, or when stopped early).
+
+    Raises:
+        RunDirError: If ``out`` holds something this call must not overwrite.
+    """
+    dist = dist or SINGLE_PROCESS
+    run = RunDir(out, is_main=dist.is_main)
+    run.prepare(resume=resume, overwrite=overwrite)
+    dist.barrier()
+    if dist.is_main:
+        write_text(run.path / "config.yaml", config.to_yaml())
+    trainer = Trainer(config, run, dist=dist)
+    if dist.is_main and trainer.data.train_record is not None:  # the limited-data subset / LPROS clones drawn
+        write_json(run.path / "train_subset.json", trainer.data.train_record)
+    if resume and trainer.store.last() is not None:
+        trainer.resume()
+    return trainer.fit(stop_after_epoch=stop_after_epoch)

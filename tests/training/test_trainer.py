@@ -1,0 +1,111 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from seafloorhmc.models.persistence import read_info
+from seafloorhmc.training import NonFiniteLossError, RunDirError, train
+from seafloorhmc.training.checkpoints import CheckpointStore
+
+
+def test_image_run_writes_metrics_checkpoints_and_log(image_config, tmp_path):
+    config = image_config("loss.node_weights=class-wise", "loss.uncertainty=bma")
+    metrics = train(config, tmp_path / "run")
+    run = tmp_path / "run"
+    on_disk = json.loads((run / "metrics.json").read_text())
+    for key in ("au_prc", "bin_ap", "precision", "recall", "f1", "recall_by_depth", "hvr", "config"):
+        assert key in on_disk
+    assert on_disk["au_prc"] == pytest.approx(metrics["au_prc"])
+    assert on_disk["config"]["loss"]["node_weights"] == "class-wise"
+    assert on_disk["hvr"] == 0.0, "constrained predictions never violate the hierarchy"
+    log = (run / "log.csv").read_text().splitlines()
+    assert log[0].startswith("epoch,train_loss,val_loss") and len(log) == 3
+    info = read_info(run)
+    assert info.fingerprint == on_disk["taxonomy_fingerprint"]
+    assert set(load_file(str(run / "model.safetensors"))) >= {"head.mlp.weights.0"}
+    assert (run / "test_predictions.npz").is_file()
+
+
+def test_selection_uses_validation_never_test(image_config, tmp_path):
+    metrics = train(image_config("train.epochs=3", "train.select_metric=f1"), tmp_path / "run")
+    history = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["selection"] == "best val f1"
+    log = [line.split(",") for line in (tmp_path / "run" / "log.csv").read_text().splitlines()[1:]]
+    val_f1 = [float(row[4]) for row in log]
+    assert history["selected_epoch"] == 1 + max(range(3), key=lambda i: (val_f1[i], -i))
+
+
+@pytest.mark.parametrize("which", ["images", "hmc"])
+def test_resume_reproduces_the_uninterrupted_run(which, image_config, hmc_config, tmp_path):
+    make = image_config if which == "images" else hmc_config
+    config = make("train.epochs=3", "loss.node_weights=class-wise", "loss.uncertainty=gmu",
+                  "train.warmup_epochs=1", "data.augment=true")
+    straight = train(config, tmp_path / "straight")
+    assert train(config, tmp_path / "interrupted", stop_after_epoch=0) is None
+    resumed = train(config, tmp_path / "interrupted", resume=True)
+    log_a = (tmp_path / "straight" / "log.csv").read_text().splitlines()
+    log_b = (tmp_path / "interrupted" / "log.csv").read_text().splitlines()
+    strip = lambda rows: [",".join(r.split(",")[:7]) for r in rows]  # noqa: E731 - drop timings
+    assert strip(log_a) == strip(log_b)
+    assert straight["au_prc"] == resumed["au_prc"]
+    a = load_file(str(tmp_path / "straight" / "model.safetensors"))
+    b = load_file(str(tmp_path / "interrupted" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_finished_and_unfinished_runs_are_protected(hmc_config, tmp_path):
+    config = hmc_config("train.epochs=2")
+    train(config, tmp_path / "run")
+    with pytest.raises(RunDirError, match="finished run.*--overwrite"):
+        train(config, tmp_path / "run")
+    train(config, tmp_path / "run", overwrite=True)
+    train(config, tmp_path / "half", stop_after_epoch=0)
+    with pytest.raises(RunDirError, match="unfinished run.*--resume"):
+        train(config, tmp_path / "half")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(RunDirError, match="not a seafloorhmc run"):
+        train(config, tmp_path / "other")
+
+
+def test_resume_refuses_a_changed_config(hmc_config, tmp_path):
+    train(hmc_config(), tmp_path / "run", stop_after_epoch=0)
+    with pytest.raises(RuntimeError, match="configuration changed in train.lr"):
+        train(hmc_config("train.lr=0.1"), tmp_path / "run", resume=True)
+
+
+def test_nan_loss_names_where_it_happened(hmc_config, tmp_path):
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss \(nan\) at epoch 1, step \d+; batch rows \[\d+"):
+        train(hmc_config("train.lr=1e30", "train.optimizer=sgd", "train.epochs=2"), tmp_path / "run")
+
+
+def test_hmc_protocol_trains_on_train_and_valid(hmc_config, tmp_path):
+    metrics = train(hmc_config("data.train_on_val=true"), tmp_path / "run")
+    assert metrics["data"]["train"] == 80 and metrics["data"]["test"] == 30 and "val" not in metrics["data"]
+    assert metrics["selection"] == "last epoch" and metrics["selected_epoch"] == 3
+
+
+def test_checkpoint_store_keeps_last_and_best(hmc_config, tmp_path):
+    train(hmc_config("train.epochs=3"), tmp_path / "run")
+    store = CheckpointStore(tmp_path / "run" / "checkpoints")
+    kept = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("epoch-*"))
+    assert store.last().name == "epoch-0002"
+    assert set(kept) == {store.last().name, store.best().name}
+    state = store.load_state(store.last())
+    assert state["epoch"] == 2 and "optimizer" in state and "rng" in state
+
+
+def test_resume_accepts_a_checkpoint_from_before_a_config_key_existed(hmc_config, tmp_path):
+    """A key added to the library later takes its default; only real changes refuse to resume."""
+    from seafloorhmc.training.checkpoints import STATE, CheckpointStore
+
+    config = hmc_config("train.epochs=2")
+    straight = train(config, tmp_path / "straight")
+    train(config, tmp_path / "old", stop_after_epoch=0)
+    store = CheckpointStore(tmp_path / "old" / "checkpoints")
+    state = store.load_state(store.last())
+    del state["config"]["train"]["momentum"]  # as written by a version that did not know the key
+    torch.save(state, store.last() / STATE)
+    resumed = train(config, tmp_path / "old", resume=True)
+    assert resumed["au_prc"] == straight["au_prc"]
