@@ -165,6 +165,8 @@ class TrainConfig:
     lr: float = doc(1e-3, "learning rate")
     encoder_lr: float | None = doc(None, "encoder learning rate (default: lr)")
     weight_decay: float = doc(1e-4, "weight decay")
+    decay_norm_and_bias: bool = doc(False, "apply weight decay to normalisation weights and biases too (C-HMCNN's "
+                                           "Adam does; timm's param_groups_weight_decay, the default, exempts them)")
     momentum: float = doc(0.9, "SGD momentum")
     warmup_epochs: float = doc(0.0, "linear warm-up length in epochs")
     lr_schedule: LrSchedule = doc("cosine", "learning-rate schedule after warm-up")

@@ -39,6 +39,7 @@ def chmcnn_config(dataset: str) -> dict:
         "model": {"members": 1, "member_type": "ensemble", "hidden": hidden, "head_layers": 3, "dropout": 0.7},
         "loss": {"node_weights": "none", "uncertainty": "none", "reduction": "mean"},
         "train": {"epochs": epochs, "batch_size": 4, "optimizer": "adam", "lr": lr, "weight_decay": 1e-5,
+                  "decay_norm_and_bias": True,
                   "lr_schedule": "constant", "warmup_epochs": 0, "progress": False},
     }
 

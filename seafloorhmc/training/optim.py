@@ -7,34 +7,70 @@ from __future__ import annotations
 import math
 
 import torch
+from timm.optim import param_groups_weight_decay
+from torch import nn
 
 from ..config import TrainConfig
 
+__all__ = ["build_optimizer", "lr_factor", "set_lr"]
 
-def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, extra_params=()) -> torch.optim.Optimizer:
-    """Groups: head (+ ``extra_params``, e.g. a loss's learned weights) at ``lr``, the encoder at
+
+def _groups(params: list[nn.Parameter], module: nn.Module | None, lr: float, cfg: TrainConfig) -> list[dict]:
+    """Parameter groups at ``lr``: all decayed (``train.decay_norm_and_bias``), or split as timm does.
+
+    timm's ``param_groups_weight_decay`` exempts one-dimensional parameters (normalisation weights)
+    and biases from weight decay; ``module`` gives the names it needs.
+    """
+    params = [p for p in params if p.requires_grad]
+    if not params:
+        return []
+    if cfg.decay_norm_and_bias or module is None:
+        return [{"params": params, "lr": lr, "base_lr": lr, "weight_decay": cfg.weight_decay}]
+    keep = {id(p) for p in params}
+    groups = []
+    for group in param_groups_weight_decay(module, weight_decay=cfg.weight_decay):
+        kept = [p for p in group["params"] if id(p) in keep]
+        if kept:
+            groups.append({"params": kept, "lr": lr, "base_lr": lr, "weight_decay": group["weight_decay"]})
+    return groups
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig, extra_params=()) -> torch.optim.Optimizer:
+    """The optimiser of a run, its parameters grouped by learning rate and weight decay.
+
+    Groups: the head (+ ``extra_params``, e.g. a loss's learned weights) at ``lr``, the encoder at
     ``encoder_lr``, and any head parameters the head asks to scale (``lr_scaled_parameters``:
-    HCAL's prototypes) at ``lr`` × their multiplier.
+    HCAL's prototypes) at ``lr`` × their multiplier. Within each, normalisation weights and biases
+    get no weight decay (timm's rule) unless ``train.decay_norm_and_bias`` (C-HMCNN's protocol).
+
+    Args:
+        model: A :class:`~seafloorhmc.models.model.HierarchicalClassifier`.
+        cfg: The ``train`` config section.
+        extra_params: Further trainable parameters (a loss's learned level weights).
+
+    Returns:
+        Adam, AdamW or SGD (fused where the device supports it).
     """
     scaled = model.head.lr_scaled_parameters() if hasattr(model.head, "lr_scaled_parameters") else []
     scaled_ids = {id(p) for _, params in scaled for p in params}
-    encoder_params = [p for p in model.encoder.parameters() if p.requires_grad]
-    other_params = [p for n, p in model.named_parameters()
-                    if p.requires_grad and not n.startswith("encoder.") and id(p) not in scaled_ids]
-    groups = [{"params": other_params + [p for p in extra_params if p.requires_grad], "lr": cfg.lr, "base_lr": cfg.lr}]
+    head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.") and id(p) not in scaled_ids]
+    extra = [p for p in extra_params if p.requires_grad]
+    if cfg.decay_norm_and_bias:
+        groups = _groups(head_params + extra, None, cfg.lr, cfg)
+    else:
+        groups = _groups(head_params, model, cfg.lr, cfg) + _groups(extra, None, cfg.lr, cfg)
     for scale, params in scaled:
-        groups.append({"params": [p for p in params if p.requires_grad], "lr": cfg.lr * scale,
-                       "base_lr": cfg.lr * scale})
-    if encoder_params:
-        lr = cfg.encoder_lr if cfg.encoder_lr is not None else cfg.lr
-        groups.append({"params": encoder_params, "lr": lr, "base_lr": lr})
+        groups += _groups(list(params), None, cfg.lr * scale, cfg)
+    encoder_lr = cfg.encoder_lr if cfg.encoder_lr is not None else cfg.lr
+    groups += _groups(list(model.encoder.parameters()), None if cfg.decay_norm_and_bias else model.encoder,
+                      encoder_lr, cfg)
     kinds = {"adam": (torch.optim.Adam, {}), "adamw": (torch.optim.AdamW, {}),
              "sgd": (torch.optim.SGD, {"momentum": cfg.momentum})}
-    cls, extra = kinds[cfg.optimizer]
+    cls, options = kinds[cfg.optimizer]
     try:  # one fused kernel per tensor: several times faster than the per-op loop on CPU
-        return cls(groups, weight_decay=cfg.weight_decay, fused=True, **extra)
+        return cls(groups, weight_decay=cfg.weight_decay, fused=True, **options)
     except (RuntimeError, TypeError, ValueError):
-        return cls(groups, weight_decay=cfg.weight_decay, **extra)
+        return cls(groups, weight_decay=cfg.weight_decay, **options)
 
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str) -> float:
