@@ -6,6 +6,7 @@
 """
 
 import argparse
+import logging
 
 import torch
 
@@ -13,6 +14,7 @@ from seafloorhmc.benchmarks.feature_cache import compare, markdown_table
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--images", type=int, default=120)

@@ -8,6 +8,7 @@ against the bare timm encoder, and of the data pipeline. Run it on a GPU machine
 """
 
 import argparse
+import logging
 import os
 
 import torch
@@ -16,6 +17,7 @@ from seafloorhmc.benchmarks.gpu import bench_data, bench_steps, data_table, step
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--encoder", default="resnet50")

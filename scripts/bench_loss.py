@@ -6,6 +6,7 @@
 """
 
 import argparse
+import logging
 
 import torch
 
@@ -13,6 +14,7 @@ from seafloorhmc.benchmarks.loss import DEFAULT_CASES, SCALING_NODES, markdown_t
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scaling", action="store_true", help="also measure growth with N at B=128, M=20")
     parser.add_argument("--uncertainty", default="bma")

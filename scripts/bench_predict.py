@@ -6,6 +6,7 @@
 """
 
 import argparse
+import logging
 import os
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from seafloorhmc.benchmarks.predict import format_result, run_predict_bench
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cache = Path(os.environ.get("SEAFLOORHMC_DATA", Path.home() / ".cache" / "seafloorhmc"))
     parser.add_argument("--data", type=Path, help="synthetic image folder (default: a cache folder per size)")

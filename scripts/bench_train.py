@@ -6,6 +6,7 @@
 """
 
 import argparse
+import logging
 
 import torch
 
@@ -13,6 +14,7 @@ from seafloorhmc.benchmarks.train_step import markdown, run
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--encoder", default="resnet18")
     parser.add_argument("--size", type=int, default=64)

@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Write configs/chmcnn/<dataset>.yaml from seafloorhmc.benchmarks.chmcnn.SETTINGS."""
 
+import logging
 from pathlib import Path
 
 import yaml
@@ -13,6 +14,7 @@ HEADER = ("# C-HMCNN protocol on {dataset} (Giunchiglia & Lukasiewicz 2020), gen
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     folder = Path(__file__).resolve().parent.parent / "configs" / "chmcnn"
     folder.mkdir(parents=True, exist_ok=True)
     for dataset in SETTINGS:

@@ -8,12 +8,14 @@ Finished runs are reused, interrupted ones resumed; prints one row per run and t
 """
 
 import argparse
+import logging
 import statistics
 
 from seafloorhmc.benchmarks.chmcnn import SETTINGS, reproduce
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--datasets", nargs="+", default=["cellcycle_FUN"], choices=sorted(SETTINGS))

@@ -38,6 +38,12 @@ class ConstraintPlan:
     is shallow enough that all (ancestor, descendant) pairs number at most ``PAIR_FACTOR``·(N+E),
     a single pass over those pairs does the same job with fewer, larger operations while memory
     stays O(B·(N+E)).
+
+    Args:
+        taxonomy: The hierarchy the maxima propagate up.
+
+    Raises:
+        ValueError: If the taxonomy has more nodes than a packed key can index (2**28 - 1).
     """
 
     PAIR_FACTOR = 2
@@ -64,7 +70,15 @@ class ConstraintPlan:
         self._by_device: dict[torch.device, tuple] = {}
 
     def on(self, device: torch.device) -> tuple[list[tuple[torch.Tensor, ...]], torch.Tensor]:
-        """(levels, per-node key offsets [2, N] for tier 0 and 1) on ``device``."""
+        """The plan's tensors on ``device``, moved there once and cached.
+
+        Args:
+            device: Where the values to propagate live.
+
+        Returns:
+            (passes as (parent, child, distinct parents, parent position) tensors, per-node key
+            offsets [2, N] for tier 0 and 1).
+        """
         if device not in self._by_device:
             levels = [tuple(t.to(device) for t in level) for level in self._levels]
             self._by_device[device] = (levels, self._key_offsets.to(device))
@@ -72,7 +86,14 @@ class ConstraintPlan:
 
 
 def plan_for(taxonomy: Taxonomy) -> ConstraintPlan:
-    """The taxonomy's cached :class:`ConstraintPlan`."""
+    """The taxonomy's :class:`ConstraintPlan`, built on first use and cached on the taxonomy.
+
+    Args:
+        taxonomy: The hierarchy.
+
+    Returns:
+        Its plan.
+    """
     plan = getattr(taxonomy, "_constraint_plan", None)
     if plan is None:
         plan = ConstraintPlan(taxonomy)
@@ -147,11 +168,21 @@ def _exact_winners(x: torch.Tensor, tier: torch.Tensor | None, plan: ConstraintP
 
 
 def winner_index(x: torch.Tensor, taxonomy: Taxonomy, tier: torch.Tensor | None = None) -> torch.Tensor:
-    """For x [..., N], the index of the descendant attaining each node's max: int64 [N, rows].
+    """Which descendant attains each node's max, so gradients and MCLoss's h⁺ need no extra pass.
 
-    ``tier`` (bool, broadcastable to x) ranks every tier-1 value above every tier-0 value. With
-    ``tier = targets > 0.5`` on ancestor-closed targets, a positive node's winner is its best
-    positive descendant (MCLoss's h⁺) and a negative node's its best descendant (h).
+    Args:
+        x: Scores [..., N] (probabilities or logits).
+        taxonomy: The hierarchy of the N nodes.
+        tier: Bool, broadcastable to x; ranks every tier-1 value above every tier-0 value. With
+            ``tier = targets > 0.5`` on ancestor-closed targets, a positive node's winner is its
+            best positive descendant (MCLoss's h⁺, Giunchiglia & Lukasiewicz 2020) and a negative
+            node's its best descendant (h).
+
+    Returns:
+        int64 [N, rows]: for each node and row of x, the index of the winning descendant.
+
+    Raises:
+        ValueError: If x's last dimension is not the number of nodes.
     """
     n = len(taxonomy)
     if x.shape[-1] != n:
@@ -179,15 +210,34 @@ class _GatherWinners(torch.autograd.Function):
 
 
 def gather_winners(x: torch.Tensor, winners: torch.Tensor) -> torch.Tensor:
-    """Differentiable ``x[..., winner]`` for winners from :func:`winner_index`."""
+    """Differentiable ``x[..., winner]``: each output's gradient flows back to its winner.
+
+    Args:
+        x: Scores [..., N].
+        winners: int64 [N, rows] from :func:`winner_index` on x.
+
+    Returns:
+        Tensor shaped like x.
+    """
     n = x.shape[-1]
     return _GatherWinners.apply(x.reshape(-1, n), winners).reshape(x.shape)
 
 
 def max_constraint(x: torch.Tensor, taxonomy: Taxonomy) -> torch.Tensor:
-    """``out[..., i] = max over i and its descendants of x[..., j]`` for x of shape [..., N].
+    """``out[..., i] = max over i and its descendants of x[..., j]`` (C-HMCNN's MCM).
 
-    Works on probabilities or logits (``-inf`` included), trees and DAGs, with gradients.
+    Giunchiglia & Lukasiewicz 2020 (C-HMCNN). Works on probabilities or logits (``-inf``
+    included), trees and DAGs, with gradients.
+
+    Args:
+        x: Scores [..., N].
+        taxonomy: The hierarchy of the N nodes.
+
+    Returns:
+        Tensor shaped like x in which no node scores below a descendant.
+
+    Raises:
+        ValueError: If x's last dimension is not the number of nodes.
     """
     if x.shape[-1] != len(taxonomy):
         raise ValueError(f"max_constraint: last dimension {x.shape[-1]} != {len(taxonomy)} taxonomy nodes")

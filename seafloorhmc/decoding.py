@@ -1,7 +1,7 @@
 """Turning per-level scores into predicted label paths, and scoring those decisions.
 
-* ``independent`` (HCAL, hcal.md §1.2): each level takes its own argmax. Nothing ties the levels
-  together, so a prediction can break the hierarchy; HVR measures how often.
+* ``independent`` (HCAL, Jiang et al. 2025, arXiv:2508.13452): each level takes its own argmax.
+  Nothing ties the levels together, so a prediction can break the hierarchy; HVR measures how often.
 * ``consistent``: the valid path (one per leaf, see :class:`~seafloorhmc.levels.TaxonomyLevels`)
   with the highest Σ_k log softmax_k — the most probable path if the levels were independent.
   Never violates the hierarchy.
@@ -9,9 +9,9 @@
 :func:`evaluate_decodings` scores both with the usual metrics on the decided node sets (instead of
 thresholded probabilities) plus level-wise ones: ``accuracy_by_level`` (top-1 per level on the
 examples whose label reaches it), ``path_accuracy`` (every labelled level right) and
-``hvr_levels`` (hcal.md §1.7 on the per-level choices; the node-set ``hvr`` can miss a stop slot
-that jumps to another branch). The chosen decoding's numbers are unprefixed, the other's carry its
-name as prefix (``consistent_f1``).
+``hvr_levels`` (HCAL's hierarchy violation rate on the per-level choices; the node-set ``hvr`` can
+miss a stop slot that jumps to another branch). The chosen decoding's numbers are unprefixed, the
+other's carry its name as prefix (``consistent_f1``).
 """
 
 from __future__ import annotations
@@ -35,12 +35,28 @@ DECISION_KEYS = (
 
 
 def decode_independent(scores: torch.Tensor, levels: TaxonomyLevels) -> torch.Tensor:
-    """Slot logits [B, S] → argmax slot of each level, long [B, L]."""
+    """HCAL's decoding: each level's argmax, whether or not the levels agree.
+
+    Args:
+        scores: Slot logits [B, S].
+        levels: The levels the slots belong to.
+
+    Returns:
+        The argmax slot of each level, long [B, L].
+    """
     return torch.stack([s.argmax(-1) for s in levels.split(scores)], dim=1)
 
 
 def path_log_scores(scores: torch.Tensor, levels: TaxonomyLevels) -> torch.Tensor:
-    """[B, P]: Σ over levels of the log-softmax score of each valid path's slot."""
+    """Score of every valid path: Σ over levels of the log-softmax score of the path's slot.
+
+    Args:
+        scores: Slot logits [B, S].
+        levels: The levels the slots belong to.
+
+    Returns:
+        Tensor [B, P], one column per leaf path.
+    """
     total = torch.zeros(scores.shape[0], levels.leaf_paths.shape[0], dtype=scores.dtype, device=scores.device)
     paths = levels.leaf_paths.to(scores.device)
     for k, s in enumerate(levels.split(scores)):
@@ -49,12 +65,33 @@ def path_log_scores(scores: torch.Tensor, levels: TaxonomyLevels) -> torch.Tenso
 
 
 def decode_consistent(scores: torch.Tensor, levels: TaxonomyLevels) -> torch.Tensor:
-    """Slot logits [B, S] → the slots of the best-scoring valid path, long [B, L]."""
+    """The most probable valid path if the levels were independent; never breaks the hierarchy.
+
+    Args:
+        scores: Slot logits [B, S].
+        levels: The levels the slots belong to.
+
+    Returns:
+        The slots of the best-scoring valid path, long [B, L].
+    """
     best = path_log_scores(scores, levels).argmax(-1)
     return levels.leaf_paths.to(scores.device)[best]
 
 
 def decode(scores: torch.Tensor, levels: TaxonomyLevels, decoding: str = "independent") -> torch.Tensor:
+    """Per-level choices by the decoding a config names.
+
+    Args:
+        scores: Slot logits [B, S].
+        levels: The levels the slots belong to.
+        decoding: One of :data:`DECODINGS`.
+
+    Returns:
+        Slot choices long [B, L].
+
+    Raises:
+        ValueError: On an unknown decoding.
+    """
     if decoding == "independent":
         return decode_independent(scores, levels)
     if decoding == "consistent":
@@ -65,8 +102,14 @@ def decode(scores: torch.Tensor, levels: TaxonomyLevels, decoding: str = "indepe
 def level_metrics(choices: torch.Tensor, truth: torch.Tensor, levels: TaxonomyLevels) -> dict:
     """Per-level accuracy, full-path accuracy and the level-wise HVR.
 
-    ``choices`` and ``truth`` are slot indices long [n, L]; truth −1 = level not labelled (left
-    out). ``path_accuracy`` is over examples with at least one labelled level. Undefined: None.
+    Args:
+        choices: Chosen slot indices long [n, L].
+        truth: True slot indices long [n, L]; −1 = level not labelled (left out).
+        levels: The levels the slots belong to.
+
+    Returns:
+        ``hvr_levels``, ``accuracy_by_level`` (level name → accuracy) and ``path_accuracy`` (over
+        examples with at least one labelled level); None where undefined.
     """
     labelled = truth >= 0
     correct = (choices == truth) & labelled
@@ -88,8 +131,21 @@ def evaluate_decodings(probs, targets, taxonomy: Taxonomy, level_choices: dict[s
                        train_targets=None, main: str = "independent") -> dict:
     """:func:`seafloorhmc.metrics.evaluate` on each decoding's node sets, plus :func:`level_metrics`.
 
-    ``main`` gives the unprefixed numbers; every other decoding adds its :data:`DECISION_KEYS`
-    prefixed with its name.
+    Args:
+        probs: Node probabilities [n, N] (from :meth:`TaxonomyLevels.node_probabilities`).
+        targets: Ancestor-closed node targets [n, N].
+        taxonomy: The tree of the N nodes.
+        level_choices: Decoding name → its slot choices long [n, L].
+        known: Optional bool [n, N]; unknown cells are left out of node-wise metrics.
+        train_targets: Training targets, which decide the rare nodes.
+        main: The decoding whose numbers are unprefixed; every other decoding adds its
+            :data:`DECISION_KEYS` prefixed with its name.
+
+    Returns:
+        The metrics, with ``decoding`` naming the main one.
+
+    Raises:
+        ValueError: If ``main`` is not among ``level_choices``.
     """
     if main not in level_choices:
         raise ValueError(f"decoding {main!r} was not computed (have {', '.join(level_choices)})")

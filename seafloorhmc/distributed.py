@@ -29,6 +29,8 @@ import torch.distributed as torch_dist
 from .errors import ConfigError
 from .utils.seeding import derive_seed
 
+__all__ = ["DistContext", "SINGLE_PROCESS", "per_rank_batch", "global_mean_scale", "init_from_env", "shutdown"]
+
 
 def per_rank_batch(batch_size: int, world_size: int) -> int:
     """Each of ``world_size`` processes' share of the global batch ``batch_size``.
@@ -51,6 +53,15 @@ def per_rank_batch(batch_size: int, world_size: int) -> int:
 
 @dataclass
 class DistContext:
+    """This process's place among the training processes; the default is a single process.
+
+    Attributes:
+        rank: This process's rank (0 writes the files).
+        world_size: Number of processes W.
+        local_rank: Rank on this machine (selects the GPU).
+        device: This rank's device (None for the single-process default).
+    """
+
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
@@ -58,29 +69,53 @@ class DistContext:
 
     @property
     def is_main(self) -> bool:
+        """Whether this is rank 0, the process that writes files and logs."""
         return self.rank == 0
 
     @property
     def enabled(self) -> bool:
+        """Whether there is more than one process (collectives are no-ops otherwise)."""
         return self.world_size > 1
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Wrap a model for data-parallel training when distributed (gradients averaged over ranks).
+
+        Args:
+            model: The model, already on this rank's device.
+
+        Returns:
+            A ``DistributedDataParallel`` wrapper, or the model itself for a single process.
+        """
         if not self.enabled:
             return model
         device_ids = [self.device.index] if self.device is not None and self.device.type == "cuda" else None
         return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
     def barrier(self) -> None:
+        """Wait until every rank gets here (e.g. before reading a file rank 0 wrote)."""
         if self.enabled:
             torch_dist.barrier()
 
     def per_rank_batch(self, batch_size: int) -> int:
-        """This rank's share of the global ``train.batch_size`` (:func:`per_rank_batch`)."""
+        """This rank's share of the global ``train.batch_size`` (:func:`per_rank_batch`).
+
+        Args:
+            batch_size: The global batch size.
+
+        Returns:
+            ``batch_size // world_size``.
+        """
         return per_rank_batch(batch_size, self.world_size)
 
     def loss_scale(self, local_count: int, reduction: str = "mean") -> float:
-        """Factor for this rank's loss so that DDP's gradient *average* equals the single-process
-        gradient of the global batch: ``W · local_cells / global_cells`` for a mean, ``W`` for a sum.
+        """Factor for this rank's loss so that DDP's gradient *average* equals the single-process one.
+
+        Args:
+            local_count: The cells this rank's loss counted in this step.
+            reduction: The loss's reduction, ``"mean"`` or ``"sum"``.
+
+        Returns:
+            ``W · local_cells / global_cells`` for a mean, ``W`` for a sum, 1 for a single process.
         """
         if not self.enabled:
             return 1.0
@@ -90,13 +125,27 @@ class DistContext:
         return global_mean_scale(local_count, total, self.world_size)
 
     def seed_rank(self, seed: int, epoch: int) -> None:
-        """Give each rank its own dropout stream for ``epoch`` (identical streams would draw the same
-        masks on every rank); a function of (seed, rank, epoch), so resuming repeats it.
+        """Give each rank its own dropout stream for ``epoch``.
+
+        Identical streams would draw the same masks on every rank; the seed is a function of
+        (seed, rank, epoch), so resuming repeats it.
+
+        Args:
+            seed: The run's seed.
+            epoch: The epoch about to start.
         """
         if self.enabled:
             torch.manual_seed(derive_seed(seed, "rank", self.rank, epoch))
 
     def sum_floats(self, *values: float) -> tuple[float, ...]:
+        """Sum numbers over all ranks (counts, loss totals).
+
+        Args:
+            *values: This rank's numbers.
+
+        Returns:
+            The sums, one per value (the values themselves for a single process).
+        """
         if not self.enabled:
             return values
         tensor = torch.tensor(values, dtype=torch.float64, device=self._comm_device)
@@ -104,7 +153,14 @@ class DistContext:
         return tuple(tensor.tolist())
 
     def broadcast_object(self, value):
-        """Rank 0's ``value`` on every rank (e.g. a timestamped output folder)."""
+        """Rank 0's ``value`` on every rank (e.g. a timestamped output folder).
+
+        Args:
+            value: Any picklable object; only rank 0's counts.
+
+        Returns:
+            Rank 0's value.
+        """
         if not self.enabled:
             return value
         box = [value]
@@ -112,7 +168,14 @@ class DistContext:
         return box[0]
 
     def gather_tensor(self, tensor: torch.Tensor) -> torch.Tensor:
-        """Concatenate a [n_rank, ...] tensor from every rank (sizes may differ), rank order."""
+        """Collect a tensor from every rank, e.g. the predictions each rank made on its share.
+
+        Args:
+            tensor: This rank's [n_rank, ...] rows (sizes may differ between ranks).
+
+        Returns:
+            All ranks' rows concatenated in rank order, on ``tensor``'s device.
+        """
         if not self.enabled:
             return tensor
         if tensor.dtype == torch.bool:  # not every backend gathers bool
@@ -132,7 +195,11 @@ class DistContext:
     @property
     def _comm_device(self) -> torch.device:
         backend = torch_dist.get_backend() if self.enabled else "gloo"
-        return self.device if backend == "nccl" else torch.device("cpu")
+        if backend != "nccl":
+            return torch.device("cpu")
+        if self.device is None:
+            raise RuntimeError("NCCL collectives need this rank's CUDA device")
+        return self.device
 
 
 
@@ -140,8 +207,15 @@ SINGLE_PROCESS = DistContext()
 
 
 def global_mean_scale(local_count: float, global_count: float, world_size: int) -> float:
-    """``W · local / global``: a rank's mean loss times this, averaged over W ranks, is the mean
-    over all ``global_count`` cells (a rank with no counted cells contributes nothing).
+    """Scale that turns DDP's average of per-rank mean losses into the mean over the global batch.
+
+    Args:
+        local_count: Cells this rank counted.
+        global_count: Cells all ranks counted.
+        world_size: Number of ranks W.
+
+    Returns:
+        ``W · local / global`` (0 when nothing was counted, so such a rank contributes nothing).
     """
     if global_count <= 0:
         return 0.0
@@ -149,7 +223,14 @@ def global_mean_scale(local_count: float, global_count: float, world_size: int) 
 
 
 def init_from_env(device: str = "auto") -> DistContext:
-    """Join the process group torchrun describes (``WORLD_SIZE`` > 1), else single process."""
+    """Join the process group torchrun describes (``WORLD_SIZE`` > 1), else single process.
+
+    Args:
+        device: ``train.device``; ``"cpu"`` uses the gloo backend even where CUDA is available.
+
+    Returns:
+        This process's context (:data:`SINGLE_PROCESS` without torchrun).
+    """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return SINGLE_PROCESS
@@ -164,5 +245,10 @@ def init_from_env(device: str = "auto") -> DistContext:
 
 
 def shutdown(ctx: DistContext) -> None:
+    """Leave the process group at the end of a distributed run.
+
+    Args:
+        ctx: The context :func:`init_from_env` returned.
+    """
     if ctx.enabled and torch_dist.is_initialized():
         torch_dist.destroy_process_group()

@@ -1,10 +1,11 @@
 """A tree taxonomy seen level by level: what level-wise methods (HCAL) classify among.
 
-HCAL (hcal.md §1.1) gives every example exactly one label per level, the labels forming one
-root-to-leaf path. Our taxonomies are unbalanced (a sponge is a leaf at depth 1, a sand dollar at
-depth 4) and labels may stop early, so the levels are built as follows.
+HCAL (Jiang et al. 2025, arXiv:2508.13452; code HaobingLiu/HCAL) gives every example exactly one
+label per level, the labels forming one root-to-leaf path. Our taxonomies are unbalanced (a sponge
+is a leaf at depth 1, a sand dollar at depth 4) and labels may stop early, so the levels are built
+as follows.
 
-* **Level k is depth d_k** of the taxonomy, coarse → fine (``Taxonomy.depth`` numbering; the spec
+* **Level k is depth d_k** of the taxonomy, coarse → fine (``Taxonomy.depth`` numbering; HCAL
   numbers fine → coarse). A single root carries no information and is not a level (it is always
   predicted); a forest's roots form the first level.
 * **Slots.** Level k classifies among *slots*: one per node of depth d_k, plus one *stop slot* per
@@ -37,7 +38,15 @@ class LevelsError(ValueError):
 
 
 def path_endpoints(targets: torch.Tensor, taxonomy: Taxonomy) -> torch.Tensor:
-    """Bool [n, N]: positive nodes none of whose children is positive (the ends of label paths)."""
+    """The ends of label paths: positive nodes none of whose children is positive.
+
+    Args:
+        targets: Ancestor-closed targets [n, N] (positive where > 0.5).
+        taxonomy: The hierarchy of the N nodes.
+
+    Returns:
+        Bool [n, N].
+    """
     positive = torch.as_tensor(targets) > 0.5
     edges = taxonomy.edge_index().to(positive.device)
     if edges.shape[1] == 0:
@@ -49,13 +58,27 @@ def path_endpoints(targets: torch.Tensor, taxonomy: Taxonomy) -> torch.Tensor:
 
 
 def single_path_mask(targets, taxonomy: Taxonomy) -> np.ndarray:
-    """Bool [n]: rows whose positive nodes form a single root-to-node path."""
+    """Which rows a level-wise method can use: those whose positive nodes form one root-to-node path.
+
+    Args:
+        targets: Ancestor-closed targets [n, N], array-like.
+        taxonomy: The hierarchy of the N nodes.
+
+    Returns:
+        Bool [n].
+    """
     return (path_endpoints(torch.as_tensor(np.asarray(targets)), taxonomy).sum(1) <= 1).numpy()
 
 
 def keep_single_path(samples: Sequence, taxonomy: Taxonomy) -> tuple[list, int]:
-    """The samples whose labels lie on one path (each label an ancestor of the deepest), and how
-    many were dropped. Samples need a ``labels`` tuple of node ids or paths.
+    """The samples whose labels lie on one path (each label an ancestor of the deepest).
+
+    Args:
+        samples: Objects with a ``labels`` tuple of node ids or paths.
+        taxonomy: The hierarchy the labels name.
+
+    Returns:
+        (the kept samples, how many were dropped).
     """
     kept = []
     for sample in samples:
@@ -69,7 +92,13 @@ def keep_single_path(samples: Sequence, taxonomy: Taxonomy) -> tuple[list, int]:
 class TaxonomyLevels:
     """Levels, slots and the maps between slots, nodes and label paths of a tree taxonomy.
 
-    Attributes (L levels, S_k slots at level k, S = Σ S_k):
+    Shapes below use L levels, S_k slots at level k and S = Σ S_k.
+
+    Args:
+        taxonomy: A tree taxonomy with more than one node.
+
+    Attributes:
+        taxonomy: The taxonomy.
         depths: taxonomy depth of each level, coarse → fine.
         sizes: S_k; ``offsets[k]`` is where level k starts on the concatenated slot axis.
         slot_node: per level, long [S_k], the node each slot stands for.
@@ -81,14 +110,18 @@ class TaxonomyLevels:
             (−1: masked level).
         leaf_paths: long [P, L], every valid full slot path, one per leaf; path p ends in slot p
             of the finest level.
+        num_slots: S.
+
+    Raises:
+        LevelsError: If the taxonomy is a DAG or has a single node.
     """
 
     def __init__(self, taxonomy: Taxonomy) -> None:
         if not taxonomy.is_tree:
             node = next(i for i, p in enumerate(taxonomy.parents) if len(p) > 1)
-            parents = ", ".join(taxonomy.nodes[p] for p in taxonomy.parents[node])
+            parent_names = ", ".join(taxonomy.nodes[p] for p in taxonomy.parents[node])
             raise LevelsError(f"level-wise heads need a tree taxonomy, but node {taxonomy.nodes[node]!r} has "
-                              f"several parents ({parents})")
+                              f"several parents ({parent_names})")
         self.taxonomy = taxonomy
         depth = np.asarray(taxonomy.depth)
         first = 1 if len(taxonomy.roots) == 1 else 0
@@ -144,14 +177,32 @@ class TaxonomyLevels:
 
     # ------------------------------------------------------------------ slot axis
     def split(self, scores: torch.Tensor) -> list[torch.Tensor]:
-        """[..., S] → one [..., S_k] view per level."""
+        """Cut scores on the concatenated slot axis into one block per level.
+
+        Args:
+            scores: Tensor [..., S].
+
+        Returns:
+            One [..., S_k] view per level.
+
+        Raises:
+            ValueError: If the last axis is not S long.
+        """
         if scores.shape[-1] != self.num_slots:
             raise ValueError(f"expected {self.num_slots} slot scores on the last axis, got shape {tuple(scores.shape)}")
         return list(torch.split(scores, self.sizes, dim=-1))
 
     def node_probabilities(self, scores: torch.Tensor) -> torch.Tensor:
-        """Slot logits [B, S] → node probabilities [B, N]: softmax within each level, each node read
-        at its own depth; a single root is certain (probability 1).
+        """Node probabilities from slot logits, so node-wise metrics can score a level-wise head.
+
+        Softmax within each level, each node read at its own depth; a single root is certain
+        (probability 1).
+
+        Args:
+            scores: Slot logits [B, S].
+
+        Returns:
+            Node probabilities [B, N].
         """
         probs = torch.cat([torch.softmax(s, dim=-1) for s in self.split(scores)], dim=-1)
         out = torch.ones(scores.shape[0], len(self.taxonomy), dtype=probs.dtype, device=probs.device)
@@ -161,10 +212,18 @@ class TaxonomyLevels:
 
     # ------------------------------------------------------------------ labels
     def encode(self, targets: torch.Tensor, describe: Callable[[int], str] | None = None) -> torch.Tensor:
-        """Ancestor-closed targets [B, N] → per-level slot labels long [B, L] (−1: masked).
+        """Per-level slot labels of ancestor-closed node targets.
 
-        A row with several label paths raises :class:`LevelsError` naming it (``describe(row)``,
-        or "row i") and its paths.
+        Args:
+            targets: Ancestor-closed targets [B, N].
+            describe: Names a row in errors (a file and line, say); "row i" by default.
+
+        Returns:
+            Slot labels long [B, L] (−1: masked level).
+
+        Raises:
+            ValueError: If targets are not [B, N].
+            LevelsError: If a row has several label paths; the message names the row and its paths.
         """
         targets = torch.as_tensor(targets)
         if targets.dim() != 2 or targets.shape[1] != len(self.taxonomy):
@@ -184,8 +243,13 @@ class TaxonomyLevels:
 
     # ------------------------------------------------------------------ decisions
     def multi_hot(self, slots: torch.Tensor) -> torch.Tensor:
-        """Per-level slot choices long [B, L] → bool [B, N] node sets (the nodes the chosen slots
-        stand for, plus a single root; −1 entries add nothing).
+        """The node sets that per-level slot choices stand for, so node-set metrics can score them.
+
+        Args:
+            slots: Per-level slot choices long [B, L]; −1 entries add nothing.
+
+        Returns:
+            Bool [B, N]: the nodes the chosen slots stand for, plus a single root.
         """
         out = torch.zeros(slots.shape[0], len(self.taxonomy), dtype=torch.bool, device=slots.device)
         if len(self.taxonomy.roots) == 1 and self.depths[0] == 1:
@@ -198,8 +262,13 @@ class TaxonomyLevels:
         return out
 
     def violations(self, slots: torch.Tensor) -> torch.Tensor:
-        """Bool [B]: some level's choice does not continue the previous level's choice
-        (hcal.md §1.7's per-example hierarchy violation).
+        """Which examples' choices break the hierarchy (HCAL's per-example hierarchy violation).
+
+        Args:
+            slots: Per-level slot choices long [B, L].
+
+        Returns:
+            Bool [B]: some level's choice does not continue the previous level's choice.
         """
         broken = torch.zeros(slots.shape[0], dtype=torch.bool, device=slots.device)
         for k in range(1, len(self)):
@@ -208,5 +277,10 @@ class TaxonomyLevels:
         return broken
 
     def level_names(self) -> list[str]:
+        """Names of the levels in per-level metrics: their taxonomy depths.
+
+        Returns:
+            One name per level, coarse → fine.
+        """
         return [str(d) for d in self.depths]
 

@@ -94,11 +94,19 @@ class Registry(Generic[T]):
                                 f"{', '.join(self._entries)}") from None
 
     def names(self) -> tuple[str, ...]:
-        """The registered names, in registration order."""
+        """The registered names, in registration order (config validation and CLI choices list them).
+
+        Returns:
+            The names.
+        """
         return tuple(self._entries)
 
     def items(self) -> list[tuple[str, T]]:
-        """(name, entry) pairs in registration order."""
+        """Every entry with its name, in registration order.
+
+        Returns:
+            (name, entry) pairs.
+        """
         return list(self._entries.items())
 
     def __contains__(self, name: object) -> bool:

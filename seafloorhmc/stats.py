@@ -32,10 +32,27 @@ ALPHA = 0.05
 
 
 def better_sign(metric: str) -> int:
+    """Which direction of a metric is better, so ranks and "better" flags follow it.
+
+    Args:
+        metric: A metric name; those in ``LOWER_IS_BETTER`` and names ending in ``_loss`` are
+            better when lower.
+
+    Returns:
+        1 when higher is better, -1 when lower is.
+    """
     return -1 if metric in LOWER_IS_BETTER or metric.endswith("_loss") else 1
 
 
 def number(value) -> float | None:
+    """A table cell as a finite float, or None when it holds none (empty, text, bool, NaN, inf).
+
+    Args:
+        value: A cell of a result table.
+
+    Returns:
+        The float, or None.
+    """
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -46,8 +63,16 @@ def number(value) -> float | None:
 
 
 # ------------------------------------------------------------------------------- aggregation
-def mean_ci(values: Sequence[float], level: float = 0.95) -> dict:
-    """n, mean, sample std (ddof 1) and the Student-t interval of the mean (collapsed for n = 1)."""
+def mean_ci(values: Sequence[float | None], level: float = 0.95) -> dict:
+    """n, mean, sample std (ddof 1) and the Student-t interval of the mean (collapsed for n = 1).
+
+    Args:
+        values: One value per run; None (a missing value) is left out.
+        level: Coverage of the interval.
+
+    Returns:
+        ``n``, ``mean``, ``std``, ``ci_low``, ``ci_high`` (None for all but ``n`` without values).
+    """
     x = np.asarray([v for v in values if v is not None], dtype=float)
     n = len(x)
     if n == 0:
@@ -59,6 +84,15 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> dict:
 
 
 def group_rows(rows: Iterable[Mapping], by: Sequence[str]) -> dict[tuple, list[Mapping]]:
+    """Rows grouped by their values in some columns, so each group can be summarised or tested.
+
+    Args:
+        rows: Table rows.
+        by: The columns to group by (a missing column reads as None).
+
+    Returns:
+        Tuple of the ``by`` values → the rows that have them, in first-appearance order.
+    """
     groups: dict[tuple, list[Mapping]] = {}
     for row in rows:
         groups.setdefault(tuple(row.get(c) for c in by), []).append(row)
@@ -66,7 +100,17 @@ def group_rows(rows: Iterable[Mapping], by: Sequence[str]) -> dict[tuple, list[M
 
 
 def aggregate(rows: Sequence[Mapping], metric: str, by: Sequence[str]) -> list[dict]:
-    """One row per combination of ``by`` (first-appearance order) with :func:`mean_ci` of ``metric``."""
+    """Summarise a metric over runs: :func:`mean_ci` per combination of the ``by`` columns.
+
+    Args:
+        rows: One row per run.
+        metric: The column to summarise.
+        by: The columns that identify a configuration.
+
+    Returns:
+        One row per combination of ``by`` (first-appearance order): the ``by`` values,
+        ``metric`` and the :func:`mean_ci` fields.
+    """
     out = []
     for key, members in group_rows(rows, by).items():
         out.append({**dict(zip(by, key)), "metric": metric, **mean_ci([number(r.get(metric)) for r in members])})
@@ -75,7 +119,14 @@ def aggregate(rows: Sequence[Mapping], metric: str, by: Sequence[str]) -> list[d
 
 # ------------------------------------------------------------------------------- paired tests
 def holm(pvalues: Sequence[float | None]) -> list[float | None]:
-    """Holm-adjusted p-values (monotone, capped at 1); None stays None."""
+    """Holm's step-down adjustment, controlling the family-wise error over a list of comparisons.
+
+    Args:
+        pvalues: Raw p-values; None and NaN are not part of the family.
+
+    Returns:
+        Adjusted p-values in the same order (monotone, capped at 1); None (and NaN) become None.
+    """
     indexed = [(p, i) for i, p in enumerate(pvalues) if p is not None and not math.isnan(p)]
     indexed.sort()
     m = len(indexed)
@@ -88,7 +139,15 @@ def holm(pvalues: Sequence[float | None]) -> list[float | None]:
 
 
 def rank_biserial(differences: Sequence[float]) -> float:
-    """Matched-pairs rank-biserial correlation of paired differences, zeros dropped (0 when all are zero)."""
+    """Effect size of a Wilcoxon signed-rank test: ``r = (R⁺ − R⁻) / (R⁺ + R⁻)``.
+
+    Args:
+        differences: Paired differences (treatment − control); zeros are dropped, as the test
+            drops them.
+
+    Returns:
+        r in [-1, 1] (0 when all differences are zero).
+    """
     d = np.asarray(differences, dtype=float)
     d = d[d != 0]
     if len(d) == 0:
@@ -99,7 +158,19 @@ def rank_biserial(differences: Sequence[float]) -> float:
 
 
 def wilcoxon_test(treatment: Sequence[float], control: Sequence[float]) -> dict:
-    """Two-sided Wilcoxon signed-rank test of paired values (scipy; exact for small n without ties)."""
+    """Two-sided Wilcoxon signed-rank test of paired values (scipy; exact for small n without ties).
+
+    Args:
+        treatment: The method's values.
+        control: The baseline's values, paired by position.
+
+    Returns:
+        ``n``, ``n_nonzero``, ``mean_diff``, ``median_diff``, ``statistic``, ``p`` and
+        ``effect_r`` (:func:`rank_biserial`); with no non-zero difference p is 1 (None without pairs).
+
+    Raises:
+        ValueError: If the two samples differ in length.
+    """
     a, b = np.asarray(treatment, dtype=float), np.asarray(control, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"paired samples need equal lengths, got {len(a)} and {len(b)}")
@@ -120,9 +191,24 @@ def paired_comparisons(rows: Sequence[Mapping], metric: str, baseline: str, meth
                        unit_cols: Sequence[str], group_cols: Sequence[str] = ()) -> list[dict]:
     """Every method against ``baseline`` within each group, paired by the unit columns; Holm over the list.
 
-    A pair needs both runs of the same group and unit with a finite metric. ``better`` is True /
-    False when the Holm-adjusted p is below 0.05 and the method is better / worse (by the metric's
-    direction), None otherwise.
+    A pair needs both runs of the same group and unit with a finite metric.
+
+    Args:
+        rows: One row per run.
+        metric: The column compared.
+        baseline: The method every other method is compared with.
+        method_col: The column naming the method.
+        unit_cols: The columns that pair runs (seed, fraction, ...).
+        group_cols: The columns within which methods are compared (dataset, ...).
+
+    Returns:
+        One row per (group, method): the group values, ``metric``, ``method``, ``baseline``,
+        the :func:`wilcoxon_test` fields, ``p_holm`` and ``better`` (True / False when the
+        Holm-adjusted p is below 0.05 and the method is better / worse by the metric's direction,
+        None otherwise).
+
+    Raises:
+        ValueError: If no row has the baseline method.
     """
     methods = list(dict.fromkeys(r.get(method_col) for r in rows))
     if baseline not in methods:
@@ -152,7 +238,21 @@ def paired_comparisons(rows: Sequence[Mapping], metric: str, baseline: str, meth
 
 # ------------------------------------------------------------------------------- over datasets
 def nemenyi_critical_difference(k: int, n_blocks: int, alpha: float = ALPHA) -> float:
-    """Nemenyi's critical difference of average ranks for k methods on n blocks (datasets)."""
+    """Nemenyi's critical difference of average ranks for k methods on n blocks (datasets).
+
+    Demšar 2006: ``CD = q_α √(k(k+1)/(6N))``, ``q_α`` the studentized range quantile / √2.
+
+    Args:
+        k: Number of methods.
+        n_blocks: Number of blocks N.
+        alpha: Significance level.
+
+    Returns:
+        The critical difference.
+
+    Raises:
+        ValueError: If k < 2 or there is no block.
+    """
     if k < 2 or n_blocks < 1:
         raise ValueError(f"Nemenyi needs at least 2 methods and 1 block, got k={k}, N={n_blocks}")
     q = stats.studentized_range.ppf(1 - alpha, k, np.inf) / math.sqrt(2)
@@ -164,7 +264,18 @@ def friedman_nemenyi(rows: Sequence[Mapping], metric: str, block_col: str = "dat
     """Friedman test of the methods over blocks (each block's value: the mean over its runs) + Nemenyi.
 
     Only blocks where every method has a value count. Ranks: 1 = best (ties share the mean rank).
-    None when fewer than 3 methods or 2 complete blocks remain.
+
+    Args:
+        rows: One row per run.
+        metric: The column compared.
+        block_col: The column naming the block (dataset).
+        method_col: The column naming the method.
+        alpha: Significance level of the Nemenyi test.
+
+    Returns:
+        ``metric``, ``methods``, ``blocks``, ``average_ranks``, ``chi2``, ``p``, ``kendall_w``,
+        ``cd``, ``alpha`` and ``pairs`` (each pair's rank difference and significance); None
+        when fewer than 3 methods or 2 complete blocks remain.
     """
     methods = list(dict.fromkeys(r.get(method_col) for r in rows))
     means: dict = {}

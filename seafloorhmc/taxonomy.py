@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,14 +27,34 @@ class Taxonomy:
 
     Build it with :meth:`from_paths`, :meth:`from_edges` or :meth:`from_table`.
 
+    Args:
+        nodes: Node ids, in any order (they are sorted canonically).
+        edges: (parent id, child id) pairs.
+        names: Display name per node id; a node without one is shown by its id.
+        exclude_from_eval: Node ids that losses and metrics skip; ``None`` skips the roots.
+        path_sep: The separator of the label paths the taxonomy was built from, if any; it lets
+            :meth:`resolve` read labels written that way.
+
     Attributes:
         nodes: node ids, parents before children.
+        index: node id → its position in ``nodes``.
         names: display name of each node (last path component for path-built taxonomies).
         parents: for each node, the indices of its parents.
         children: for each node, the indices of its children.
         depth: longest path length from a root (roots have depth 0).
+        roots: indices of the nodes without parents.
+        leaves: indices of the nodes without children.
         eval_mask: bool [N]; nodes scored by losses and metrics (all but the roots by default).
+        external_ids: only on taxonomies read from a label table (:meth:`from_table`,
+            :meth:`from_csv`): table id → node id.
+
+    Raises:
+        TaxonomyError: On no nodes, an empty or duplicate id, an edge naming an unknown node,
+            a cycle, or ``exclude_from_eval`` naming an unknown node.
     """
+
+    external_ids: dict[str, str]
+    _constraint_plan: Any  # cached by seafloorhmc.constraint.plan_for
 
     def __init__(
         self,
@@ -90,7 +111,7 @@ class Taxonomy:
         self.eval_mask[sorted(excluded)] = False
         self._descendants: list[np.ndarray] | None = None
         self._name_index: dict[str, list[int]] | None = None
-        self._levels = None
+        self._levels: list[tuple[torch.Tensor, torch.Tensor]] | None = None
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -102,8 +123,17 @@ class Taxonomy:
     ) -> Taxonomy:
         """Every prefix of every path becomes a node; ids are the components joined with "/".
 
-        ``paths`` may be strings split on ``sep`` (e.g. ``"Biota > Echinoderms"`` with
-        ``sep=" > "``) or sequences of components.
+        Args:
+            paths: Strings split on ``sep`` (e.g. ``"Biota > Echinoderms"`` with ``sep=" > "``)
+                or sequences of components.
+            sep: The separator inside string paths.
+            exclude_from_eval: Node ids that losses and metrics skip; ``None`` skips the roots.
+
+        Returns:
+            The taxonomy, with each node named by its last path component.
+
+        Raises:
+            TaxonomyError: If a path has an empty component or a name contains "/".
         """
         nodes: dict[str, str] = {}
         edges: set[tuple[str, str]] = set()
@@ -129,7 +159,17 @@ class Taxonomy:
         names: Mapping[str, str] | None = None,
         exclude_from_eval: Iterable[str] | None = None,
     ) -> Taxonomy:
-        """A DAG from (parent, child) pairs; ids are kept exactly as given."""
+        """A DAG from (parent, child) pairs; ids are kept exactly as given.
+
+        Args:
+            edges: (parent id, child id) pairs.
+            nodes: Further node ids, e.g. isolated roots; nodes named by edges need not be listed.
+            names: Display name per node id.
+            exclude_from_eval: Node ids that losses and metrics skip; ``None`` skips the roots.
+
+        Returns:
+            The taxonomy.
+        """
         edges = [(str(p), str(c)) for p, c in edges]
         all_nodes = list(dict.fromkeys([*(nodes or []), *(x for e in edges for x in e)]))
         return cls(all_nodes, edges, names=names, exclude_from_eval=exclude_from_eval)
@@ -146,7 +186,17 @@ class Taxonomy:
         """A tree from ``id,name,parent_id`` rows (BIIGLE ``labels.csv``).
 
         Node ids are the name paths joined with "/" (so they match BIIGLE's ``label_hierarchy``
-        strings read with :meth:`from_paths`). ``external_ids`` maps each table id to its node.
+        strings read with :meth:`from_paths`).
+
+        Args:
+            rows: The table rows.
+            id_key: Column of the label id.
+            name_key: Column of the label name.
+            parent_key: Column of the parent's id (empty or ``null`` for roots).
+            exclude_from_eval: Node ids that losses and metrics skip; ``None`` skips the roots.
+
+        Returns:
+            The taxonomy, whose ``external_ids`` maps each table id to its node.
         """
         path_of = label_table_paths(rows, id_key, name_key, parent_key)
         tax = cls.from_paths(list(path_of.values()), sep=PATH_ID_SEP, exclude_from_eval=exclude_from_eval)
@@ -155,7 +205,16 @@ class Taxonomy:
 
     @classmethod
     def from_csv(cls, path: str | Path, **kwargs) -> Taxonomy:
-        """Read a label-tree table (BIIGLE ``labels.csv``: ``id,name,parent_id,...``)."""
+        """Read a label-tree table (BIIGLE ``labels.csv``: ``id,name,parent_id,...``).
+
+        Args:
+            path: The CSV file.
+            **kwargs: ``exclude_from_eval`` (as in :meth:`from_paths`) and ``id_key``, ``name_key``,
+                ``parent_key`` if the columns are named differently.
+
+        Returns:
+            The taxonomy, whose ``external_ids`` maps each table id to its node.
+        """
         exclude = kwargs.pop("exclude_from_eval", None)
         path_of = read_label_table(path, **kwargs)
         tax = cls.from_paths(list(path_of.values()), sep=PATH_ID_SEP, exclude_from_eval=exclude)
@@ -164,7 +223,11 @@ class Taxonomy:
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict:
-        """Plain-data form, stored in checkpoints; :meth:`from_dict` rebuilds an equal taxonomy."""
+        """Plain-data form, stored in checkpoints; :meth:`from_dict` rebuilds an equal taxonomy.
+
+        Returns:
+            JSON-serialisable ``nodes``, ``names``, ``edges``, ``exclude_from_eval`` and ``path_sep``.
+        """
         return {
             "nodes": list(self.nodes),
             "names": list(self.names),
@@ -175,6 +238,14 @@ class Taxonomy:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Taxonomy:
+        """Rebuild a taxonomy stored with :meth:`to_dict` (e.g. in a checkpoint).
+
+        Args:
+            data: The output of :meth:`to_dict`.
+
+        Returns:
+            A taxonomy equal to the one stored.
+        """
         return cls(
             data["nodes"],
             [tuple(e) for e in data["edges"]],
@@ -184,7 +255,14 @@ class Taxonomy:
         )
 
     def fingerprint(self) -> str:
-        """Stable hash of the ordered node ids, the edges and the evaluated nodes."""
+        """Stable hash of the ordered node ids, the edges and the evaluated nodes.
+
+        Checkpoints and feature caches store it to refuse data labelled with another hierarchy;
+        display names are left out so renaming a taxon keeps the fingerprint.
+
+        Returns:
+            16 hex digits.
+        """
         data = self.to_dict()
         data.pop("names")
         data.pop("path_sep")
@@ -202,33 +280,61 @@ class Taxonomy:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Taxonomy) and self.to_dict() == other.to_dict()
 
-    __hash__ = None  # mutable-looking container semantics; compare fingerprints instead
+    # Defining __eq__ leaves __hash__ None (unhashable: mutable-looking container semantics);
+    # compare fingerprints instead.
 
     @property
     def num_edges(self) -> int:
+        """Number of (parent, child) edges."""
         return sum(len(p) for p in self.parents)
 
     @property
     def max_depth(self) -> int:
+        """Depth of the deepest node (0 when every node is a root)."""
         return max(self.depth)
 
     @property
     def is_tree(self) -> bool:
+        """True when no node has more than one parent."""
         return all(len(p) <= 1 for p in self.parents)
 
     def edge_index(self) -> torch.Tensor:
-        """Long [2, E]: row 0 parents, row 1 children."""
+        """The edges as one tensor, the form graph code expects.
+
+        Returns:
+            Long [2, E]: row 0 parents, row 1 children.
+        """
         pairs = [(p, c) for c in range(len(self)) for p in self.parents[c]]
         if not pairs:
             return torch.zeros(2, 0, dtype=torch.long)
         return torch.tensor(pairs, dtype=torch.long).T.contiguous()
 
     def descendants(self, node: int | str) -> np.ndarray:
-        """Indices of ``node`` and all its descendants, sorted."""
+        """Indices of ``node`` and all its descendants, sorted.
+
+        Args:
+            node: A node index or id.
+
+        Returns:
+            int64 indices (cached; do not modify).
+
+        Raises:
+            TaxonomyError: If ``node`` is an unknown id.
+        """
         return self._descendant_lists()[self._as_index(node)]
 
     def ancestors(self, node: int | str) -> np.ndarray:
-        """Indices of ``node`` and all its ancestors, sorted."""
+        """Indices of ``node`` and all its ancestors, sorted.
+
+        Args:
+            node: A node index or id.
+
+        Returns:
+            int64 indices.
+
+        Raises:
+            TaxonomyError: If ``node`` is an unknown id.
+        """
         start = self._as_index(node)
         seen, stack = {start}, [start]
         while stack:
@@ -241,8 +347,15 @@ class Taxonomy:
     def descendant_matrix(self, sparse: bool = False) -> torch.Tensor:
         """Bool [N, N] with R[i, j] true iff j is i or a descendant of i.
 
-        Dense by default (the public contract); ``sparse=True`` gives a sparse COO tensor whose
-        size grows with the number of (ancestor, descendant) pairs rather than N².
+        This is the matrix the C-HMCNN max-constraint (Giunchiglia & Lukasiewicz 2020) is
+        defined with.
+
+        Args:
+            sparse: Return a coalesced sparse COO tensor whose size grows with the number of
+                (ancestor, descendant) pairs rather than N²; dense by default (the public contract).
+
+        Returns:
+            The bool [N, N] matrix.
         """
         lists = self._descendant_lists()
         rows = np.concatenate([np.full(len(d), i, dtype=np.int64) for i, d in enumerate(lists)])
@@ -260,8 +373,10 @@ class Taxonomy:
         """Edges grouped by the height of their parent, lowest first.
 
         Height = longest path down to a leaf. Processing the groups in order visits every child's
-        subtree before its parent, which is what the max-constraint needs. Each entry holds
-        (parent index, child index) long tensors for one group.
+        subtree before its parent, which is what the max-constraint needs.
+
+        Returns:
+            One (parent index, child index) pair of long tensors per group (cached).
         """
         if self._levels is None:
             n = len(self)
@@ -280,7 +395,17 @@ class Taxonomy:
         return self._levels
 
     def node_path(self, node: int | str) -> list[str]:
-        """Names from a root down to ``node`` (through the first parent in a DAG)."""
+        """Names from a root down to ``node`` (through the first parent in a DAG).
+
+        Args:
+            node: A node index or id.
+
+        Returns:
+            Display names, root first.
+
+        Raises:
+            TaxonomyError: If ``node`` is an unknown id.
+        """
         i = self._as_index(node)
         path = [self.names[i]]
         while self.parents[i]:
@@ -290,7 +415,18 @@ class Taxonomy:
 
     # ------------------------------------------------------------------ labels
     def resolve(self, label: str) -> int:
-        """Index of a label given as a node id, a path in this taxonomy's separator, or a unique name."""
+        """Index of a label given as a node id, a path in this taxonomy's separator, or a unique name.
+
+        Args:
+            label: A node id, a path (in this taxonomy's separator, ``" > "`` or "/"), or a
+                display name that only one node has.
+
+        Returns:
+            The node's index.
+
+        Raises:
+            TaxonomyError: If the label names no node, or a name several nodes share.
+        """
         if label in self.index:
             return self.index[label]
         text = str(label).strip()
@@ -312,11 +448,22 @@ class Taxonomy:
     def encode(
         self, labels: Iterable[str | int], complete: bool | Sequence[bool] = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Targets for one example: ``(target float [N], known bool [N])``.
+        """Targets for one example, with the nodes an incomplete label leaves unknown.
 
-        ``target`` is 1 on every labelled node and its ancestors. A label on an inner node with
-        ``complete=False`` (the default: the annotator stopped above leaf level) makes that node's
-        strict descendants unknown, unless another label marks them positive.
+        Args:
+            labels: The example's labels: node indices or anything :meth:`resolve` reads.
+            complete: Whether each label is complete (one flag for all, or one per label). A label
+                on an inner node with ``complete=False`` (the default: the annotator stopped above
+                leaf level) makes that node's strict descendants unknown, unless another label
+                marks them positive.
+
+        Returns:
+            ``(target float [N], known bool [N])``; ``target`` is 1 on every labelled node and
+            its ancestors.
+
+        Raises:
+            TaxonomyError: If the flags do not match the labels, a label is unknown, or an index
+                is out of range.
         """
         labels = list(labels)
         flags = [complete] * len(labels) if isinstance(complete, bool) else list(complete)
@@ -339,7 +486,15 @@ class Taxonomy:
     def encode_batch(
         self, label_lists: Sequence[Iterable[str | int]], complete: Sequence | bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Stack :meth:`encode` over examples: ``(float [n, N], bool [n, N])``."""
+        """Stack :meth:`encode` over examples.
+
+        Args:
+            label_lists: The labels of each example.
+            complete: One flag for all, or per example a flag or a per-label sequence.
+
+        Returns:
+            ``(target float [n, N], known bool [n, N])``.
+        """
         flags = [complete] * len(label_lists) if isinstance(complete, bool) else list(complete)
         pairs = [self.encode(labels, flag) for labels, flag in zip(label_lists, flags)]
         if not pairs:
@@ -349,8 +504,17 @@ class Taxonomy:
     def decode(self, prediction: torch.Tensor | np.ndarray, threshold: float = 0.5) -> list[str]:
         """Deepest predicted nodes of one prediction vector [N] (probabilities > ``threshold``).
 
-        A node is returned when it is predicted and none of its children is. For path-built
-        taxonomies the ids are the paths themselves.
+        A node is returned when it is predicted and none of its children is.
+
+        Args:
+            prediction: Scores of one example, one per node.
+            threshold: A node is predicted when its score exceeds this.
+
+        Returns:
+            The ids of the deepest predicted nodes (for path-built taxonomies, the paths).
+
+        Raises:
+            TaxonomyError: If ``prediction`` is not a vector of N values.
         """
         pred = np.asarray(prediction.detach().cpu() if isinstance(prediction, torch.Tensor) else prediction)
         if pred.shape != (len(self),):
@@ -417,7 +581,9 @@ def _find_cycle(edges: set[tuple[str, str]], indegree: Mapping[str, int]) -> lis
     for parent, child in edges:
         if parent in stuck and child in stuck:
             parents.setdefault(child, []).append(parent)
-    path, pos, node = [], {}, min(stuck)
+    path: list[str] = []
+    pos: dict[str, int] = {}
+    node = min(stuck)
     while node not in pos:
         pos[node] = len(path)
         path.append(node)

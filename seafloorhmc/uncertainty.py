@@ -1,7 +1,8 @@
 """Per-node uncertainty from the probabilities of M ensemble members (or MC-dropout samples).
 
-All modes follow the rare-node paper's released code (binary, per node, logs base 2,
-``EPS = 1e-10`` inside logs), computed without gradient:
+All modes follow the released code of Xu et al. 2026, "Improving Detection of Rare Nodes in
+Hierarchical Multi-Label Learning" (DalhousieAI/Hierarchical_Multi-Label_Imb_Focal_Weighted_Loss):
+binary, per node, logs base 2, ``EPS = 1e-10`` inside logs, computed without gradient:
 
 =============  ==========================================================  ==========
 mode           u                                                           range
@@ -35,7 +36,14 @@ ALIASES = {"mean": "bma", "pcs": "gmu", "epistemic": "epistemic_js"}
 
 
 def binary_entropy(p: torch.Tensor) -> torch.Tensor:
-    """H2(p) in bits, with EPS inside the logs."""
+    """H2(p) in bits, with EPS inside the logs (as the reference code computes it).
+
+    Args:
+        p: Bernoulli probabilities, any shape.
+
+    Returns:
+        The entropies, shaped like p.
+    """
     return -(p * torch.log2(p + EPS) + (1 - p) * torch.log2(1 - p + EPS))
 
 
@@ -63,7 +71,19 @@ def _pairwise_kl(probs: torch.Tensor) -> torch.Tensor:
 
 
 def node_uncertainty(member_probs: torch.Tensor, mode: str) -> torch.Tensor:
-    """Uncertainty [B, N] (or [..., N]) from member probabilities [M, B, N] (or [M, ..., N])."""
+    """Per-node uncertainty of an ensemble's (or MC-dropout samples') predictions, the focal factor's input.
+
+    Args:
+        member_probs: Member probabilities [M, B, N] (or [M, ..., N]).
+        mode: One of :data:`MODES` (see the module table), or an alias: ``mean`` (bma), ``pcs``
+            (gmu), ``epistemic`` (epistemic_js).
+
+    Returns:
+        Uncertainty [B, N] (or [..., N]), without gradient.
+
+    Raises:
+        ValueError: On an unknown mode or no members.
+    """
     mode = ALIASES.get(mode, mode)
     if mode not in MODES:
         raise ValueError(f"unknown uncertainty mode {mode!r}; choose one of {', '.join(MODES)}")

@@ -7,6 +7,8 @@ train ("others", which have no valid split); the test split is scored once at th
 
 from __future__ import annotations
 
+__all__ = ["SETTINGS", "PUBLISHED_AU_PRC", "chmcnn_config", "reproduce"]
+
 # dataset: (hidden width, learning rate, epochs)
 SETTINGS: dict[str, tuple[int, float, int]] = {
     "cellcycle_FUN": (500, 1e-4, 106), "derisi_FUN": (500, 1e-4, 67), "eisen_FUN": (500, 1e-4, 110),
@@ -30,7 +32,14 @@ PUBLISHED_AU_PRC: dict[str, float] = {
 
 
 def chmcnn_config(dataset: str) -> dict:
-    """The plain-data config of C-HMCNN's protocol on ``dataset`` (data.root left for --set)."""
+    """The plain-data config of C-HMCNN's protocol on ``dataset``.
+
+    Args:
+        dataset: A key of :data:`SETTINGS`.
+
+    Returns:
+        The config as plain data (``data.root`` left for ``--set``).
+    """
     hidden, lr, epochs = SETTINGS[dataset]
     return {
         "name": f"chmcnn-{dataset}",
@@ -45,8 +54,19 @@ def chmcnn_config(dataset: str) -> dict:
 
 
 def reproduce(datasets, seeds, data_root, out_dir, overrides=()) -> list[dict]:
-    """Train C-HMCNN's protocol on each dataset × seed (finished runs are reused) and collect
-    test AU(PRC) against the published value.
+    """Train C-HMCNN's protocol on each dataset × seed and collect test AU(PRC) against the published value.
+
+    Finished runs are reused.
+
+    Args:
+        datasets: Keys of :data:`SETTINGS`.
+        seeds: Seeds per dataset.
+        data_root: Folder with C-HMCNN's ``datasets_FUN`` / ``datasets_GO`` / ``datasets_others``.
+        out_dir: Runs go to ``out_dir/<dataset>/seed<k>``.
+        overrides: Further ``key=value`` config settings.
+
+    Returns:
+        One row per run: ``dataset``, ``seed``, ``au_prc``, ``published``, ``seconds``, ``run``.
     """
     import json
     import time

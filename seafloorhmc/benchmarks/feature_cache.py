@@ -21,11 +21,26 @@ from pathlib import Path
 
 import torch
 
+__all__ = ["UNCERTAINTY_CYCLE", "SweepResult", "count_encoder_images", "sweep_overrides", "run_sweep", "compare",
+           "markdown_table"]
+
 UNCERTAINTY_CYCLE = ("none", "bma", "predictive", "gmu")
 
 
 @dataclass
 class SweepResult:
+    """Cost and results of one sweep.
+
+    Attributes:
+        mode: ``"cache"`` or ``"re-encode"``.
+        runs: Number of runs.
+        seconds: End-to-end seconds of the sweep.
+        encoder_images: Images that passed through an encoder.
+        dataset_images: Images in the dataset.
+        au_prc: Test AU(PRC) of each run.
+        epoch_seconds: Seconds in the training + validation loops only (log.csv), summed over runs.
+    """
+
     mode: str
     runs: int
     seconds: float
@@ -50,7 +65,14 @@ def _weights_file(encoder: str, path: Path) -> Path:
 
 @contextlib.contextmanager
 def count_encoder_images(encoder: str):
-    """Yield a one-element list holding the number of images every ``encoder``-class module has seen."""
+    """Count the images every module of the ``encoder`` class sees, independently of the cache's bookkeeping.
+
+    Args:
+        encoder: A timm model name.
+
+    Yields:
+        A one-element list holding the number of images seen so far.
+    """
     import timm
 
     cls = type(timm.create_model(encoder, pretrained=False, num_classes=0))
@@ -68,6 +90,19 @@ def count_encoder_images(encoder: str):
 
 
 def sweep_overrides(manifest: Path, weights: Path, encoder: str, size: int, epochs: int, batch: int) -> list[str]:
+    """The config settings both sweeps share: a frozen encoder from a weights file, no augmentation.
+
+    Args:
+        manifest: The image dataset's manifest.
+        weights: The encoder weights file.
+        encoder: timm model name.
+        size: Input size in pixels.
+        epochs: Epochs per run.
+        batch: Batch size.
+
+    Returns:
+        ``key=value`` overrides.
+    """
     return ["data.format=manifest", f"data.annotations={manifest}", f"data.image_size={size}",
             "data.normalisation=imagenet", "data.augment=false", f"model.encoder={encoder}", "model.pretrained=true",
             f"model.weights={weights}", "model.freeze=true", "model.members=8", "model.hidden=64",
@@ -76,6 +111,19 @@ def sweep_overrides(manifest: Path, weights: Path, encoder: str, size: int, epoc
 
 
 def run_sweep(work: Path, base: list[str], runs: int, cache: bool, encoder: str, images: int) -> SweepResult:
+    """Train ``runs`` runs (seeds, cycling the focal uncertainty mode) with or without the feature cache.
+
+    Args:
+        work: Folder of the runs (and the cache).
+        base: The shared overrides (:func:`sweep_overrides`).
+        runs: Number of runs.
+        cache: Use the feature cache.
+        encoder: timm model name (to count encoder images).
+        images: Images in the dataset.
+
+    Returns:
+        The sweep's cost and results.
+    """
     from ..config import load_config
     from ..training import train
 
@@ -88,6 +136,7 @@ def run_sweep(work: Path, base: list[str], runs: int, cache: bool, encoder: str,
             config = load_config(None, [*base, cache_setting, f"seed={run}",
                                         f"loss.uncertainty={UNCERTAINTY_CYCLE[run % len(UNCERTAINTY_CYCLE)]}"])
             metrics = train(config, work / mode / f"run-{run:02d}")
+            assert metrics is not None  # a single process always gets the metrics back
             scores.append(float(metrics["au_prc"]))
             with open(work / mode / f"run-{run:02d}" / "log.csv", newline="") as handle:
                 epoch_seconds += sum(float(row["seconds"]) for row in csv.DictReader(handle))
@@ -97,7 +146,20 @@ def run_sweep(work: Path, base: list[str], runs: int, cache: bool, encoder: str,
 
 def compare(runs: int = 20, images: int = 120, size: int = 96, encoder: str = "resnet18", epochs: int = 3,
             batch: int = 16, work: str | Path | None = None) -> tuple[SweepResult, SweepResult]:
-    """(cached sweep, re-encoding sweep) over one freshly written dataset of ``images`` images."""
+    """Run the sweep with and without the feature cache over one freshly written dataset.
+
+    Args:
+        runs: Runs per sweep.
+        images: Images in the dataset.
+        size: Input size in pixels (the images are twice as large).
+        encoder: timm model name.
+        epochs: Epochs per run.
+        batch: Batch size.
+        work: Folder to keep (a temporary folder when None).
+
+    Returns:
+        (cached sweep, re-encoding sweep).
+    """
     from ..testing import write_tiny_image_manifest
 
     with contextlib.ExitStack() as stack:
@@ -111,6 +173,15 @@ def compare(runs: int = 20, images: int = 120, size: int = 96, encoder: str = "r
 
 
 def markdown_table(cached: SweepResult, recomputed: SweepResult) -> str:
+    """The comparison as recorded in ``docs/benchmarks.md``.
+
+    Args:
+        cached: The cached sweep.
+        recomputed: The re-encoding sweep.
+
+    Returns:
+        A Markdown table and the largest AU(PRC) difference between twin runs.
+    """
     lines = ["| sweep | runs | seconds, end to end | speed-up | seconds in epoch loops | speed-up | "
              "images through the encoder | per dataset image |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]

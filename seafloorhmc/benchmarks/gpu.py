@@ -25,8 +25,10 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -40,9 +42,20 @@ from ..training.optim import build_optimizer
 
 __all__ = ["StepRow", "DataRow", "bench_steps", "bench_data", "steps_table", "data_table"]
 
+ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
+
 
 @dataclass
 class StepRow:
+    """One timed step.
+
+    Attributes:
+        name: What was timed.
+        images_per_s: Throughput.
+        ms_per_step: Milliseconds per step.
+        peak_mib: Peak CUDA memory (None on CPU).
+    """
+
     name: str
     images_per_s: float
     ms_per_step: float
@@ -51,6 +64,15 @@ class StepRow:
 
 @dataclass
 class DataRow:
+    """The data pipeline's throughput.
+
+    Attributes:
+        workers: Loader processes.
+        images: Images per epoch.
+        images_per_s: Throughput of the timed epochs.
+        source: Side of the source JPEGs in pixels.
+    """
+
     workers: int
     images: int
     images_per_s: float
@@ -73,7 +95,7 @@ class _Device:
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def prepare(self, module: torch.nn.Module) -> torch.nn.Module:
+    def prepare(self, module: ModuleT) -> ModuleT:
         module = module.to(self.device).train()
         return module.to(memory_format=torch.channels_last) if self.channels_last else module
 
@@ -105,7 +127,25 @@ def bench_steps(encoder: str = "resnet50", size: int = 224, batch: int = 64, mem
                 member_types=("ensemble", "mc_dropout"), hidden: int | None = None, device: str = "cuda",
                 steps: int = 20, warmup: int = 5, amp: bool | None = None, channels_last: bool | None = None,
                 compile: bool = False) -> list[StepRow]:
-    """Bare-encoder rows, then one full-step row per (member type, members)."""
+    """Bare-encoder rows, then one full-step row per (member type, members).
+
+    Args:
+        encoder: timm model name.
+        size: Input size in pixels.
+        batch: Batch size.
+        members: Member counts to measure.
+        member_types: ``"ensemble"`` and/or ``"mc_dropout"``.
+        hidden: Head width (the encoder's feature width when None).
+        device: Torch device.
+        steps: Timed steps per row.
+        warmup: Untimed steps first (compilation, cuDNN autotuning).
+        amp: bf16 autocast (on CUDA by default).
+        channels_last: Channels-last memory (on CUDA by default).
+        compile: Wrap the models in ``torch.compile``.
+
+    Returns:
+        The rows, bare encoder first.
+    """
     dev = _Device(device, amp, channels_last)
     torch.manual_seed(0)
     tax = synthetic_taxonomy()
@@ -118,24 +158,8 @@ def bench_steps(encoder: str = "resnet50", size: int = 224, batch: int = 64, mem
         seconds, peak = dev.time(step, steps, warmup)
         rows.append(StepRow(name, batch / seconds, seconds * 1e3, peak))
 
-    model, _ = build_model(ModelConfig(encoder=encoder, members=1), tax)
-    bare = dev.prepare(model.encoder)
-    bare_forward = torch.compile(bare) if compile else bare
-    opt = torch.optim.AdamW(bare.parameters(), lr=1e-4, **({"fused": True} if dev.device.type == "cuda" else {}))
-
-    def bare_fwd_bwd():
-        bare.zero_grad(set_to_none=True)
-        with dev.autocast():
-            features = bare_forward(x)
-        features.float().sum().backward()
-
-    def bare_step():
-        bare_fwd_bwd()
-        opt.step()
-
-    measure("bare encoder fwd+bwd", bare_fwd_bwd)
-    measure("bare encoder step", bare_step)
-    del model, bare, bare_forward, opt
+    # in a function of its own, so the bare encoder and its optimiser are freed before the full models
+    _measure_bare_encoder(dev, encoder, tax, x, compile, measure)
     for member_type in member_types:
         for m in members:
             cfg = ModelConfig(encoder=encoder, members=m, member_type=member_type, hidden=hidden, dropout=0.7)
@@ -160,6 +184,29 @@ def bench_steps(encoder: str = "resnet50", size: int = 224, batch: int = 64, mem
     return rows
 
 
+def _measure_bare_encoder(dev: _Device, encoder: str, tax, x: torch.Tensor, compile: bool,
+                          measure: Callable[[str, Callable[[], None]], None]) -> None:
+    """The bare-encoder rows: forward + backward, then with a fused AdamW step."""
+    model, _ = build_model(ModelConfig(encoder=encoder, members=1), tax)
+    bare = dev.prepare(model.encoder)
+    bare_forward = torch.compile(bare) if compile else bare
+    fused: dict[str, Any] = {"fused": True} if dev.device.type == "cuda" else {}
+    opt = torch.optim.AdamW(bare.parameters(), lr=1e-4, **fused)
+
+    def bare_fwd_bwd():
+        bare.zero_grad(set_to_none=True)
+        with dev.autocast():
+            features = bare_forward(x)
+        features.float().sum().backward()
+
+    def bare_step():
+        bare_fwd_bwd()
+        opt.step()
+
+    measure("bare encoder fwd+bwd", bare_fwd_bwd)
+    measure("bare encoder step", bare_step)
+
+
 def _write_jpegs(folder: Path, count: int, side: int, seed: int = 0) -> list[str]:
     """Smooth random colour fields saved as JPEG (quality 90): decode cost like survey photos."""
     from PIL import Image
@@ -168,7 +215,7 @@ def _write_jpegs(folder: Path, count: int, side: int, seed: int = 0) -> list[str
     paths = []
     for i in range(count):
         coarse = rng.integers(0, 256, (max(2, side // 16), max(2, side // 16), 3), dtype=np.uint8)
-        image = Image.fromarray(coarse).resize((side, side), Image.BILINEAR)
+        image = Image.fromarray(coarse).resize((side, side), Image.Resampling.BILINEAR)
         path = folder / f"{i:05d}.jpg"
         image.save(path, quality=90)
         paths.append(str(path))
@@ -177,8 +224,21 @@ def _write_jpegs(folder: Path, count: int, side: int, seed: int = 0) -> list[str
 
 def bench_data(size: int = 224, batch: int = 64, workers: int = 8, images: int = 1024, source: int | None = None,
                device: str = "cuda", epochs: int = 2) -> DataRow:
-    """Images/s of decode + training augmentation (+ host→device copy) through the training loader;
-    the first epoch warms the file cache and is not timed.
+    """Images/s of decode + training augmentation (+ host→device copy) through the training loader.
+
+    The first epoch warms the file cache and is not timed.
+
+    Args:
+        size: Input size in pixels.
+        batch: Batch size.
+        workers: Loader processes.
+        images: JPEGs written (to a temporary folder).
+        source: Side of the JPEGs (twice ``size`` when None).
+        device: Where batches are copied (pinned memory on CUDA).
+        epochs: Epochs, at least 2 (all but the first are timed).
+
+    Returns:
+        The throughput row.
     """
     from ..data.dataset import HierarchicalImageDataset, collate_skipping_bad
     from ..data.loaders import EpochLoader
@@ -212,19 +272,37 @@ def bench_data(size: int = 224, batch: int = 64, workers: int = 8, images: int =
 
 
 def steps_table(rows: list[StepRow]) -> str:
-    """Markdown: images/s, ms/step, peak memory and the ratio to the bare encoder's fwd+bwd."""
+    """Markdown: images/s, ms/step, peak memory and the ratio to the bare encoder's fwd+bwd.
+
+    Args:
+        rows: The output of :func:`bench_steps` (bare encoder first).
+
+    Returns:
+        The Markdown table.
+    """
     base = rows[0].images_per_s
     lines = ["| step | images/s | ms/step | × bare fwd+bwd time | peak MiB |",
              "| --- | ---: | ---: | ---: | ---: |"]
     for r in rows:
         peak = "–" if r.peak_mib is None else f"{r.peak_mib:.0f}"
-        lines.append(f"| {r.name} | {r.images_per_s:.1f} | {r.ms_per_step:.1f} | {base / r.images_per_s:.2f} | {peak} |")
+        lines.append(f"| {r.name} | {r.images_per_s:.1f} | {r.ms_per_step:.1f} | {base / r.images_per_s:.2f} "
+                     f"| {peak} |")
     return "\n".join(lines)
 
 
 def data_table(row: DataRow, full_step_images_per_s: float | None = None) -> str:
+    """Markdown: the data pipeline's images/s, and whether it keeps up with the slowest full step.
+
+    Args:
+        row: The output of :func:`bench_data`.
+        full_step_images_per_s: Throughput of the slowest full step, if measured.
+
+    Returns:
+        The Markdown table.
+    """
     lines = ["| data pipeline | workers | source px | images/s | vs slowest full step |",
              "| --- | ---: | ---: | ---: | ---: |"]
     ratio = "–" if not full_step_images_per_s else f"{row.images_per_s / full_step_images_per_s:.2f}×"
-    lines.append(f"| decode JPEG + train augmentation | {row.workers} | {row.source} | {row.images_per_s:.1f} | {ratio} |")
+    lines.append(f"| decode JPEG + train augmentation | {row.workers} | {row.source} | {row.images_per_s:.1f} "
+                 f"| {ratio} |")
     return "\n".join(lines)

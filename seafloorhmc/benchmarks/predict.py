@@ -38,6 +38,21 @@ __all__ = ["PredictBenchResult", "build_random_checkpoint", "encoder_seconds", "
 
 @dataclass
 class PredictBenchResult:
+    """The timings of the predict benchmark (one entry per round in the lists).
+
+    Attributes:
+        images: Images predicted per round.
+        encoder: timm model name.
+        image_size: Input size in pixels.
+        batch_size: Batch size.
+        workers: Decoding worker processes.
+        members: Members of the model.
+        predict_seconds: End-to-end ``write_predictions`` seconds (folder → CSV).
+        encoder_seconds: Encoder-only seconds on pre-made tensors.
+        input_seconds: Decode + eval transform seconds in this process.
+        rows: Rows the last predict wrote.
+    """
+
     images: int
     encoder: str
     image_size: int
@@ -51,14 +66,17 @@ class PredictBenchResult:
 
     @property
     def predict_rate(self) -> float:
+        """Images/s of predict end to end (median round)."""
         return self.images / statistics.median(self.predict_seconds)
 
     @property
     def encoder_rate(self) -> float:
+        """Images/s of the encoder alone (median round)."""
         return self.images / statistics.median(self.encoder_seconds)
 
     @property
     def ratio(self) -> float:
+        """Predict's throughput as a share of the encoder's (the target is ≥ 0.8)."""
         return self.predict_rate / self.encoder_rate
 
     @property
@@ -68,8 +86,10 @@ class PredictBenchResult:
 
     @property
     def cpu_bound_ratio(self) -> float:
-        """The best ratio the CPU work allows when the encoder keeps every core busy: encoder and input
-        pipeline share the cores, so predict's time is at least their summed core-time / cores.
+        """The best ratio the CPU work allows when the encoder keeps every core busy.
+
+        Encoder and input pipeline share the cores, so predict's time is at least their summed
+        core-time / cores.
         """
         cores = max(1, torch.get_num_threads())
         return (1 / self.encoder_rate) / (1 / self.encoder_rate + 1 / (cores * self.input_rate))
@@ -77,7 +97,21 @@ class PredictBenchResult:
 
 def build_random_checkpoint(path: Path, taxonomy: Taxonomy, encoder: str = "resnet10t", image_size: int = 64,
                             members: int = 8, hidden: int = 256, batch_size: int = 32, seed: int = 0) -> Path:
-    """A checkpoint of an untrained model (the architecture and config are what matter for speed)."""
+    """A checkpoint of an untrained model (the architecture and config are what matter for speed).
+
+    Args:
+        path: The ``.safetensors`` file to write.
+        taxonomy: The label hierarchy.
+        encoder: timm model name.
+        image_size: Input size in pixels.
+        members: Ensemble members.
+        hidden: Head width.
+        batch_size: ``train.batch_size`` stored in the config.
+        seed: Seed of the random weights.
+
+    Returns:
+        ``path``.
+    """
     config = load_config(None, [f"model.encoder={encoder}", f"model.members={members}", f"model.hidden={hidden}",
                                 f"data.image_size={image_size}", "data.normalisation=imagenet",
                                 f"train.batch_size={batch_size}", f"seed={seed}"])
@@ -87,7 +121,17 @@ def build_random_checkpoint(path: Path, taxonomy: Taxonomy, encoder: str = "resn
 
 @torch.inference_mode()
 def encoder_seconds(encoder: torch.nn.Module, images: int, batch_size: int, image_size: int) -> float:
-    """Seconds for the encoder's forward over ``images`` pre-made inputs in batches of ``batch_size``."""
+    """Seconds for the encoder's forward over ``images`` pre-made inputs: the ceiling predict is measured against.
+
+    Args:
+        encoder: The encoder module.
+        images: Number of inputs.
+        batch_size: Batch size.
+        image_size: Input size in pixels.
+
+    Returns:
+        Seconds, after one untimed warm-up batch.
+    """
     inputs = torch.randn(batch_size, 3, image_size, image_size, generator=torch.Generator().manual_seed(0))
     sizes = [batch_size] * (images // batch_size) + ([images % batch_size] if images % batch_size else [])
     encoder.eval()
@@ -112,7 +156,25 @@ def input_seconds(folder: Path, config) -> float:
 def run_predict_bench(data_dir: str | Path, images: int = 2000, size: int = 128, encoder: str = "resnet10t",
                       image_size: int = 64, batch_size: int = 32, workers: int | None = None, members: int = 8,
                       rounds: int = 1) -> PredictBenchResult:
-    """Generate (or reuse) the synthetic images, then alternate encoder-only and predict timings."""
+    """Generate (or reuse) the synthetic images, then alternate encoder-only and predict timings.
+
+    Args:
+        data_dir: Folder of the synthetic dataset (generated if missing).
+        images: Number of images.
+        size: Side of the synthetic images.
+        encoder: timm model name.
+        image_size: Input size in pixels.
+        batch_size: Batch size.
+        workers: Decoding workers (predict's default when None).
+        members: Ensemble members.
+        rounds: Timing rounds.
+
+    Returns:
+        The timings.
+
+    Raises:
+        RuntimeError: If predict wrote a different number of rows than there are images.
+    """
     workers = default_workers() if workers is None else workers
     manifest = generate_synthetic_dataset(data_dir, n_images=images, size=size, progress=True)
     taxonomy = Taxonomy.from_csv(manifest.parent / "labels.csv")
@@ -138,6 +200,14 @@ def run_predict_bench(data_dir: str | Path, images: int = 2000, size: int = 128,
 
 
 def format_result(result: PredictBenchResult) -> str:
+    """The timings as a short text report.
+
+    Args:
+        result: The output of :func:`run_predict_bench`.
+
+    Returns:
+        Lines of text: rates, their ratio and the best ratio the CPU allows.
+    """
     ok = "meets" if result.ratio >= 0.8 else "MISSES"
     return "\n".join([
         f"{result.images} synthetic images, encoder {result.encoder} at {result.image_size} px, batch "

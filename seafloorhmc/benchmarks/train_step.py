@@ -26,19 +26,43 @@ from ..testing.reference import random_targets
 from ..training.optim import build_optimizer
 from ..utils.benchmark import mib, peak_memory_bytes, time_interleaved
 
+__all__ = ["StepTimes", "run", "markdown"]
+
 
 @dataclass
 class StepTimes:
+    """The timings of one benchmark run.
+
+    Attributes:
+        encoder_ms: The bare encoder's forward + backward, median ms.
+        rows: One dict per (member type, members, hidden): ``head_params``, ``fwd_bwd_ms``,
+            ``step_ms``, ``step_peak_mib``.
+        encoder_peak_mib: The bare encoder's peak memory in MiB.
+    """
+
     encoder_ms: float
     rows: list[dict]
     encoder_peak_mib: float | None = None
 
 
-def run(encoder: str = "resnet18", size: int = 64, batch: int = 32, members=(1, 20), member_types=("ensemble", "mc_dropout"),
-        hidden: int | Sequence[int | None] | None = None, rounds: int = 7, device: str = "cpu") -> StepTimes:
+def run(encoder: str = "resnet18", size: int = 64, batch: int = 32, members=(1, 20),
+        member_types=("ensemble", "mc_dropout"), hidden: int | Sequence[int | None] | None = None, rounds: int = 7,
+        device: str = "cpu") -> StepTimes:
     """Time the bare encoder and every (width, head type, members) combination, interleaved.
 
-    ``hidden``: one head width, several, or None for the encoder's feature width (the paper's d → d → d).
+    Args:
+        encoder: timm model name.
+        size: Input size in pixels.
+        batch: Batch size.
+        members: Member counts to measure.
+        member_types: ``"ensemble"`` and/or ``"mc_dropout"``.
+        hidden: One head width, several, or None for the encoder's feature width (the paper's
+            d → d → d).
+        rounds: Timing rounds.
+        device: Torch device.
+
+    Returns:
+        The timings.
     """
     torch.manual_seed(0)
     tax = synthetic_taxonomy()
@@ -46,8 +70,7 @@ def run(encoder: str = "resnet18", size: int = 64, batch: int = 32, members=(1, 
     weights = node_weights(random_targets(tax, 8 * batch, seed=2), tax)
     x = torch.randn(batch, 3, size, size, device=device)
     fns, setups = {}, {}
-    bare, _ = build_model(ModelConfig(encoder=encoder, members=1), tax)
-    bare = bare.encoder.to(device).train()
+    bare = build_model(ModelConfig(encoder=encoder, members=1), tax)[0].encoder.to(device).train()
 
     def encoder_fb():
         bare.zero_grad(set_to_none=True)
@@ -89,12 +112,23 @@ def run(encoder: str = "resnet18", size: int = 64, batch: int = 32, members=(1, 
 
 
 def markdown(result: StepTimes, encoder: str, size: int, batch: int) -> str:
+    """The timings as recorded in ``docs/benchmarks.md``.
+
+    Args:
+        result: The output of :func:`run`.
+        encoder: timm model name (for the heading).
+        size: Input size (for the heading).
+        batch: Batch size (for the heading).
+
+    Returns:
+        A heading line and a Markdown table.
+    """
     one = {r["hidden"]: r for r in result.rows if r["members"] == 1 and r["member_type"] == "ensemble"}
     lines = [f"Bare {encoder} forward+backward at {size} px, batch {batch}: {result.encoder_ms:.1f} ms, "
              f"peak {_fmt_mib(result.encoder_peak_mib)} MiB",
              "",
-             "| head | members | hidden | head params | fwd+bwd ms | head + loss overhead vs bare encoder | full step ms "
-             "| step vs 1 member | step peak MiB |",
+             "| head | members | hidden | head params | fwd+bwd ms | head + loss overhead vs bare encoder "
+             "| full step ms | step vs 1 member | step peak MiB |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in result.rows:
         overhead = r["fwd_bwd_ms"] / result.encoder_ms - 1

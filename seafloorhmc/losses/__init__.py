@@ -16,7 +16,7 @@ from .rare_node import REDUCTIONS, WEIGHT_TARGETS, RareNodeLoss
 from .schedules import SCHEDULES, WeightSchedule
 
 __all__ = [
-    "RareNodeLoss", "HCALLoss", "LOSSES", "build_loss", "WeightSchedule", "node_weights", "node_counts", "aggregated_frequencies",
-    "rescale_weights", "focal_factor", "mcloss_elements", "mcloss_logits", "weighted_mcloss_sum", "WEIGHT_MODES",
-    "NEGATIVE_WEIGHTS", "WEIGHT_TARGETS", "REDUCTIONS", "SCHEDULES",
+    "RareNodeLoss", "HCALLoss", "LOSSES", "build_loss", "WeightSchedule", "node_weights", "node_counts",
+    "aggregated_frequencies", "rescale_weights", "focal_factor", "mcloss_elements", "mcloss_logits",
+    "weighted_mcloss_sum", "WEIGHT_MODES", "NEGATIVE_WEIGHTS", "WEIGHT_TARGETS", "REDUCTIONS", "SCHEDULES",
 ]

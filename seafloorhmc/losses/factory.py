@@ -26,7 +26,20 @@ class LossBuilder(Protocol):
 
     def __call__(self, config: Config, taxonomy: Taxonomy, train_targets: torch.Tensor,
                  train_known: torch.Tensor | None = None,
-                 describe_row: Callable[[int], str] | None = None) -> nn.Module: ...
+                 describe_row: Callable[[int], str] | None = None) -> nn.Module:
+        """Build the loss.
+
+        Args:
+            config: The run configuration.
+            taxonomy: The label hierarchy.
+            train_targets: Ancestor-closed targets [n, N] of the training split proper.
+            train_known: Optional known-cell mask [n, N] of those rows.
+            describe_row: Names training row i in error messages.
+
+        Returns:
+            The loss module.
+        """
+        ...
 
 
 LOSSES: Registry[LossBuilder] = Registry("loss")

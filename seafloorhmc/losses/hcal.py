@@ -1,15 +1,18 @@
-"""HCAL's loss (hcal.md §1.4, §1.6): prototype cross-entropy per level, combined adaptively.
+"""HCAL's loss: prototype cross-entropy per level, combined adaptively.
+
+HCAL is Jiang et al. 2025, "Hierarchy-Consistent Learning and Adaptive Loss Balancing for
+Hierarchical Multi-Label Classification" (arXiv:2508.13452; released code HaobingLiu/HCAL).
 
 Input: the prototype head's slot logits z = ⟨f, p̃⟩/τ, [1, B, S] (perturbation already applied
 there while training), and ancestor-closed node targets, turned into one slot label per level by
 :class:`~seafloorhmc.levels.TaxonomyLevels` (masked levels, −1, leave that level's loss).
 
-* Finest level (spec level 1): cross-entropy of every labelled sample, averaged over samples.
+* Finest level (HCAL's level 1): cross-entropy of every labelled sample, averaged over samples.
 * Coarser levels, ``parent_anchor="batch_centroid"`` (HCAL): the anchors are the in-batch class
   centroids g_c = mean of the embeddings f of the samples labelled c (not re-normalised). Since
   ⟨g_c, p⟩ = mean_i ⟨f_i, p⟩, their logits are the per-class means of the sample logits, so the
   loss is cross-entropy over those centroid rows, averaged over the classes present.
-  ``"sample"``: the coarse levels use the samples too (the spec's "without aggregation" ablation).
+  ``"sample"``: the coarse levels use the samples too (a "without aggregation" ablation).
 
 Level weighting (the weights never carry gradient, except Kendall's learned θ):
 
@@ -47,7 +50,17 @@ PARENT_ANCHORS: tuple[str, ...] = get_args(ParentAnchor)
 
 
 def centroid_logits(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-class mean rows of ``logits`` [B, C] grouped by ``labels`` [B]: ([U, C], the U classes)."""
+    """Logits of HCAL's in-batch class centroids: the per-class mean rows of the sample logits.
+
+    Since ⟨g_c, p⟩ = mean_i ⟨f_i, p⟩, the mean of the sample logits is the centroid's logit.
+
+    Args:
+        logits: Sample logits [B, C].
+        labels: Class of each sample [B].
+
+    Returns:
+        (centroid logits [U, C], the U classes present, sorted).
+    """
     classes, inverse = torch.unique(labels, return_inverse=True)
     sums = torch.zeros(len(classes), logits.shape[1], dtype=logits.dtype, device=logits.device)
     sums = sums.index_add(0, inverse, logits)
@@ -57,7 +70,17 @@ def centroid_logits(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.T
 
 def level_losses(logits: torch.Tensor, slots: torch.Tensor, levels: TaxonomyLevels,
                  parent_anchor: str = "batch_centroid") -> tuple[torch.Tensor, torch.Tensor]:
-    """(ℓ [L], present bool [L]) from slot logits [B, S] and slot labels [B, L]; ℓ = 0 where absent."""
+    """Cross-entropy of each level, the terms HCAL's adaptive weighting combines.
+
+    Args:
+        logits: Slot logits [B, S].
+        slots: Slot labels [B, L] (−1: level masked for that sample).
+        levels: The taxonomy's levels.
+        parent_anchor: ``"batch_centroid"`` (coarse levels score class centroids) or ``"sample"``.
+
+    Returns:
+        (ℓ [L], present bool [L]); ℓ = 0 (still in the graph) where no sample is labelled.
+    """
     losses, present = [], []
     finest = len(levels) - 1
     for k, level_logits in enumerate(levels.split(logits)):
@@ -75,20 +98,58 @@ def level_losses(logits: torch.Tensor, slots: torch.Tensor, levels: TaxonomyLeve
 
 
 def awa_weights(losses: torch.Tensor, present: torch.Tensor, gamma: float) -> torch.Tensor:
-    """softmax(ℓ/γ) over the present levels (0 elsewhere), detached."""
+    """AWA level weights of HCAL's released code: harder levels (larger loss) weigh more.
+
+    Args:
+        losses: Level losses ℓ [L].
+        present: Bool [L], levels with a labelled sample.
+        gamma: Temperature γ.
+
+    Returns:
+        softmax(ℓ/γ) over the present levels (0 elsewhere), detached.
+    """
     scaled = (losses.detach() / gamma).masked_fill(~present, float("-inf"))
     return torch.softmax(scaled, dim=0)
 
 
 def dwa_weights(previous: torch.Tensor, before: torch.Tensor, temperature: float) -> torch.Tensor:
-    """L·softmax(r/T), r = L̄(t−1)/L̄(t−2); r = 1 where a mean is missing or zero."""
+    """DWA level weights (Liu et al. 2019, MTAN): levels whose loss falls slowly weigh more.
+
+    Args:
+        previous: Mean level losses of the last epoch L̄(t−1) [L].
+        before: Mean level losses of the epoch before L̄(t−2) [L].
+        temperature: Temperature T.
+
+    Returns:
+        L·softmax(r/T), r = L̄(t−1)/L̄(t−2); r = 1 where a mean is missing or zero.
+    """
     ratio = previous / before
     ratio = torch.where(torch.isfinite(ratio) & (before > 0), ratio, torch.ones_like(ratio))
     return len(ratio) * torch.softmax(ratio / temperature, dim=0)
 
 
 class HCALLoss(nn.Module):
-    """Loss over the prototype head's slot logits [1, B, S] (or [B, S]) and node targets [B, N]."""
+    """Loss over the prototype head's slot logits [1, B, S] (or [B, S]) and node targets [B, N].
+
+    Args:
+        taxonomy: A tree taxonomy (see :class:`~seafloorhmc.levels.TaxonomyLevels`).
+        level_weighting: ``awa``, ``dwa``, ``equal`` or ``uncertainty`` (see the module docstring).
+        gamma: AWA's temperature γ.
+        dwa_temperature: DWA's temperature T.
+        parent_anchor: ``"batch_centroid"`` (HCAL) or ``"sample"``.
+
+    Attributes:
+        levels: The taxonomy's levels.
+        last_losses: The level losses of the last call (detached), for logging.
+        last_weights: The level weights of the last call, for logging.
+
+    Raises:
+        ValueError: On an unknown weighting or anchor, or a non-positive temperature.
+        LevelsError: If the taxonomy is not a tree with more than one node.
+    """
+
+    epoch_means: torch.Tensor
+    dwa_lambda: torch.Tensor
 
     def __init__(self, taxonomy: Taxonomy, level_weighting: str = "awa", gamma: float = 0.5,
                  dwa_temperature: float = 2.0, parent_anchor: str = "batch_centroid") -> None:
@@ -138,8 +199,19 @@ class HCALLoss(nn.Module):
         return loss
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor, known: torch.Tensor | None = None) -> torch.Tensor:
-        """``known`` is not needed: a partial label ends its path at an inner node, whose deeper
-        levels are masked anyway (see :mod:`seafloorhmc.levels`).
+        """The weighted sum of the level losses of one batch.
+
+        Args:
+            logits: Slot logits [1, B, S] or [B, S].
+            targets: Ancestor-closed node targets [B, N].
+            known: Not needed: a partial label ends its path at an inner node, whose deeper levels
+                are masked anyway (see :mod:`seafloorhmc.levels`).
+
+        Returns:
+            The scalar loss.
+
+        Raises:
+            ValueError: If logits and targets do not match in shape.
         """
         scores = logits[0] if logits.dim() == 3 else logits
         if scores.dim() != 2 or scores.shape[0] != targets.shape[0]:
@@ -152,6 +224,7 @@ class HCALLoss(nn.Module):
             self._counts = self._counts.to(losses.device) + present.double()
         self.last_losses = losses.detach()
         if self.level_weighting == "uncertainty":
+            assert self.log_vars is not None  # created in __init__ for this weighting
             theta = self.log_vars.to(losses.dtype)
             terms = (torch.exp(-theta) * losses / len(self.levels) + theta) * present
             self.last_weights = (torch.exp(-theta.detach()) / len(self.levels)) * present
@@ -161,7 +234,15 @@ class HCALLoss(nn.Module):
         return (weights * losses).sum()
 
     def current_weights(self, losses: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-        """λ for this step (detached)."""
+        """Level weights λ for this step (detached).
+
+        Args:
+            losses: Level losses ℓ [L].
+            present: Bool [L], levels with a labelled sample.
+
+        Returns:
+            λ [L]: AWA's, DWA's (set at the last epoch end) or ones, 0 where absent.
+        """
         if self.level_weighting == "awa":
             return awa_weights(losses, present, self.gamma)
         if self.level_weighting == "dwa":
@@ -169,8 +250,11 @@ class HCALLoss(nn.Module):
         return present.to(losses.dtype)
 
     def on_epoch_end(self, epoch: int, reduce: Callable | None = None) -> None:
-        """Close the epoch: record the mean training loss of each level and, for DWA, set the next
-        epoch's weights. ``reduce`` sums numbers over processes (``DistContext.sum_floats``).
+        """Close the epoch: record the mean training loss of each level and, for DWA, set the next weights.
+
+        Args:
+            epoch: The epoch that ended (0-based); DWA starts adapting after the second.
+            reduce: Sums numbers over processes (``DistContext.sum_floats``); None for one process.
         """
         sums, counts = self._sums.cpu(), self._counts.cpu()
         if reduce is not None:

@@ -23,7 +23,16 @@ _TINY = 1e-38
 
 
 def mcloss_logits(logits: torch.Tensor, targets: torch.Tensor, taxonomy: Taxonomy) -> torch.Tensor:
-    """ỹ as logits, shaped like ``logits``; ``targets`` [..., N] broadcasts against it."""
+    """MCLoss's ỹ as logits: h⁺ (max over positive descendants) on positives, h elsewhere.
+
+    Args:
+        logits: Scores [..., N].
+        targets: Ancestor-closed targets [..., N], broadcast against ``logits``.
+        taxonomy: The hierarchy of the N nodes.
+
+    Returns:
+        ỹ, shaped like ``logits``, with gradients to the winning descendants.
+    """
     return gather_winners(logits, winner_index(logits, taxonomy, targets > 0.5))
 
 
@@ -34,7 +43,16 @@ def _signed_sigmoid(z: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tenso
 
 
 def mcloss_elements(logits: torch.Tensor, targets: torch.Tensor, taxonomy: Taxonomy) -> torch.Tensor:
-    """Element-wise MCLoss, same shape as ``logits`` (no masking, no reduction)."""
+    """Element-wise MCLoss (Giunchiglia & Lukasiewicz 2020), for reductions and weights of one's own.
+
+    Args:
+        logits: Scores [..., N].
+        targets: Ancestor-closed targets [..., N], broadcast against ``logits``.
+        taxonomy: The hierarchy of the N nodes.
+
+    Returns:
+        The loss of each element, same shape as ``logits`` (no masking, no reduction).
+    """
     prob_true, _ = _signed_sigmoid(mcloss_logits(logits, targets, taxonomy), targets)
     return -torch.log(prob_true.clamp_min(_TINY))
 
@@ -71,9 +89,18 @@ def weighted_mcloss_sum(
 ) -> torch.Tensor:
     """Σ over members, examples and nodes of ``weights`` × element-wise MCLoss.
 
-    ``logits`` [M, B, N] (or [B, N]); ``targets`` and ``weights`` [B, N], shared by the members.
-    The fast path of :class:`~seafloorhmc.losses.RareNodeLoss`; ``positive`` may pass
-    ``targets > 0.5`` when the caller has it already.
+    The fast path of :class:`~seafloorhmc.losses.RareNodeLoss`: one autograd node with a
+    closed-form gradient instead of the element-wise graph.
+
+    Args:
+        logits: Member logits [M, B, N] (or [B, N]).
+        targets: Ancestor-closed targets [B, N], shared by the members.
+        weights: Cell weights [B, N], shared by the members (detached).
+        taxonomy: The hierarchy of the N nodes.
+        positive: ``targets > 0.5``, when the caller has it already.
+
+    Returns:
+        The scalar weighted sum.
     """
     winners = winner_index(logits, taxonomy, targets > 0.5 if positive is None else positive)
     return _WeightedMCLossSum.apply(logits, winners, targets.to(logits.dtype), weights.to(logits.dtype).detach())

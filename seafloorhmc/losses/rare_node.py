@@ -6,7 +6,8 @@ For member h, example b and node i (evaluated and known):
 
 * ``a`` selects a node weight by the target value. ``weight_target="positive"`` puts the rarity
   weights ``w_pos`` on positive targets and ``w_neg`` on negatives (the paper's description);
-  ``"negative"`` swaps them, which is what the released code does (spec §3.3).
+  ``"negative"`` swaps them, which is what the released code does (Xu et al. 2026,
+  DalhousieAI/Hierarchical_Multi-Label_Imb_Focal_Weighted_Loss, ``process_weights``).
 * ``φ = focal_min + u^k`` with u the per-node uncertainty across members, detached.
 * A weight schedule moves both weight vectors toward ω over an epoch or a run; ``mixed_lambda``
   blends λ·weighted + (1 − λ)·plain MCLoss.
@@ -41,9 +42,37 @@ UNCERTAINTY_SOURCES: tuple[str, ...] = get_args(UncertaintySource)
 class RareNodeLoss(nn.Module):
     """Loss over member logits [M, B, N] (a single member may be given as [B, N]).
 
-    ``reduction="mean"`` divides by M × the number of (example, node) cells that count; ``"sum"``
-    is the released focal script's plain sum; ``"none"`` returns [M, B, N] with zeros where masked.
+    Args:
+        taxonomy: The label hierarchy; its ``eval_mask`` selects the nodes that count.
+        weights: (w_pos, w_neg) [N] from :func:`~seafloorhmc.losses.node_weights.node_weights`;
+            None for no node weights.
+        weight_target: ``"positive"`` (w_pos on positive targets) or ``"negative"`` (swapped, as
+            the released code does).
+        uncertainty: Uncertainty mode of the focal factor (see :mod:`seafloorhmc.uncertainty`);
+            None or ``"none"`` for no focal factor.
+        focal_k: Exponent k of the focal factor.
+        focal_min: Floor of the focal factor.
+        reduction: ``"mean"`` divides by M × the number of (example, node) cells that count;
+            ``"sum"`` is the released focal script's plain sum; ``"none"`` returns [M, B, N] with
+            zeros where masked.
+        schedule: Moves the weights toward ω during training; none by default.
+        omega: The ω the schedule moves toward.
+        mixed_lambda: Blend λ·weighted + (1 − λ)·plain MCLoss; None for weighted only.
+        uncertainty_source: ``"raw"`` (uncertainty of the member logits) or ``"constrained"``
+            (after the max-constraint).
+
+    Attributes:
+        w_pos: Rarity weights on the targets ``weight_target`` names (None without weights).
+        w_neg: Weights on the other targets (None without weights).
+
+    Raises:
+        ValueError: On an unknown choice, ``mixed_lambda`` outside [0, 1], or weights of the
+            wrong shape.
     """
+
+    eval_mask: torch.Tensor
+    w_pos: torch.Tensor | None
+    w_neg: torch.Tensor | None
 
     def __init__(
         self,
@@ -126,11 +155,21 @@ class RareNodeLoss(nn.Module):
 
     # ------------------------------------------------------------------ schedule
     def set_progress(self, step: int, total: int) -> None:
-        """Where training is (batch within epoch, or step within run, per the schedule's ``per``)."""
+        """Tell the loss where training is, so the weight schedule can move the weights.
+
+        Args:
+            step: Batch within the epoch, or step within the run (per the schedule's ``per``).
+            total: Number of batches per epoch, or steps per run.
+        """
         self._progress = self.schedule.factor(step, total)
 
     def current_weights(self) -> tuple[torch.Tensor, torch.Tensor] | None:
-        if self.w_pos is None:
+        """The node weights at this point of the schedule.
+
+        Returns:
+            (w_pos, w_neg) moved toward ω by the schedule's factor, or None without node weights.
+        """
+        if self.w_pos is None or self.w_neg is None:
             return None
         t = self._progress
         if t == 0.0:
@@ -138,7 +177,21 @@ class RareNodeLoss(nn.Module):
         return self.w_pos + (self.omega - self.w_pos) * t, self.w_neg + (self.omega - self.w_neg) * t
 
     # ------------------------------------------------------------------ forward
-    def forward(self, member_logits: torch.Tensor, targets: torch.Tensor, known: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, member_logits: torch.Tensor, targets: torch.Tensor,
+                known: torch.Tensor | None = None) -> torch.Tensor:
+        """The loss of one batch.
+
+        Args:
+            member_logits: Member logits [M, B, N] or [B, N].
+            targets: Ancestor-closed targets [B, N].
+            known: Optional bool [B, N]; unknown cells do not count.
+
+        Returns:
+            The scalar loss, or [M, B, N] for ``reduction="none"``.
+
+        Raises:
+            ValueError: If logits and targets do not match the taxonomy and each other.
+        """
         logits = member_logits.unsqueeze(0) if member_logits.dim() == 2 else member_logits
         if logits.dim() != 3 or logits.shape[1:] != targets.shape or logits.shape[-1] != len(self.taxonomy):
             raise ValueError(
@@ -163,9 +216,17 @@ class RareNodeLoss(nn.Module):
         mask = eval_mask & known.to(device=targets.device, dtype=torch.bool)
         return mask.to(targets.dtype), mask.sum()
 
-    def cell_weights(self, logits: torch.Tensor, targets: torch.Tensor, known: torch.Tensor | None = None) -> torch.Tensor:
-        """Weight [B, N] of each (example, node) cell, shared by the members: mask · a · φ,
-        blended with the plain mask by ``mixed_lambda``. Carries no gradient.
+    def cell_weights(self, logits: torch.Tensor, targets: torch.Tensor,
+                     known: torch.Tensor | None = None) -> torch.Tensor:
+        """Weight of each (example, node) cell, shared by the members (for inspection and plots).
+
+        Args:
+            logits: Member logits [M, B, N] (the focal factor's uncertainty comes from them).
+            targets: Ancestor-closed targets [B, N].
+            known: Optional bool [B, N]; unknown cells get 0.
+
+        Returns:
+            [B, N]: mask · a · φ, blended with the plain mask by ``mixed_lambda``; no gradient.
         """
         targets = targets.to(logits.dtype)
         return self._cell_weights(logits, targets > 0.5, self._mask(targets, known)[0]).expand_as(targets)

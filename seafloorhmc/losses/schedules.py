@@ -20,6 +20,18 @@ _ALIASES = {"lin": "linear", "exp": "exponential", "alt": "alternating"}
 
 @dataclass(frozen=True)
 class WeightSchedule:
+    """How fast the node weights move toward ω, one of the rare-node paper's baselines.
+
+    Attributes:
+        kind: ``none``, ``linear``, ``exponential`` (t^k) or ``alternating`` (0, 1, 0, ...);
+            aliases ``lin``, ``exp``, ``alt``.
+        k: Exponent of the exponential schedule.
+        per: ``"epoch"`` (restart every epoch, as the released code does) or ``"run"``.
+
+    Raises:
+        ValueError: On an unknown kind or ``per``.
+    """
+
     kind: str = "none"
     k: float = 3.0
     per: str = "epoch"
@@ -32,7 +44,15 @@ class WeightSchedule:
             raise ValueError(f"schedule 'per' must be 'epoch' or 'run', got {self.per!r}")
 
     def factor(self, step: int, total: int) -> float:
-        """Fraction t in [0, 1] of the way from the initial weights to ω at ``step`` of ``total``."""
+        """How far the weights have moved toward ω.
+
+        Args:
+            step: The current step (0-based).
+            total: Number of steps in the ramp.
+
+        Returns:
+            Fraction t in [0, 1] of the way from the initial weights to ω.
+        """
         if self.kind == "none":
             return 0.0
         if self.kind == "alternating":

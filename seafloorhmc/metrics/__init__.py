@@ -7,7 +7,7 @@ key                                        meaning
 =========================================  ==================================================================
 ``au_prc``                                 micro AP over evaluated known cells (C-HMCNN's AU(PRC), "optimistic AP")
 ``bin_ap``                                 the same on ŷ = [p > threshold] (= R·P + (1−R)·π)
-``precision``, ``recall``, ``f1``          macro over all evaluated nodes, 0/0 := 0 (rare-node paper §9)
+``precision``, ``recall``, ``f1``          macro over all evaluated nodes, 0/0 := 0 (Xu et al. 2026)
 ``*_present``                              the same over evaluated nodes with ≥ 1 positive test cell
 ``micro_precision|recall|f1``              pooled counts over evaluated known cells
 ``precision|recall|f1_by_depth``           {"depth": macro value}; ``n_nodes_by_depth`` counts the nodes

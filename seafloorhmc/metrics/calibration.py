@@ -15,7 +15,19 @@ __all__ = ["reliability_table", "ece_from_table"]
 
 
 def reliability_table(p: np.ndarray, y: np.ndarray, n_bins: int = 15) -> dict:
-    """Per-bin confidence, accuracy and count (None for empty bins) over flat p, y."""
+    """The reliability diagram's data: per-bin confidence, accuracy and count.
+
+    Args:
+        p: Probabilities, any shape (flattened).
+        y: Outcomes {0, 1}, same size as p.
+        n_bins: Number of equal-width bins on [0, 1].
+
+    Returns:
+        ``bin_edges``, ``confidence`` and ``accuracy`` (None for empty bins) and ``count`` per bin.
+
+    Raises:
+        ValueError: If ``n_bins`` < 1 or there are no cells.
+    """
     if n_bins < 1:
         raise ValueError(f"n_bins must be >= 1, got {n_bins}")
     p = np.asarray(p, dtype=np.float64).ravel()
@@ -33,7 +45,17 @@ def reliability_table(p: np.ndarray, y: np.ndarray, n_bins: int = 15) -> dict:
 
 
 def ece_from_table(table: dict) -> float:
-    """Σ |acc − conf| · count / total over the non-empty bins of a reliability table."""
+    """Expected calibration error of a reliability table.
+
+    Args:
+        table: The output of :func:`reliability_table`.
+
+    Returns:
+        Σ |acc − conf| · count / total over the non-empty bins.
+
+    Raises:
+        ValueError: If the table counts no cell.
+    """
     count = np.asarray(table["count"], dtype=np.float64)
     total = count.sum()
     if total == 0:

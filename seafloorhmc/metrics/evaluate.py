@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..taxonomy import Taxonomy
@@ -32,8 +34,13 @@ def evaluate(probs, targets, taxonomy: Taxonomy, known=None, train_targets=None,
             (per-level argmax of the prototype head); replaces ŷ = p > threshold (``threshold`` is
             then unused; the decided sets are what ``bin_ap``, P/R/F1, hP/hR/hF and HVR score).
 
-    Returns a dict of plain floats, lists and dicts; keys are documented in the package docstring.
-    Undefined values (AP without positives, averages over empty node sets) are None.
+    Returns:
+        A dict of plain floats, lists and dicts; keys are documented in the package docstring.
+        Undefined values (AP without positives, averages over empty node sets) are None.
+
+    Raises:
+        ValueError: If an input has the wrong shape or values (the message names it), or the
+            evaluation set is empty.
     """
     data = prepare(probs, targets, taxonomy, known, threshold)
     if predicted is not None:
@@ -52,7 +59,7 @@ def evaluate(probs, targets, taxonomy: Taxonomy, known=None, train_targets=None,
     table = reliability_table(p[cells], y[cells], ECE_BINS)
     node_ap = per_node_average_precision(y, p, cells)
 
-    out = {
+    out: dict[str, Any] = {
         "au_prc": micro_average_precision(y, p, cells),
         "bin_ap": binary_average_precision(y, pred, cells),
         "precision": macro(precision),

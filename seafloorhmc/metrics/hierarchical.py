@@ -1,18 +1,19 @@
 """Metrics that look at predictions through the hierarchy: violation rates and Kiritchenko hP/hR/hF.
 
-HVR (hcal.md §1.7, "our generalisation" for multi-label/DAG data) measures self-consistency only:
-an example violates when some predicted node has a parent (any parent in a DAG) that is not
-predicted. Every edge of the taxonomy is checked, whatever ``eval_mask`` says, and roots are
-parents like any other (predicted only if their own p > threshold). Ground truth and ``known`` are
-not used: consistency of the prediction does not depend on what was annotated.
+HVR (the hierarchy violation rate of HCAL, Jiang et al. 2025, arXiv:2508.13452, generalised here
+to multi-label/DAG data) measures self-consistency only: an example violates when some predicted
+node has a parent (any parent in a DAG) that is not predicted. Every edge of the taxonomy is
+checked, whatever ``eval_mask`` says, and roots are parents like any other (predicted only if
+their own p > threshold). Ground truth and ``known`` are not used: consistency of the prediction
+does not depend on what was annotated.
 
-hP/hR/hF (hcal.md §2.1), micro form pooled over examples. Convention used here: the true set β is
-the example's positive evaluated nodes (targets are ancestor-closed, so these are the labels plus
-their ancestors, roots excluded via ``eval_mask``); the predicted set α is ŷ closed under
-ancestors in the true hierarchy, restricted to the evaluated nodes. So an inconsistent prediction
-is repaired before scoring (the "strict Kiritchenko" convention; HVR reports the inconsistency).
-With partial labels both sets are restricted to known cells. 0/0 is scored 0 as for the macro
-metrics.
+hP/hR/hF (Kiritchenko et al. 2006; as in hiclass's ``metrics``), micro form pooled over examples.
+Convention used here: the true set β is the example's positive evaluated nodes (targets are
+ancestor-closed, so these are the labels plus their ancestors, roots excluded via ``eval_mask``);
+the predicted set α is ŷ closed under ancestors in the true hierarchy, restricted to the
+evaluated nodes. So an inconsistent prediction is repaired before scoring (the "strict
+Kiritchenko" convention; HVR reports the inconsistency). With partial labels both sets are
+restricted to known cells. 0/0 is scored 0 as for the macro metrics.
 """
 
 from __future__ import annotations
@@ -26,10 +27,16 @@ __all__ = ["violation_rates", "ancestor_closure", "hierarchical_prf"]
 
 
 def violation_rates(pred: np.ndarray, taxonomy: Taxonomy) -> tuple[float, float]:
-    """(example-level HVR, edge-level rate) for boolean predictions [n, N].
+    """How often predictions break the hierarchy (a predicted node without a predicted parent).
 
-    Edge-level rate = share of predicted positive non-root nodes (cells) with at least one parent
-    not predicted; 0 when nothing below a root is predicted.
+    Args:
+        pred: Boolean predictions [n, N].
+        taxonomy: The hierarchy of the N nodes.
+
+    Returns:
+        (example-level HVR, edge-level rate). The edge-level rate is the share of predicted
+        positive non-root cells with at least one parent not predicted; 0 when nothing below a
+        root is predicted.
     """
     edges = taxonomy.edge_index().numpy()
     if edges.shape[1] == 0:
@@ -54,6 +61,13 @@ def ancestor_closure(pred: np.ndarray, taxonomy: Taxonomy) -> np.ndarray:
 
     A sparse product ŷ · A, with A[j, i] = 1 when i is j or an ancestor of j: predictions are
     sparse, so this costs O(predicted cells × depth) rather than a pass over every level.
+
+    Args:
+        pred: Boolean predictions [n, N].
+        taxonomy: The hierarchy of the N nodes.
+
+    Returns:
+        Bool [n, N], closed under ancestors.
     """
     lists = [taxonomy.descendants(i) for i in range(len(taxonomy))]
     rows = np.concatenate(lists)
@@ -65,7 +79,17 @@ def ancestor_closure(pred: np.ndarray, taxonomy: Taxonomy) -> np.ndarray:
 def hierarchical_prf(
     pred: np.ndarray, y: np.ndarray, cells: np.ndarray, taxonomy: Taxonomy
 ) -> tuple[float, float, float]:
-    """Micro hP, hR, hF (see the module docstring for the convention)."""
+    """Micro hP, hR, hF (see the module docstring for the convention).
+
+    Args:
+        pred: Boolean predictions [n, N] (closed under ancestors before scoring).
+        y: Ancestor-closed boolean targets [n, N].
+        cells: Bool [n, N], the evaluated known cells.
+        taxonomy: The hierarchy of the N nodes.
+
+    Returns:
+        (hP, hR, hF), 0/0 scored 0.
+    """
     alpha = ancestor_closure(pred, taxonomy) & cells
     beta = y & cells
     overlap = float((alpha & beta).sum())

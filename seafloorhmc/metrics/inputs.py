@@ -14,9 +14,22 @@ import numpy as np
 
 from ..taxonomy import Taxonomy
 
+__all__ = ["EvalData", "as_numpy", "check_probs", "check_binary", "prepare"]
+
 
 def as_numpy(x, name: str) -> np.ndarray:
-    """A numpy array from a torch tensor (any device, with or without grad) or array-like."""
+    """A numpy array from a torch tensor (any device, with or without grad) or array-like.
+
+    Args:
+        x: The input.
+        name: Names the argument in the error.
+
+    Returns:
+        The array (floating tensors as float64: numpy has no bfloat16).
+
+    Raises:
+        ValueError: If ``x`` cannot be converted.
+    """
     if hasattr(x, "detach"):
         x = x.detach().cpu()
         x = (x.double() if x.is_floating_point() else x).numpy()  # numpy has no bfloat16
@@ -27,7 +40,20 @@ def as_numpy(x, name: str) -> np.ndarray:
 
 
 def check_probs(probs, name: str = "probs", ndim: int = 2) -> np.ndarray:
-    """float64 probabilities; NaN, inf or values outside [0, 1] raise naming the first culprit."""
+    """Probabilities checked to be finite and in [0, 1], so metrics never see garbage.
+
+    Args:
+        probs: Array-like or tensor.
+        name: Names the argument in errors.
+        ndim: Required number of dimensions.
+
+    Returns:
+        float64 array.
+
+    Raises:
+        ValueError: On the wrong number of dimensions, a non-numeric dtype, NaN/inf, or values
+            outside [0, 1]; the message names the first culprit.
+    """
     p = as_numpy(probs, name)
     if p.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {p.shape}")
@@ -46,7 +72,19 @@ def check_probs(probs, name: str = "probs", ndim: int = 2) -> np.ndarray:
 
 
 def check_binary(targets, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """Bool array from {0, 1} (or bool) values; anything else raises."""
+    """Labels checked to be {0, 1} (or bool).
+
+    Args:
+        targets: Array-like or tensor.
+        name: Names the argument in errors.
+        shape: Required shape, if any.
+
+    Returns:
+        Bool array.
+
+    Raises:
+        ValueError: On the wrong shape, a non-numeric dtype, or a value other than 0 and 1.
+    """
     y = as_numpy(targets, name)
     if shape is not None and y.shape != shape:
         raise ValueError(f"{name} has shape {y.shape}, expected {shape}")
@@ -65,8 +103,15 @@ def check_binary(targets, name: str, shape: tuple[int, ...] | None = None) -> np
 class EvalData:
     """Validated inputs: probabilities, labels, predictions and the evaluated-cell mask.
 
-    ``p``, ``y``, ``pred``, ``cells`` are [n, N] over all nodes; ``nodes`` lists the evaluated
-    node indices (taxonomy order) and the ``*_eval`` views are [n, len(nodes)].
+    The ``*_eval`` views are [n, len(nodes)], restricted to the evaluated nodes.
+
+    Attributes:
+        p: Probabilities float64 [n, N].
+        y: Labels bool [n, N].
+        pred: Predictions bool [n, N].
+        cells: Evaluated known cells bool [n, N].
+        nodes: The evaluated node indices (taxonomy order).
+        threshold: The threshold of ``pred``.
     """
 
     p: np.ndarray
@@ -78,23 +123,41 @@ class EvalData:
 
     @cached_property
     def p_eval(self) -> np.ndarray:
+        """Probabilities of the evaluated nodes."""
         return self.p[:, self.nodes]
 
     @cached_property
     def y_eval(self) -> np.ndarray:
+        """Labels of the evaluated nodes, false where unknown."""
         return self.y[:, self.nodes] & self.cells[:, self.nodes]
 
     @cached_property
     def pred_eval(self) -> np.ndarray:
+        """Predictions of the evaluated nodes, false where unknown."""
         return self.pred[:, self.nodes] & self.cells[:, self.nodes]
 
     @cached_property
     def cells_eval(self) -> np.ndarray:
+        """Known cells of the evaluated nodes."""
         return self.cells[:, self.nodes]
 
 
 def prepare(probs, targets, taxonomy: Taxonomy, known=None, threshold: float = 0.5) -> EvalData:
-    """Validate shapes and values; ŷ = p > threshold (strict, as in the reference code)."""
+    """Validate what :func:`~seafloorhmc.metrics.evaluate` is given, so every metric reads the same cells.
+
+    Args:
+        probs: Probabilities [n, N].
+        targets: {0, 1} targets [n, N].
+        taxonomy: The hierarchy; its ``eval_mask`` selects the evaluated nodes.
+        known: Optional bool [n, N] of known cells.
+        threshold: ŷ = p > threshold (strict, as in the released code of Xu et al. 2026).
+
+    Returns:
+        The checked data.
+
+    Raises:
+        ValueError: On a bad input (the message names it) or an empty evaluation set.
+    """
     p = check_probs(probs)
     n, num_nodes = p.shape
     if num_nodes != len(taxonomy):

@@ -18,7 +18,15 @@ def micro_average_precision(y: np.ndarray, scores: np.ndarray, cells: np.ndarray
     """``average_precision_score(y, scores, average="micro")`` over the cells where ``cells`` is true.
 
     Flattening the selected cells and scoring them as one binary problem is exactly sklearn's
-    micro average. Returns None when no selected cell is positive (AP is undefined there).
+    micro average.
+
+    Args:
+        y: Boolean labels [n, K].
+        scores: Probabilities [n, K].
+        cells: Bool [n, K], the cells scored.
+
+    Returns:
+        The AP, or None when no selected cell is positive (AP is undefined there).
     """
     y_flat = np.asarray(y)[cells]
     if not y_flat.any():
@@ -31,7 +39,15 @@ def binary_average_precision(y: np.ndarray, pred: np.ndarray, cells: np.ndarray)
 
     Only four (score, label) pairs exist, so sklearn is called on those four cells weighted by
     their counts: the same curve as scoring every cell (weights act as multiplicities), without
-    sorting millions of cells. Equals R·P + (1−R)·π (method-rare-nodes.md §9); None without positives.
+    sorting millions of cells. Equals R·P + (1−R)·π (micro recall R, precision P, positive rate π).
+
+    Args:
+        y: Boolean labels [n, K].
+        pred: Boolean predictions [n, K].
+        cells: Bool [n, K], the cells scored.
+
+    Returns:
+        The AP, or None without positives.
     """
     pos, pred = np.asarray(y, dtype=bool)[cells], np.asarray(pred, dtype=bool)[cells]
     if not pos.any():
@@ -49,6 +65,14 @@ def per_node_average_precision(y: np.ndarray, scores: np.ndarray, cells: np.ndar
     AP = mean over positives of the precision at the *end of the tie group* holding that positive,
     which is scikit-learn's step-wise AP (tied scores form one threshold). Unselected cells get
     score -1, below every probability, so they sort last and never share a group with a positive.
+
+    Args:
+        y: Boolean labels [n, K].
+        scores: Probabilities [n, K].
+        cells: Bool [n, K], the cells scored.
+
+    Returns:
+        Float [K], NaN where a column has no positive.
     """
     scores = np.where(cells, scores, -1.0)
     pos = np.asarray(y, dtype=bool) & cells

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import timm
 import torch
@@ -27,7 +28,13 @@ class EncoderError(ValueError):
 
 @dataclass
 class Encoder:
-    """A feature extractor and what the rest of the pipeline needs to know about it."""
+    """A feature extractor and what the rest of the pipeline needs to know about it.
+
+    Attributes:
+        module: The timm model without classifier: images → pooled features.
+        num_features: Width of the features.
+        name: The timm model name.
+    """
 
     module: nn.Module
     num_features: int
@@ -35,8 +42,9 @@ class Encoder:
 
 
 def _strip_prefixes(state: dict[str, torch.Tensor], model_keys: set[str]) -> dict[str, torch.Tensor]:
-    """Remove wrapper prefixes (DDP ``module.``, compile ``_orig_mod.``, SSL ``encoder.`` ...)
-    while that makes more keys match the model.
+    """Remove wrapper prefixes while that makes more keys match the model.
+
+    Wrappers: DDP ``module.``, compile ``_orig_mod.``, SSL ``encoder.`` ...
     """
     changed = True
     while changed:
@@ -50,7 +58,19 @@ def _strip_prefixes(state: dict[str, torch.Tensor], model_keys: set[str]) -> dic
 
 
 def load_encoder_weights(model: nn.Module, path: str | Path) -> int:
-    """Load trunk weights from ``path`` into ``model``; returns how many tensors were loaded."""
+    """Load local pretrained trunk weights strictly, so a file for another architecture cannot load silently.
+
+    Args:
+        model: The timm model (classifier removed).
+        path: A safetensors file or a ``weights_only`` torch checkpoint (possibly wrapped in
+            ``state_dict``/``model``, with wrapper prefixes); classifier weights are ignored.
+
+    Returns:
+        How many tensors were loaded.
+
+    Raises:
+        EncoderError: If the file is missing or unreadable, or keys or shapes do not fit.
+    """
     path = Path(path)
     if not path.is_file():
         raise EncoderError(f"encoder weights file {path} does not exist")
@@ -60,7 +80,8 @@ def load_encoder_weights(model: nn.Module, path: str | Path) -> int:
         raise EncoderError(f"cannot read encoder weights {path}: {err}") from None
     model_state = model.state_dict()
     state = _strip_prefixes(dict(state), set(model_state))
-    classifier = model.pretrained_cfg.get("classifier") if hasattr(model, "pretrained_cfg") else None
+    pretrained_cfg = getattr(model, "pretrained_cfg", None)
+    classifier = pretrained_cfg.get("classifier") if pretrained_cfg is not None else None
     classifiers = (classifier,) if isinstance(classifier, str) else tuple(classifier or ())
     state = {k: v for k, v in state.items() if not any(k.startswith(c + ".") for c in classifiers)}
     missing = [k for k in model_state if k not in state]
@@ -81,9 +102,17 @@ def load_encoder_weights(model: nn.Module, path: str | Path) -> int:
 
 
 def mix_with_random_init(model: nn.Module, name: str, alpha: float, seed: int, **create_kwargs) -> None:
-    """θ ← (1 − α)·θ + α·θ_random for every floating tensor (spec §8.2); integer buffers unchanged.
+    """Weaken a pretrained encoder: θ ← (1 − α)·θ + α·θ_random for every floating tensor.
 
-    θ_random is a fresh initialisation of the same architecture drawn from ``seed``.
+    The "weak encoder" noise factor of Xu et al. 2026's released code (``mix_enc_weights``); integer
+    buffers are unchanged.
+
+    Args:
+        model: The encoder, changed in place.
+        name: Its timm model name.
+        alpha: Weight α of the random initialisation (0 leaves the model unchanged).
+        seed: Seed of θ_random, a fresh initialisation of the same architecture.
+        **create_kwargs: Passed to ``timm.create_model`` (as when ``model`` was built).
     """
     if alpha == 0.0:
         return
@@ -98,8 +127,25 @@ def mix_with_random_init(model: nn.Module, name: str, alpha: float, seed: int, *
 
 def build_encoder(name: str, weights: str | Path | None = None, freeze: bool = False, noise_alpha: float = 0.0,
                   noise_seed: int = 0, drop_rate: float = 0.0) -> Encoder:
-    """A timm model with its classifier removed (``num_classes=0``): images → pooled features."""
-    kwargs = {"num_classes": 0, "drop_rate": drop_rate}
+    """A timm model with its classifier removed (``num_classes=0``): images → pooled features.
+
+    Nothing is downloaded: pretrained weights come only from ``weights``.
+
+    Args:
+        name: A timm model name.
+        weights: Local pretrained weights (see :func:`load_encoder_weights`); None for random init.
+        freeze: Freeze the encoder (no gradients, eval mode).
+        noise_alpha: Weaken the weights (see :func:`mix_with_random_init`).
+        noise_seed: Seed of that random initialisation.
+        drop_rate: timm's dropout before the (removed) classifier.
+
+    Returns:
+        The encoder and its feature width.
+
+    Raises:
+        EncoderError: If timm does not know the name (or the weights do not fit).
+    """
+    kwargs: dict[str, Any] = {"num_classes": 0, "drop_rate": drop_rate}
     try:
         module = timm.create_model(name, pretrained=False, **kwargs)
     except RuntimeError as err:
@@ -110,5 +156,6 @@ def build_encoder(name: str, weights: str | Path | None = None, freeze: bool = F
     if freeze:
         module.requires_grad_(False)
         module.eval()
-    num_features = getattr(module, "head_hidden_size", None) or module.num_features
+    # timm models define num_features as an int; nn.Module.__getattr__ types it as Tensor | Module
+    num_features = getattr(module, "head_hidden_size", None) or cast(int, module.num_features)
     return Encoder(module=module, num_features=int(num_features), name=name)

@@ -57,6 +57,14 @@ def head_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     with 20 members × 2 hidden layers at width 512 that was a fifth of the head's training cost
     (``scripts/bench_train.py``). Same distribution (keep with probability 1 − p, scale 1/(1 − p));
     other devices keep the fused ``F.dropout``.
+
+    Args:
+        x: Activations.
+        p: Drop probability.
+        training: Whether to drop (False returns ``x`` unchanged).
+
+    Returns:
+        The activations with dropout applied.
     """
     if not training or p == 0.0:
         return x
@@ -123,10 +131,25 @@ class _BatchedMLP(nn.Module):
 
     @property
     def num_layers(self) -> int:
+        """Number of linear layers."""
         return len(self.weights)
 
 
 class EnsembleMLPHead(nn.Module):
+    """M independent C-HMCNN MLPs run as batched products: features [B, D] → member logits [M, B, N].
+
+    Args:
+        in_features: Width D of the features.
+        num_nodes: Number of taxonomy nodes N.
+        members: Number of ensemble members M.
+        hidden: Width of the hidden layers (D when None).
+        layers: Number of linear layers (≥ 1).
+        dropout: Dropout after each hidden ReLU.
+
+    Raises:
+        ValueError: If ``layers`` < 1.
+    """
+
     def __init__(self, in_features: int, num_nodes: int, members: int = 1, hidden: int | None = None,
                  layers: int = 3, dropout: float = 0.7) -> None:
         super().__init__()
@@ -135,6 +158,14 @@ class EnsembleMLPHead(nn.Module):
         self.mlp = _BatchedMLP(in_features, num_nodes, members, hidden or in_features, layers)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Member logits of a batch.
+
+        Args:
+            features: Features [B, D].
+
+        Returns:
+            Unconstrained member logits [M, B, N].
+        """
         x = self.mlp.first_layer(features)
         for i in range(1, self.mlp.num_layers):
             x = head_dropout(F.relu(x), self.dropout, self.training)
@@ -143,6 +174,21 @@ class EnsembleMLPHead(nn.Module):
 
 
 class MCDropoutHead(nn.Module):
+    """One C-HMCNN MLP sampled M times with MC dropout: features [B, D] → sample logits [M, B, N].
+
+    Args:
+        in_features: Width D of the features.
+        num_nodes: Number of taxonomy nodes N.
+        samples: Number of dropout samples M.
+        hidden: Width of the hidden layers (D when None).
+        layers: Number of linear layers (≥ 1).
+        dropout: Dropout after each hidden ReLU (> 0).
+        mc_inference: Keep sampling at inference (else one deterministic pass, [1, B, N]).
+
+    Raises:
+        ValueError: If ``dropout`` is not positive or ``layers`` < 1.
+    """
+
     def __init__(self, in_features: int, num_nodes: int, samples: int = 20, hidden: int | None = None,
                  layers: int = 3, dropout: float = 0.7, mc_inference: bool = True) -> None:
         super().__init__()
@@ -155,9 +201,18 @@ class MCDropoutHead(nn.Module):
 
     @property
     def sampling(self) -> bool:
+        """Whether forward passes draw M dropout samples (training, or ``mc_inference``)."""
         return self.training or self.mc_inference
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Sample logits of a batch.
+
+        Args:
+            features: Features [B, D].
+
+        Returns:
+            Unconstrained logits [M, B, N] while sampling, else [1, B, N].
+        """
         x = self.mlp.first_layer(features)  # [1, B, H], computed once
         if self.mlp.num_layers == 1:
             return x.expand(self.members, -1, -1) if self.sampling else x
@@ -180,10 +235,11 @@ def build_mlp_head(cfg: ModelConfig, in_features: int, taxonomy: Taxonomy) -> nn
     Returns:
         An :class:`EnsembleMLPHead` or :class:`MCDropoutHead`.
     """
-    kwargs = dict(hidden=cfg.hidden, layers=cfg.head_layers, dropout=cfg.dropout)
     if cfg.member_type == "mc_dropout":
-        return MCDropoutHead(in_features, len(taxonomy), samples=cfg.members, **kwargs)
-    return EnsembleMLPHead(in_features, len(taxonomy), members=cfg.members, **kwargs)
+        return MCDropoutHead(in_features, len(taxonomy), samples=cfg.members, hidden=cfg.hidden,
+                             layers=cfg.head_layers, dropout=cfg.dropout)
+    return EnsembleMLPHead(in_features, len(taxonomy), members=cfg.members, hidden=cfg.hidden,
+                           layers=cfg.head_layers, dropout=cfg.dropout)
 
 
 HEADS.register("mlp", HeadSpec(build_mlp_head, loss="rare_node",

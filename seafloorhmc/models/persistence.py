@@ -27,6 +27,9 @@ from ..utils.atomic import atomic_path
 from .factory import build_model
 from .model import HierarchicalClassifier
 
+__all__ = ["FORMAT", "WEIGHTS", "CheckpointError", "CheckpointInfo", "LoadedModel", "save_weights", "read_info",
+           "load_weights", "resolve_weights", "read_pointer", "load_trained_model", "export_encoder", "load_model"]
+
 FORMAT = "seafloorhmc/1"
 WEIGHTS = "model.safetensors"
 
@@ -37,7 +40,16 @@ class CheckpointError(ValueError):
 
 @dataclass
 class CheckpointInfo:
-    """What a weights file says about itself."""
+    """What a weights file says about itself.
+
+    Attributes:
+        path: The weights file.
+        config: The resolved configuration of the run.
+        taxonomy: The label hierarchy the model was trained on.
+        fingerprint: The taxonomy's fingerprint.
+        epoch: The epoch the weights come from.
+        feature_dim: Width of tabular features, or None for an image model.
+    """
 
     path: Path
     config: Config
@@ -49,6 +61,19 @@ class CheckpointInfo:
 
 def save_weights(model: torch.nn.Module, path: Path, config: Config, taxonomy: Taxonomy, epoch: int,
                  feature_dim: int | None = None) -> Path:
+    """Write a model as safetensors whose metadata alone rebuilds it (config, taxonomy), atomically.
+
+    Args:
+        model: The model (unwrapped from DDP).
+        path: The ``.safetensors`` file.
+        config: The run's resolved configuration.
+        taxonomy: The label hierarchy.
+        epoch: The epoch the weights come from.
+        feature_dim: Width of tabular features, or None for an image model.
+
+    Returns:
+        ``path``.
+    """
     metadata = {
         "format": FORMAT,
         "config": json.dumps(config.to_dict()),
@@ -63,7 +88,18 @@ def save_weights(model: torch.nn.Module, path: Path, config: Config, taxonomy: T
 
 
 def read_info(path: str | Path) -> CheckpointInfo:
-    """Metadata of a weights file (or of the final/last model of a run folder)."""
+    """Metadata of a weights file (or of the final/last model of a run folder), without loading weights.
+
+    Args:
+        path: A weights file, checkpoint folder or run folder (see :func:`resolve_weights`).
+
+    Returns:
+        The metadata.
+
+    Raises:
+        CheckpointError: If the file is unreadable, not a seafloorhmc checkpoint, or its taxonomy
+            does not match its fingerprint.
+    """
     path = resolve_weights(path)
     try:
         with safe_open(str(path), framework="pt") as handle:
@@ -80,8 +116,21 @@ def read_info(path: str | Path) -> CheckpointInfo:
                           feature_dim=int(meta["feature_dim"]) if meta.get("feature_dim") else None)
 
 
-def load_weights(model: torch.nn.Module, path: str | Path, expected_fingerprint: str | None = None) -> CheckpointInfo:
-    """Strictly load weights into ``model``; mismatched keys, shapes or taxonomy are errors."""
+def load_weights(model: torch.nn.Module, path: str | Path,
+                 expected_fingerprint: str | None = None) -> CheckpointInfo:
+    """Strictly load weights into ``model``; mismatched keys, shapes or taxonomy are errors.
+
+    Args:
+        model: The model, built for the checkpoint's architecture.
+        path: A weights file, checkpoint folder or run folder.
+        expected_fingerprint: The taxonomy fingerprint of the data at hand, if it must match.
+
+    Returns:
+        The checkpoint's metadata.
+
+    Raises:
+        CheckpointError: If the taxonomy differs or the weights do not fit the model.
+    """
     info = read_info(path)
     if expected_fingerprint is not None and info.fingerprint != expected_fingerprint:
         raise CheckpointError(f"checkpoint {info.path} was trained on a different taxonomy "
@@ -97,7 +146,20 @@ def load_weights(model: torch.nn.Module, path: str | Path, expected_fingerprint:
 
 
 def resolve_weights(path: str | Path) -> Path:
-    """A weights file from a file path, a checkpoint folder, or a run folder."""
+    """The weights file a path means: a file, a checkpoint folder, or a run folder.
+
+    A run folder gives its selected ``model.safetensors``, else ``checkpoints/best``, else the
+    checkpoints ``best.json`` / ``last.json`` point at.
+
+    Args:
+        path: The path.
+
+    Returns:
+        An existing ``.safetensors`` file.
+
+    Raises:
+        CheckpointError: If none is found (the message lists where it looked).
+    """
     path = Path(path)
     candidates = [path] if path.suffix == ".safetensors" else [
         path / WEIGHTS, path / "checkpoints" / "best" / WEIGHTS,
@@ -114,7 +176,17 @@ def resolve_weights(path: str | Path) -> Path:
 
 
 def read_pointer(pointer: Path) -> Path | None:
-    """The checkpoint folder a ``last.json`` / ``best.json`` pointer names (None if there is no pointer)."""
+    """The checkpoint folder a ``last.json`` / ``best.json`` pointer names.
+
+    Args:
+        pointer: The pointer file.
+
+    Returns:
+        The folder, or None if there is no pointer file.
+
+    Raises:
+        CheckpointError: If the pointer is not JSON with a ``dir`` key.
+    """
     if not pointer.is_file():
         return None
     try:
@@ -149,7 +221,18 @@ def load_trained_model(checkpoint: str | Path,
 
 
 def export_encoder(checkpoint: str | Path, out: str | Path) -> Path:
-    """Save a trained model's encoder weights as safetensors, ready for ``model.weights=``."""
+    """Save a trained model's encoder weights as safetensors, ready for ``model.weights=``.
+
+    Args:
+        checkpoint: A weights file, checkpoint folder or run folder.
+        out: The safetensors file to write (atomically).
+
+    Returns:
+        ``out`` as a path.
+
+    Raises:
+        ValueError: If the model was trained on feature vectors (no image encoder).
+    """
     model, info = load_trained_model(checkpoint)
     if info.feature_dim is not None:
         raise ValueError(f"{info.path} has no image encoder (it was trained on feature vectors)")
@@ -160,7 +243,13 @@ def export_encoder(checkpoint: str | Path, out: str | Path) -> Path:
 
 
 class LoadedModel(NamedTuple):
-    """A trained model ready to use: unpacks as ``model, transform, taxonomy = load_model(...)``."""
+    """A trained model ready to use: unpacks as ``model, transform, taxonomy = load_model(...)``.
+
+    Attributes:
+        model: The model in eval mode.
+        transform: Its deterministic evaluation transform (None for feature data).
+        taxonomy: Its label hierarchy.
+    """
 
     model: HierarchicalClassifier
     transform: Callable | None

@@ -1,4 +1,6 @@
-"""HCAL's prototype head (hcal.md §1.2, §1.5): cosine similarity to learnable per-level prototypes.
+"""HCAL's prototype head: cosine similarity to learnable per-level prototypes.
+
+HCAL is Jiang et al. 2025 (arXiv:2508.13452; released code HaobingLiu/HCAL).
 
 features → (optional MLP) → Linear → L2-normalised embedding f (d = 256 in HCAL). Each level k of
 the taxonomy (:class:`~seafloorhmc.levels.TaxonomyLevels`) has a prototype matrix Pᵏ [S_k, d],
@@ -32,7 +34,15 @@ PROTOTYPE_INIT_STD = 0.01
 
 
 def perturb_prototypes(prototypes: torch.Tensor, epsilon: float) -> torch.Tensor:
-    """normalize(p̂ + ξ), ξ ~ U[−ε, ε]ᵈ i.i.d. per row; gradients pass to ``prototypes``."""
+    """HCAL's prototype perturbation, which widens the decision boundaries while training.
+
+    Args:
+        prototypes: Normalised prototypes [S, d].
+        epsilon: Noise half-width ε.
+
+    Returns:
+        normalize(p̂ + ξ), ξ ~ U[−ε, ε]ᵈ i.i.d. per row; gradients pass to ``prototypes``.
+    """
     noise = torch.empty_like(prototypes).uniform_(-epsilon, epsilon)
     return F.normalize(prototypes + noise, dim=-1)
 
@@ -40,8 +50,26 @@ def perturb_prototypes(prototypes: torch.Tensor, epsilon: float) -> torch.Tensor
 class PrototypeHead(nn.Module):
     """features [B, D] → slot logits [1, B, S] (S = all slots of all levels, level by level).
 
-    ``hidden_layers`` > 0 puts an MLP (Linear → ReLU → dropout) before the embedding layer, useful
-    for tabular features; HCAL on images uses none (the embedding replaces ResNet's fc).
+    Args:
+        in_features: Width D of the features.
+        taxonomy: A tree taxonomy; its levels (:class:`~seafloorhmc.levels.TaxonomyLevels`) give
+            the prototypes.
+        embedding_dim: Width d of the embedding (256 in HCAL).
+        temperature: Temperature τ of the cosine logits.
+        noise: Perturbation half-width ε while training (0: none).
+        hidden: Width of the optional MLP's layers (D when None).
+        hidden_layers: Layers of an MLP (Linear → ReLU → dropout) before the embedding layer,
+            useful for tabular features; HCAL on images uses none (the embedding replaces
+            ResNet's fc).
+        dropout: Dropout of that MLP.
+        lr_scale: Learning-rate multiplier of the finest level's prototypes.
+
+    Attributes:
+        levels: The taxonomy's levels.
+
+    Raises:
+        ValueError: If the temperature is not positive or the noise is negative.
+        LevelsError: If the taxonomy is not a tree with more than one node.
     """
 
     def __init__(self, in_features: int, taxonomy: Taxonomy, embedding_dim: int = 256, temperature: float = 0.1,
@@ -68,23 +96,45 @@ class PrototypeHead(nn.Module):
             [nn.Parameter(torch.randn(size, embedding_dim) * PROTOTYPE_INIT_STD) for size in self.levels.sizes])
 
     def embedding(self, features: torch.Tensor) -> torch.Tensor:
-        """L2-normalised embedding f [B, d]."""
+        """The L2-normalised embedding the cosine logits are taken of.
+
+        Args:
+            features: Features [B, D].
+
+        Returns:
+            f [B, d].
+        """
         return F.normalize(self.embed(features), dim=-1)
 
     def prototype_matrix(self) -> torch.Tensor:
-        """All levels' normalised prototypes [S, d]; perturbed while training (fresh noise per call)."""
+        """All levels' normalised prototypes; perturbed while training (fresh noise per call).
+
+        Returns:
+            Prototypes [S, d], level by level.
+        """
         rows = [F.normalize(p, dim=-1) for p in self.prototypes]
         if self.training and self.noise > 0:
             rows = [perturb_prototypes(p, self.noise) for p in rows]
         return torch.cat(rows)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Cosine logits of every slot of every level, as one member.
+
+        Args:
+            features: Features [B, D].
+
+        Returns:
+            Slot logits [1, B, S] = ⟨f, p̂⟩/τ.
+        """
         f = self.embedding(features)
         return (f @ self.prototype_matrix().to(f.dtype).T / self.temperature).unsqueeze(0)
 
     def lr_scaled_parameters(self) -> list[tuple[float, list[nn.Parameter]]]:
-        """(learning-rate multiplier, parameters) per level: the finest level gets ``lr_scale`` and
-        each coarser level twice the one below (5×, 10×, 20× in HCAL's released code).
+        """Per-level learning rates of the prototypes, as HCAL's released code sets them.
+
+        Returns:
+            (learning-rate multiplier, parameters) per level: the finest level gets ``lr_scale``
+            and each coarser level twice the one below (5×, 10×, 20× in HCAL's released code).
         """
         last = len(self.prototypes) - 1
         return [(self.lr_scale * 2.0 ** (last - k), [p]) for k, p in enumerate(self.prototypes)]
@@ -93,8 +143,18 @@ class PrototypeHead(nn.Module):
     def predict_from_logits(self, logits: torch.Tensor, decoding: str = "independent") -> Prediction:
         """Node probabilities (softmax within each level) and the decided node sets.
 
-        ``predicted`` follows ``decoding``; ``level_choices`` holds the per-level slot choices of
-        every decoding, so both can be scored.
+        Args:
+            logits: Slot logits [1, B, S] or [B, S].
+            decoding: The decoding ``predicted`` follows (one of
+                :data:`seafloorhmc.decoding.DECODINGS`).
+
+        Returns:
+            Node probabilities (softmax within each level), ``predicted`` node sets, and
+            ``level_choices`` with the per-level slot choices of every decoding, so all can be
+            scored.
+
+        Raises:
+            ValueError: On an unknown decoding.
         """
         if decoding not in DECODINGS:
             raise ValueError(f"decoding must be one of {', '.join(DECODINGS)}, got {decoding!r}")

@@ -22,6 +22,21 @@ def plot_pr_curve(probs, targets, eval_mask, out_png: str | Path, known=None, th
     """Pooled (micro) PR curve over evaluated known cells; AU(PRC) in the legend.
 
     The operating point ŷ = p > threshold and the no-skill level π are drawn for reference.
+
+    Args:
+        probs: Probabilities [n, N].
+        targets: {0, 1} targets [n, N].
+        eval_mask: Bool [N], the evaluated nodes.
+        out_png: Where to write the figure.
+        known: Optional bool [n, N] of known cells.
+        threshold: The operating point drawn.
+        title: Figure title; a default names the number of cells.
+
+    Returns:
+        ``out_png`` as a path.
+
+    Raises:
+        ValueError: On inputs of the wrong shape or values, or no positive evaluated cell.
     """
     p = check_probs(probs)
     y = check_binary(targets, "targets", p.shape)
@@ -59,8 +74,18 @@ def plot_pr_curve(probs, targets, eval_mask, out_png: str | Path, known=None, th
 def plot_reliability(metrics_or_reliability: Mapping, out_png: str | Path, title: str | None = None) -> Path:
     """Reliability diagram (fraction positive vs mean p per bin, with the diagonal) over a count histogram.
 
-    Accepts :func:`seafloorhmc.metrics.evaluate`'s dict or its ``reliability`` table; ECE in the
-    title is recomputed from the table, so both inputs give the same figure.
+    Args:
+        metrics_or_reliability: :func:`seafloorhmc.metrics.evaluate`'s dict or its
+            ``reliability`` table; ECE in the title is recomputed from the table, so both inputs
+            give the same figure.
+        out_png: Where to write the figure.
+        title: Figure title; a default gives the ECE.
+
+    Returns:
+        ``out_png`` as a path.
+
+    Raises:
+        ValueError: If the input holds no reliability table.
     """
     table = metrics_or_reliability.get("reliability", metrics_or_reliability)
     if not all(k in table for k in ("bin_edges", "confidence", "accuracy", "count")):

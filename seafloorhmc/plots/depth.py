@@ -23,8 +23,19 @@ def plot_by_depth(
 ) -> Path:
     """Two panels (recall, F1) with one bar per run at every depth, values printed on the bars.
 
-    ``metrics`` (and ``compare``) are :func:`seafloorhmc.metrics.evaluate` dicts; tick labels give
-    the number of evaluated nodes at each depth when the dict has ``n_nodes_by_depth``.
+    Args:
+        metrics: A :func:`seafloorhmc.metrics.evaluate` dict; tick labels give the number of
+            evaluated nodes at each depth when it has ``n_nodes_by_depth``.
+        out_png: Where to write the figure.
+        compare: Optional second run's dict, drawn beside the first.
+        labels: Legend labels of the runs.
+        title: Figure title, if any.
+
+    Returns:
+        ``out_png`` as a path.
+
+    Raises:
+        ValueError: If a dict lacks the by-depth metrics or there are fewer labels than runs.
     """
     runs = [metrics] + ([compare] if compare is not None else [])
     for run in runs:

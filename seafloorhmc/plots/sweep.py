@@ -17,10 +17,21 @@ __all__ = ["summarise_sweep", "plot_sweep"]
 
 def summarise_sweep(rows: Iterable[Mapping], metric: str, x: str = "fraction", hue: str = "method",
                     band: str = "std") -> dict[str, dict[str, np.ndarray]]:
-    """Per hue value: sorted x, mean, band low/high and run count, over rows that have the metric.
+    """The numbers :func:`plot_sweep` draws, so they can be tested and tabulated.
 
-    ``band`` is ``"std"`` (mean ± sample standard deviation) or ``"ci95"`` (Student-t 95 %
-    interval of the mean); with one run the band collapses onto the mean.
+    Args:
+        rows: Result rows; those without ``x`` or a finite ``metric`` are skipped.
+        metric: The column on the y axis.
+        x: The column on the x axis.
+        hue: The column naming a line.
+        band: ``"std"`` (mean ± sample standard deviation) or ``"ci95"`` (Student-t 95 % interval
+            of the mean); with one run the band collapses onto the mean.
+
+    Returns:
+        Per hue value (sorted): arrays ``x`` (sorted), ``mean``, ``low``, ``high`` and ``n`` (runs).
+
+    Raises:
+        ValueError: On an unknown band, or no usable row.
     """
     if band not in ("std", "ci95"):
         raise ValueError(f"band must be 'std' or 'ci95', got {band!r}")
@@ -51,7 +62,21 @@ def summarise_sweep(rows: Iterable[Mapping], metric: str, x: str = "fraction", h
 
 def plot_sweep(results_rows: Iterable[Mapping], metric: str, out_png: str | Path, x: str = "fraction",
                hue: str = "method", band: str = "std", logx: bool | None = None, title: str | None = None) -> Path:
-    """Mean line with a shaded band per method. ``logx=None`` picks a log axis when x spans ≥ 20×."""
+    """A metric against the training fraction: mean line with a shaded band per method.
+
+    Args:
+        results_rows: Result rows (see :func:`summarise_sweep`).
+        metric: The column on the y axis.
+        out_png: Where to write the figure.
+        x: The column on the x axis.
+        hue: The column naming a line.
+        band: ``"std"`` or ``"ci95"``.
+        logx: Log x axis; None picks one when x spans ≥ 20×.
+        title: Figure title; a default names the metric and runs per point.
+
+    Returns:
+        ``out_png`` as a path.
+    """
     summary = summarise_sweep(results_rows, metric, x, hue, band)
     all_x = np.concatenate([s["x"] for s in summary.values()])
     if logx is None:

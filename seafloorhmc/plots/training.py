@@ -15,7 +15,18 @@ __all__ = ["read_log", "log_panels", "plot_training_curves"]
 
 
 def read_log(log_csv: str | Path) -> dict[str, np.ndarray]:
-    """Numeric columns of the log as float arrays (blank or non-numeric cells become NaN)."""
+    """The training log's numeric columns, the data of the training curves.
+
+    Args:
+        log_csv: The per-epoch CSV log.
+
+    Returns:
+        Column → float array (blank or non-numeric cells become NaN); columns without any
+        number are left out.
+
+    Raises:
+        ValueError: If the file cannot be read or has no rows.
+    """
     try:
         with open(log_csv, newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
@@ -44,11 +55,16 @@ BOOKKEEPING_COLUMNS = frozenset({"epoch", "seconds", "skipped", "step", "global_
 
 
 def log_panels(columns) -> list[tuple[str, list[str]]]:
-    """Which log columns go to which panel: ``[("loss", [...]), ("metric", [...]), ("lr", ["lr"])]``.
+    """Which log columns go to which panel.
 
     Columns containing "loss" → loss panel; ``lr`` → its own panel; bookkeeping columns (epoch,
     seconds, skipped images, …) are not curves and are left out; everything else is a metric.
-    Empty panels are dropped.
+
+    Args:
+        columns: The log's column names.
+
+    Returns:
+        ``[("loss", [...]), ("metric", [...]), ("lr", ["lr"])]`` without the empty panels.
     """
     names = [c for c in columns if c not in BOOKKEEPING_COLUMNS]
     losses = [c for c in names if "loss" in c]
@@ -61,15 +77,25 @@ def plot_training_curves(log_csv: str | Path, out_png: str | Path, title: str | 
     """Plot whichever of ``train_loss, val_loss, val_au_prc, val_f1, lr`` (and other metrics) the log has.
 
     Panels as :func:`log_panels` assigns them (loss, metrics, log-scale learning rate); the best
-    epoch of each metric is starred, and ``selected_epoch`` (the epoch whose weights were tested)
-    is drawn as a dashed vertical line.
+    epoch of each metric is starred.
+
+    Args:
+        log_csv: The per-epoch CSV log.
+        out_png: Where to write the figure.
+        title: Figure title; a default names the log.
+        selected_epoch: The epoch whose weights were tested, drawn as a dashed vertical line.
+
+    Returns:
+        ``out_png`` as a path.
+
+    Raises:
+        ValueError: If the log cannot be read or has no column to plot.
     """
     columns = read_log(log_csv)
     x = columns.pop("epoch", None)
     length = len(next(iter(columns.values()))) if columns else 0
     x = np.arange(1, length + 1) if x is None else x
     panels = log_panels(columns)
-    lr = columns.get("lr")
     if not panels:
         raise ValueError(f"training log {log_csv} has no column to plot (expected e.g. train_loss, val_au_prc)")
     heights = [3 if kind != "lr" else 1.6 for kind, _ in panels]
@@ -78,7 +104,7 @@ def plot_training_curves(log_csv: str | Path, out_png: str | Path, title: str | 
     axes = axes[:, 0]
     for ax, (kind, names) in zip(axes, panels):
         for name in names:
-            values = lr if kind == "lr" else columns[name]
+            values = columns[name]  # the lr panel holds the column "lr" only
             ok = np.isfinite(values)
             ax.plot(x[ok], values[ok], marker="o" if ok.sum() <= 30 else None, markersize=3,
                     linewidth=1.5, label=_pretty(name))
@@ -94,6 +120,7 @@ def plot_training_curves(log_csv: str | Path, out_png: str | Path, title: str | 
         ylabel = {"loss": "loss", "metric": "validation metric", "lr": "learning rate"}[kind]
         style_axes(ax, ylabel=ylabel)
         if kind == "lr":
+            lr = columns["lr"]
             if np.all(lr[np.isfinite(lr)] > 0):
                 ax.set_yscale("log")
         else:

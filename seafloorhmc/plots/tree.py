@@ -32,16 +32,32 @@ def layout_parents(taxonomy: Taxonomy) -> list[int]:
 
     The first parent exactly one level up (depth is the longest path from a root, so one exists);
     for a tree that is simply the parent.
+
+    Args:
+        taxonomy: The hierarchy.
+
+    Returns:
+        One parent index per node, -1 for roots.
     """
     depth = taxonomy.depth
     return [next((p for p in taxonomy.parents[i] if depth[p] == depth[i] - 1), -1) for i in range(len(taxonomy))]
 
 
 def tree_layout(taxonomy: Taxonomy, nodes: Iterable[int] | None = None) -> dict[int, tuple[float, float]]:
-    """Node index → (x, y) for the selected nodes (all by default; must include each one's layout parent).
+    """Positions of a tidy top-down drawing, a pure function so the layout is testable.
 
     Leaves of the spanning tree get x = 0, 1, 2, … in depth-first order; a parent sits at the
     midpoint of its first and last child; y = −depth, so parents are above their children.
+
+    Args:
+        taxonomy: The hierarchy.
+        nodes: The nodes to place (all by default); must include each one's layout parent.
+
+    Returns:
+        Node index → (x, y).
+
+    Raises:
+        ValueError: If a selected node's layout parent is not selected.
     """
     keep = set(range(len(taxonomy))) if nodes is None else {int(i) for i in nodes}
     parent = layout_parents(taxonomy)
@@ -75,6 +91,15 @@ def top_levels(
 
     Keeps the deepest level d such that all nodes with depth ≤ d number at most ``max_nodes``.
     If even depth ≤ 1 is too many, keeps the roots and the depth-1 nodes with most test support.
+
+    Args:
+        taxonomy: The hierarchy.
+        max_nodes: The most nodes a readable drawing holds.
+        support: Node index → test count, to choose among depth-1 nodes.
+
+    Returns:
+        (sorted node indices, a note such as "top 3 levels, 120 of 900 nodes"; empty when all
+        nodes are drawn).
     """
     n = len(taxonomy)
     if n <= max_nodes:
@@ -109,11 +134,23 @@ def plot_taxonomy_tree(
 ) -> Path:
     """Draw the taxonomy (or its top levels when it has more than ``max_nodes`` nodes).
 
-    ``per_node`` is ``evaluate(...)["per_node"]``: each box is coloured by the node's F1 and shows
-    its name and test count; nodes without an entry (roots, unevaluated nodes) are grey.
-    ``orientation``: ``"top-down"`` (roots on top), ``"left-right"`` (roots on the left, one row
-    per leaf: the picture grows downwards, as a web page scrolls, and labels stay horizontal), or
-    ``"auto"``: top-down up to :data:`MAX_TOP_DOWN_LEAVES` leaves, left-right beyond.
+    Args:
+        taxonomy: The hierarchy.
+        per_node: ``evaluate(...)["per_node"]``: each box is coloured by the node's F1 and shows
+            its name and test count; nodes without an entry (roots, unevaluated nodes) are grey.
+        out_png: Where to write the figure.
+        max_nodes: Draw only the top levels beyond this many nodes (:func:`top_levels`).
+        title: Figure title; a default names the node count.
+        orientation: ``"top-down"`` (roots on top), ``"left-right"`` (roots on the left, one row
+            per leaf: the picture grows downwards, as a web page scrolls, and labels stay
+            horizontal), or ``"auto"``: top-down up to :data:`MAX_TOP_DOWN_LEAVES` leaves,
+            left-right beyond.
+
+    Returns:
+        ``out_png`` as a path.
+
+    Raises:
+        ValueError: On an unknown orientation or a ``per_node`` entry naming an unknown node.
     """
     if orientation not in ("auto", "top-down", "left-right"):
         raise ValueError(f"orientation must be 'auto', 'top-down' or 'left-right', got {orientation!r}")
@@ -152,8 +189,8 @@ def plot_taxonomy_tree(
                 ax.plot([x0, x1], [y0, y1], color="#c44e52", linewidth=0.9, linestyle=(0, (3, 2)), zorder=1,
                         label="other parent (DAG)")
     for i, (x, y) in xy.items():
-        row = stats.get(i)
-        face = cmap(norm(row["f1"])) if row is not None else (0.85, 0.85, 0.85, 1.0)
+        entry = stats.get(i)
+        face = cmap(norm(entry["f1"])) if entry is not None else (0.85, 0.85, 0.85, 1.0)
         luminance = 0.299 * face[0] + 0.587 * face[1] + 0.114 * face[2]
         if across:  # one line per node: rows are only 0.3 inch apart
             name = textwrap.shorten(taxonomy.names[i], width=28, placeholder="…")

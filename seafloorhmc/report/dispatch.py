@@ -28,13 +28,26 @@ def _sweep_report(results_csv: Path, header, out: Path) -> Path:
 
 def write_report(path: str | Path, out: str | Path | None = None, top: int = 24,
                  image_root: str | Path | None = None) -> Path:
-    """(Re)build the report of ``path`` and return the HTML file written.
+    """(Re)build the report of ``path``, whichever kind it is (the ``seafloorhmc report`` command).
 
     * a run folder (has ``metrics.json``) → :func:`write_run_report` (``out`` is not used)
     * a sweep folder (has ``results.csv``) or a CSV with ``method`` and ``fraction`` columns →
       :func:`write_sweep_report` into ``out`` (default: the CSV's folder)
     * any other CSV with an ``image`` column → :func:`write_prediction_report` to ``out``
       (default: the CSV with ``.html`` instead of ``.csv``)
+
+    Args:
+        path: A run folder, a sweep folder, a sweep results CSV or a predictions CSV.
+        out: Where to write (see above); must be None for a run folder.
+        top: Most uncertain images shown in a prediction report.
+        image_root: Folder that a predictions CSV's relative image paths are relative to.
+
+    Returns:
+        The HTML file written.
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist or a folder is neither a run nor a sweep.
+        ValueError: If ``out`` is given for a run folder or the CSV is of no known kind.
     """
     path = Path(path)
     if path.is_dir():
@@ -45,7 +58,7 @@ def write_report(path: str | Path, out: str | Path | None = None, top: int = 24,
         if (path / SWEEP_RESULTS).is_file():
             path = path / SWEEP_RESULTS
             header, _ = read_csv_rows(path)
-            return _sweep_report(path, header, out or path.parent)
+            return _sweep_report(path, header, Path(out or path.parent))
         raise FileNotFoundError(f"{path} is neither a finished run (no metrics.json) nor a sweep (no {SWEEP_RESULTS})")
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
@@ -53,7 +66,7 @@ def write_report(path: str | Path, out: str | Path | None = None, top: int = 24,
         raise ValueError(f"{path}: expected a run folder, a sweep folder, a sweep results CSV or a predictions CSV")
     header, _ = read_csv_rows(path)
     if "method" in header and any(x in header for x in SWEEP_X_COLUMNS):
-        return _sweep_report(path, header, out or path.parent)
+        return _sweep_report(path, header, Path(out or path.parent))
     if "image" in header:
         return write_prediction_report(path, out or path.with_suffix(".html"), top=top, image_root=image_root)
     raise ValueError(f"{path}: neither a sweep results CSV (method, fraction columns) nor a predictions CSV "

@@ -91,12 +91,27 @@ $body
 
 
 def esc(value: object) -> str:
-    """Text for HTML content or a quoted attribute."""
+    """Escape a value for HTML content or a quoted attribute.
+
+    Args:
+        value: Anything; converted with ``str``.
+
+    Returns:
+        The escaped text.
+    """
     return html.escape(str(value), quote=True)
 
 
 def fmt(value: object, digits: int = 4) -> str:
-    """Numbers for tables: floats to ``digits`` decimals, None/NaN as a dash, the rest as text."""
+    """Format a table cell: floats to ``digits`` decimals, None/NaN as a dash, the rest as text.
+
+    Args:
+        value: The cell.
+        digits: Decimals of floats.
+
+    Returns:
+        The text (not escaped).
+    """
     if value is None:
         return MISSING
     if isinstance(value, bool):
@@ -113,7 +128,19 @@ def _is_number(value: object) -> bool:
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]], table_id: str | None = None,
           caption: str | None = None, row_classes: Sequence[str | None] | None = None,
           digits: int = 4) -> str:
-    """A table; numeric cells are formatted by :func:`fmt` and right-aligned."""
+    """An HTML table; numeric cells are formatted by :func:`fmt` and right-aligned.
+
+    Args:
+        headers: Column titles.
+        rows: One sequence of cells per row.
+        table_id: ``id`` attribute, if any.
+        caption: Caption, if any.
+        row_classes: CSS class per row (None: no class).
+        digits: Decimals of floats.
+
+    Returns:
+        The HTML.
+    """
     rows = [list(r) for r in rows]
     numeric = [bool(rows) and all(_is_number(r[j]) or r[j] is None for r in rows) for j in range(len(headers))]
     head = "".join(f'<th class="num">{esc(h)}</th>' if numeric[j] else f"<th>{esc(h)}</th>"
@@ -131,16 +158,38 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]], table_id: st
 
 def kv_table(pairs: Mapping[str, object] | Iterable[tuple[str, object]], table_id: str | None = None,
              caption: str | None = None, headers: Sequence[str] = ("key", "value")) -> str:
-    """A two-column key/value table."""
+    """A two-column key/value table.
+
+    Args:
+        pairs: A mapping or (key, value) pairs.
+        table_id: ``id`` attribute, if any.
+        caption: Caption, if any.
+        headers: The two column titles.
+
+    Returns:
+        The HTML.
+    """
     items = pairs.items() if isinstance(pairs, Mapping) else pairs
     return table(headers, [[k, v] for k, v in items], table_id=table_id, caption=caption)
 
 
 def figure(src: str, caption: str, alt: str, wide: bool = False, scroll: str | None = None) -> str:
-    """A picture with a caption that opens at full size; ``wide`` spans the whole grid row.
+    """A picture with a caption that opens at full size.
 
-    ``scroll="x"`` keeps a very wide picture at its own size in a sideways-scrolling box (shrunk,
-    its labels would be unreadable); ``scroll="y"`` puts a very tall one in a box of limited height.
+    Args:
+        src: The picture's URL (a relative link or a ``data:`` URI).
+        caption: The caption.
+        alt: Alternative text.
+        wide: Span the whole grid row.
+        scroll: ``"x"`` keeps a very wide picture at its own size in a sideways-scrolling box
+            (shrunk, its labels would be unreadable); ``"y"`` puts a very tall one in a box of
+            limited height; None for neither.
+
+    Returns:
+        The HTML.
+
+    Raises:
+        ValueError: On another ``scroll`` value.
     """
     if scroll not in (None, "x", "y"):
         raise ValueError(f"scroll must be None, 'x' or 'y', got {scroll!r}")
@@ -152,22 +201,57 @@ def figure(src: str, caption: str, alt: str, wide: bool = False, scroll: str | N
 
 
 def note(text: str, missing: bool = False) -> str:
-    """A muted remark, or a red dashed box for something that should have been there."""
+    """A muted remark, or a red dashed box for something that should have been there.
+
+    Args:
+        text: The remark.
+        missing: Draw it as the red box.
+
+    Returns:
+        The HTML.
+    """
     return f'<div class="missing">{esc(text)}</div>' if missing else f'<p class="note">{esc(text)}</p>'
 
 
 def section(title: str, *parts: str, section_id: str | None = None) -> str:
+    """A titled box of the page.
+
+    Args:
+        title: The heading.
+        *parts: HTML fragments, one after the other.
+        section_id: ``id`` attribute, if any.
+
+    Returns:
+        The HTML.
+    """
     attr = f' id="{esc(section_id)}"' if section_id else ""
     return f"<section{attr}><h2>{esc(title)}</h2>\n" + "\n".join(parts) + "\n</section>"
 
 
 def page(title: str, subtitle: str, *parts: str) -> str:
-    """The whole document; the subtitle gets the writing time appended."""
+    """The whole document, with the report style inline so it opens anywhere.
+
+    Args:
+        title: Page title and heading.
+        subtitle: Line under the heading; the writing time is appended.
+        *parts: HTML fragments of the body (sections).
+
+    Returns:
+        The HTML document.
+    """
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return _PAGE.substitute(title=esc(title), subtitle=esc(f"{subtitle} · written {stamp}" if subtitle else stamp),
                             style=_STYLE, body="\n".join(parts))
 
 
 def write_html(path: str | Path, text: str) -> Path:
-    """Atomic write, so a browser (or a copy) never sees half a report."""
+    """Write a page atomically, so a browser (or a copy) never sees half a report.
+
+    Args:
+        path: The HTML file.
+        text: The document.
+
+    Returns:
+        ``path`` as a path.
+    """
     return write_text(path, text)

@@ -41,7 +41,18 @@ MAX_ERROR_ROWS = 50
 
 @dataclass
 class PredictionRow:
-    """One row of a predictions CSV, parsed; ``line`` is its spreadsheet row (header = 1)."""
+    """One row of a predictions CSV, parsed.
+
+    Attributes:
+        line: Its spreadsheet row (header = 1).
+        image: The image path as written.
+        point: (x, y) of a point row; None for a whole image.
+        predicted: The predicted label paths.
+        uncertainty: The row's uncertainty (None when it failed without one).
+        needs_review: The review flag, if the CSV has one.
+        suggestions: CoralNet-style (machine suggestion, confidence) pairs, best first.
+        error: Why the image could not be predicted ("" when it was).
+    """
 
     line: int
     image: str
@@ -71,7 +82,18 @@ def _point(row: Row) -> tuple[float, float] | None:
 
 
 def read_predictions(predictions_csv: str | Path) -> list[PredictionRow]:
-    """Parse a predictions CSV; a missing column or a bad cell is an error naming file, row and column."""
+    """Parse a predictions CSV of ``seafloorhmc predict`` (or its review queue).
+
+    Args:
+        predictions_csv: The CSV.
+
+    Returns:
+        One parsed row per CSV row.
+
+    Raises:
+        AnnotationFormatError: On a missing column, a bad cell or no rows; the message names the
+            file, row and column.
+    """
     header, rows = read_csv_rows(predictions_csv, required=("image",))
     uncertainty = "uncertainty" if "uncertainty" in header else next(
         (c for c in header if c.startswith("uncertainty")), None)
@@ -103,9 +125,18 @@ def read_predictions(predictions_csv: str | Path) -> list[PredictionRow]:
 
 
 def most_uncertain(rows: Sequence[PredictionRow], top: int) -> list[PredictionRow]:
-    """The ``top`` rows with the highest uncertainty (ties keep file order); rows without one are skipped."""
-    ranked = [r for r in rows if r.uncertainty is not None and math.isfinite(r.uncertainty)]
-    return sorted(ranked, key=lambda r: -r.uncertainty)[:max(0, int(top))]
+    """The rows a reviewer should look at first: the highest uncertainty.
+
+    Args:
+        rows: Parsed rows.
+        top: How many to return.
+
+    Returns:
+        The ``top`` rows with the highest uncertainty (ties keep file order); rows without one are
+        skipped.
+    """
+    ranked = [(r.uncertainty, r) for r in rows if r.uncertainty is not None and math.isfinite(r.uncertainty)]
+    return [r for _, r in sorted(ranked, key=lambda pair: -pair[0])][:max(0, int(top))]
 
 
 def _resolve_image(image: str, csv_dir: Path, image_root: Path | None) -> tuple[Path, list[Path]]:
@@ -216,14 +247,27 @@ def _errors(rows: Sequence[PredictionRow]) -> str | None:
 def write_prediction_report(predictions_csv: str | Path, out_html: str | Path, top: int = 24,
                             image_root: str | Path | None = None, patch_size: int = 224,
                             normalised: bool | None = None) -> Path:
-    """Write a one-file HTML report of a predictions CSV; returns ``out_html``.
+    """Write a one-file HTML report of a predictions CSV, to see what needs review at a glance.
 
     Shows the counts, the share of rows that need review, the most frequent predicted paths, the
-    ``top`` most uncertain rows as thumbnails (point rows: a ``patch_size`` patch around x/y) with
-    their predicted paths and uncertainty, and the rows that failed. Relative image paths are looked
-    up under ``image_root``, then next to the CSV, then in the working directory. ``normalised``:
-    x/y are fractions of the image size; ``None`` decides from the file (every point within [0, 1]).
-    A thumbnail that cannot be made is shown as such (and logged), never an error.
+    ``top`` most uncertain rows as thumbnails with their predicted paths and uncertainty, and the
+    rows that failed. A thumbnail that cannot be made is shown as such (and logged), never an error.
+
+    Args:
+        predictions_csv: The predictions CSV.
+        out_html: The report file (``.html``).
+        top: How many of the most uncertain rows to show.
+        image_root: Relative image paths are looked up here, then next to the CSV, then in the
+            working directory.
+        patch_size: Side of the patch shown around a point.
+        normalised: x/y are fractions of the image size; None decides from the file (every point
+            within [0, 1]).
+
+    Returns:
+        ``out_html`` as a path.
+
+    Raises:
+        ValueError: If ``out_html`` does not end in .html.
     """
     predictions_csv, out_html = Path(predictions_csv), Path(out_html)
     if out_html.suffix.lower() not in (".html", ".htm"):
@@ -251,8 +295,13 @@ def write_prediction_report(predictions_csv: str | Path, out_html: str | Path, t
 
 
 def predict_report_path(predictions_csv: str | Path) -> Path:
-    """``predictions.csv`` → ``predictions.html``: the report ``seafloorhmc predict`` writes beside its CSV
-    (``x.html`` → ``x.report.html``: the report never replaces the predictions).
+    """Where ``seafloorhmc predict`` writes its report: beside its CSV, never over the predictions.
+
+    Args:
+        predictions_csv: The predictions file.
+
+    Returns:
+        ``predictions.csv`` → ``predictions.html``; ``x.html`` → ``x.report.html``.
     """
     path = Path(predictions_csv)
     if path.suffix.lower() in (".html", ".htm"):
@@ -262,12 +311,20 @@ def predict_report_path(predictions_csv: str | Path) -> Path:
 
 def try_write_predict_report(predictions_csv: str | Path, source: str | Path, root: str | Path | None = None,
                              checkpoint: str | Path | None = None, top: int = 24) -> Path | None:
-    """The report at the end of ``seafloorhmc predict``, next to its CSV; returns it, or None on a problem.
+    """The report at the end of ``seafloorhmc predict``, next to its CSV.
 
-    Knows predict's conventions, so thumbnails find their images and cut the patch the model saw:
-    image names are relative to the input folder (folder input) or to ``root`` / the input file's
-    folder; x/y are pixels; the patch size is the checkpoint's ``data.patch_size``. A problem is
-    logged, never raised, because the predictions themselves are already written.
+    Knows predict's conventions, so thumbnails find their images and cut the patch the model saw.
+    A problem is logged, never raised, because the predictions themselves are already written.
+
+    Args:
+        predictions_csv: The predictions CSV just written.
+        source: predict's input: a folder (image names are relative to it) or a file.
+        root: Folder the input file's image names are relative to (default: the file's folder).
+        checkpoint: The model used; its ``data.patch_size`` is the patch shown (224 without).
+        top: How many of the most uncertain rows to show.
+
+    Returns:
+        The report's path, or None on a problem.
     """
     source = Path(source)
     image_root = source if source.is_dir() else Path(root) if root else source.parent

@@ -61,7 +61,17 @@ class Unavailable(Exception):
 
 @dataclass
 class Picture:
-    """One picture of the report: where it is, or why it is not there."""
+    """One picture of the report: where it is, or why it is not there.
+
+    Attributes:
+        file: File name under ``plots/``.
+        title: Heading of the picture.
+        caption: What it shows.
+        wide: Whether it spans the page's width.
+        path: The drawn file (None when not drawn).
+        problem: Why it is not there (None when drawn).
+        failed: Whether drawing failed (a warning) rather than the run having no data (a note).
+    """
 
     file: str
     title: str
@@ -73,7 +83,18 @@ class Picture:
 
 
 def load_metrics(run_dir: str | Path) -> dict:
-    """``metrics.json`` of a finished run; a missing or broken file is an error naming it."""
+    """``metrics.json`` of a finished run, everything the report's numbers come from.
+
+    Args:
+        run_dir: The run folder.
+
+    Returns:
+        The metrics.
+
+    Raises:
+        FileNotFoundError: If the file is missing (the folder is no finished run).
+        ValueError: If it cannot be read, is not JSON, or holds no object.
+    """
     path = Path(run_dir) / "metrics.json"
     try:
         text = path.read_text(encoding="utf-8")
@@ -164,7 +185,15 @@ PICTURES: tuple[tuple[Picture, Callable[[Path, Mapping, Path], Path]], ...] = (
 
 
 def draw_run_pictures(run_dir: str | Path, metrics: Mapping | None = None) -> list[Picture]:
-    """Write every picture the run has data for into ``run_dir/plots/``; never raises for one picture."""
+    """Write every picture the run has data for into ``run_dir/plots/``; never raises for one picture.
+
+    Args:
+        run_dir: The run folder.
+        metrics: Its ``metrics.json`` if already loaded.
+
+    Returns:
+        One entry per picture: drawn, unavailable (a note) or failed (logged as a warning).
+    """
     run_dir = Path(run_dir)
     metrics = load_metrics(run_dir) if metrics is None else metrics
     out_dir = run_dir / PLOTS_DIR
@@ -307,10 +336,19 @@ def _config_from_yaml(run_dir: Path) -> dict | None:
 
 
 def write_run_report(run_dir: str | Path) -> Path:
-    """Draw the run's pictures into ``run_dir/plots/`` and write ``run_dir/report.html``; returns its path.
+    """Draw the run's pictures into ``run_dir/plots/`` and write ``run_dir/report.html``.
 
-    Raises only when ``metrics.json`` is missing or unreadable (the folder is no finished run) or
-    the page cannot be written; a picture that fails is logged and shown as missing.
+    A picture that fails is logged and shown as missing.
+
+    Args:
+        run_dir: A finished run folder.
+
+    Returns:
+        The path of ``report.html``.
+
+    Raises:
+        FileNotFoundError: If ``metrics.json`` is missing (the folder is no finished run).
+        ValueError: If ``metrics.json`` is unreadable.
     """
     run_dir = Path(run_dir)
     metrics = load_metrics(run_dir)
@@ -319,8 +357,15 @@ def write_run_report(run_dir: str | Path) -> Path:
 
 
 def try_write_run_report(run_dir: str | Path) -> Path | None:
-    """:func:`write_run_report` for the end of training: any problem is logged, never raised,
-    because the run itself has already finished and its metrics are on disk.
+    """:func:`write_run_report` for the end of training: any problem is logged, never raised.
+
+    The run itself has already finished and its metrics are on disk.
+
+    Args:
+        run_dir: The run folder.
+
+    Returns:
+        The report's path, or None on a problem.
     """
     try:
         return write_run_report(run_dir)

@@ -63,7 +63,8 @@ def read_results(results_csv: str | Path, metrics: Sequence[str], x: str = "frac
     return header, rows
 
 
-def _mean_std(rows: Sequence[dict], metric: str, x: str, hue: str) -> dict[tuple[str, float], tuple[float, float, int]]:
+def _mean_std(rows: Sequence[dict], metric: str, x: str,
+              hue: str) -> dict[tuple[str, float], tuple[float, float, int]]:
     """(hue value, x) → (mean, sample std, runs) of ``metric``: the numbers the pictures draw."""
     summary = plots.summarise_sweep(rows, metric, x=x, hue=hue, band="std")
     return {(name, float(xv)): (float(m), float(hi - m), int(n))
@@ -80,10 +81,25 @@ def _cell(stats: tuple[float, float, int] | None, runs: int) -> str:
 def write_sweep_report(results_csv: str | Path, out_dir: str | Path,
                        metrics: Sequence[str] = ("f1", "recall", "au_prc"), x: str = "fraction",
                        hue: str = "method", band: str = "std") -> Path:
-    """Pictures ``out_dir/plots/sweep_<metric>.png`` (metric vs ``x`` per ``hue``, mean line with a
-    ``band`` of ±std or 95 % CI) and ``out_dir/report.html`` with the mean ± std table; returns its path.
+    """The report of a sweep: a picture per metric and the mean ± std table.
 
-    A metric the CSV lacks is noted on the page; if it has none of ``metrics`` that is an error.
+    Writes ``out_dir/plots/sweep_<metric>.png`` (metric vs ``x`` per ``hue``, mean line with a
+    band) and ``out_dir/report.html``. A metric the CSV lacks is noted on the page; a picture that
+    fails is noted and logged, not raised.
+
+    Args:
+        results_csv: The sweep's tidy results CSV.
+        out_dir: Folder of the report.
+        metrics: Metric columns to draw and tabulate.
+        x: The x-axis column.
+        hue: The column whose values get one line each.
+        band: ``"std"`` (±std) or ``"ci95"`` (95 % CI).
+
+    Returns:
+        The path of ``report.html``.
+
+    Raises:
+        SweepTableError: If the table is malformed or has none of ``metrics``.
     """
     results_csv, out_dir = Path(results_csv), Path(out_dir)
     x, hue = normalise_column(x), normalise_column(hue)

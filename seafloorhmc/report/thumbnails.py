@@ -22,8 +22,16 @@ THUMB_SIZE = 224
 
 def make_thumbnail(pixels: np.ndarray, point: Sequence[float] | None = None, patch_size: int = 224,
                    size: int = THUMB_SIZE) -> Image.Image:
-    """The whole image, or a ``patch_size`` patch around ``point`` (x, y in pixels) with the point ringed,
-    shrunk (never enlarged past ``size``) to fit a ``size`` x ``size`` box.
+    """A thumbnail of what the model saw: the whole image, or the patch around a point, ringed.
+
+    Args:
+        pixels: RGB image [H, W, 3] uint8.
+        point: (x, y) in pixels for a point annotation; None for the whole image.
+        patch_size: Side of the reflect-padded patch around ``point``.
+        size: The thumbnail fits a ``size`` x ``size`` box (never enlarged past it).
+
+    Returns:
+        The thumbnail.
     """
     if point is not None:
         pixels = crop_patch(pixels, point, patch_size)
@@ -40,7 +48,15 @@ def make_thumbnail(pixels: np.ndarray, point: Sequence[float] | None = None, pat
 
 
 def data_uri(image: Image.Image, quality: int = 85) -> str:
-    """``data:image/jpeg;base64,...`` of ``image``."""
+    """An image embedded in the page as a JPEG ``data:`` URI, so the report stays one file.
+
+    Args:
+        image: The image.
+        quality: JPEG quality.
+
+    Returns:
+        ``data:image/jpeg;base64,...``.
+    """
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality, optimize=True)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -92,7 +92,14 @@ def _check_function(fn: ast.FunctionDef | ast.AsyncFunctionDef, where: str, is_p
 
 
 def public_names(tree: ast.Module) -> list[str]:
-    """The names a module's ``__all__`` lists (empty when it has none)."""
+    """The names a module's ``__all__`` lists, read from its syntax tree without importing it.
+
+    Args:
+        tree: The module's parsed source.
+
+    Returns:
+        The names (empty when it has no literal ``__all__``).
+    """
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
             try:

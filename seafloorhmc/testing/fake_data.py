@@ -9,6 +9,8 @@ from PIL import Image, ImageDraw
 
 from ..data.readers.manifest import write_manifest
 
+__all__ = ["TINY_PATHS", "write_tiny_image_manifest", "write_tiny_hmc"]
+
 # A 7-node tree: Biota > {Echinoderms > {Sea stars, Sea urchins > Regular urchins}, Sponges}
 TINY_PATHS = [
     ("Biota", "Echinoderms", "Sea stars"),
@@ -21,9 +23,19 @@ _COLOURS = {0: (230, 80, 40), 1: (60, 20, 90), 2: (120, 40, 140), 3: (230, 210, 
 
 def write_tiny_image_manifest(folder: str | Path, n_images: int = 36, size: int = 32, seed: int = 0,
                               with_split: bool = True, partial_every: int = 0) -> Path:
-    """PNG images with one or two coloured blobs whose colour encodes the label; a manifest.
+    """PNG images with one or two coloured blobs whose colour encodes the label, and their manifest.
 
-    ``partial_every=k`` labels every k-th image only as "Biota > Echinoderms" (a partial label).
+    Args:
+        folder: Where ``images/`` and ``manifest.csv`` are written.
+        n_images: Number of images.
+        size: Image side in pixels.
+        seed: Seed of the random images and labels.
+        with_split: Add a ``split`` column (4 train : 1 val : 1 test).
+        partial_every: When k > 0, label every k-th image only as "Biota > Echinoderms" (a partial
+            label).
+
+    Returns:
+        The manifest's path.
     """
     folder = Path(folder)
     (folder / "images").mkdir(parents=True, exist_ok=True)
@@ -54,6 +66,16 @@ def write_tiny_hmc(root: str | Path, name: str = "toy_FUN", rows: tuple[int, int
     """A FunCat-style ARFF dataset in C-HMCNN's layout (``datasets_FUN/<name>/<name>.<split>.arff``).
 
     Labels depend on the features (sign patterns), so a model can beat chance.
+
+    Args:
+        root: The folder that gets ``datasets_FUN/``.
+        name: Dataset name.
+        rows: Rows of the train, valid and test splits.
+        features: Number of numeric features (at least 4); about 2 % of the values are missing.
+        seed: Seed of the values.
+
+    Returns:
+        ``root`` as a path.
     """
     root = Path(root)
     folder = root / "datasets_FUN" / name

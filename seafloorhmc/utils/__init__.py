@@ -1,1 +1,3 @@
-"""Small helpers shared across the package (atomic files, seeding, benchmarking)."""
+"""Small helpers shared across the package (atomic files, seeding, benchmarking, result tables)."""
+
+__all__: list[str] = []

@@ -12,15 +12,27 @@ import ctypes
 import gc
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+
+__all__ = ["time_interleaved", "peak_memory_bytes", "mib"]
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 
 
-def time_interleaved(fns: dict[str, Callable[[], object]], rounds: int = 7, min_seconds: float = 0.2,
+def time_interleaved(fns: Mapping[str, Callable[[], object]], rounds: int = 7, min_seconds: float = 0.2,
                      warmup: int = 2) -> dict[str, float]:
-    """Median seconds per call of each function; each round runs every function in turn."""
+    """Time several functions fairly on a noisy machine: each round runs every function in turn.
+
+    Args:
+        fns: Name → function to time (called without arguments).
+        rounds: Number of rounds; the median over rounds is reported.
+        min_seconds: Each function is called often enough per round to run about a quarter of this.
+        warmup: Untimed calls of each function first.
+
+    Returns:
+        Name → median seconds per call.
+    """
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -50,16 +62,30 @@ def _status_kib(field: str) -> int:
 
 
 def mib(value: int | None) -> float | None:
+    """Bytes in MiB, for reports.
+
+    Args:
+        value: A byte count, or None (not measured).
+
+    Returns:
+        The MiB, or None.
+    """
     return None if value is None else value / 2**20
 
 
 def peak_memory_bytes(fn: Callable[[], object], device=None) -> int | None:
-    """Resident-memory high-water mark reached while ``fn`` runs, above the level before it; on a
-    CUDA ``device`` the allocator's own high-water mark instead.
+    """Resident-memory high-water mark reached while ``fn`` runs, above the level before it.
 
-    Resolution is about 256 KiB (the kernel batches its counters). Returns None where the
-    counters are not available (non-Linux). Time things before measuring memory: mmap-backed
+    On a CUDA ``device`` the allocator's own high-water mark is used instead. Resolution is about
+    256 KiB (the kernel batches its counters). Time things before measuring memory: mmap-backed
     allocation is slow, and afterwards the allocator keeps fixed (large) thresholds.
+
+    Args:
+        fn: The call to measure.
+        device: The torch device it runs on (CPU when None).
+
+    Returns:
+        Bytes, or None where the counters are not available (non-Linux).
     """
     if str(device or "cpu").startswith("cuda"):
         import torch

@@ -8,9 +8,16 @@ import random
 import numpy as np
 import torch
 
+__all__ = ["seed_everything", "derive_seed", "rng_state", "set_rng_state"]
+
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
-    """Seed python, numpy and torch (all devices); optionally ask torch for deterministic kernels."""
+    """Seed python, numpy and torch (all devices); optionally ask torch for deterministic kernels.
+
+    Args:
+        seed: The seed.
+        deterministic: Ask for deterministic kernels (slower; cuDNN autotuning off).
+    """
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -23,13 +30,26 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
 
 
 def derive_seed(seed: int, *keys: int | str) -> int:
-    """A child seed for (seed, keys...) that is stable across runs and platforms."""
-    words = [seed] + [k if isinstance(k, int) else int.from_bytes(str(k).encode()[:8].ljust(8, b"\0"), "little") for k in keys]
+    """A child seed for (seed, keys...) that is stable across runs and platforms.
+
+    Args:
+        seed: The experiment seed.
+        *keys: What the child seed is for (integers, or strings of which the first 8 bytes count).
+
+    Returns:
+        A 32-bit seed from ``numpy.random.SeedSequence``.
+    """
+    words = [seed] + [k if isinstance(k, int) else int.from_bytes(str(k).encode()[:8].ljust(8, b"\0"), "little")
+                      for k in keys]
     return int(np.random.SeedSequence([w % 2**32 for w in words] + [w >> 32 for w in words]).generate_state(1)[0])
 
 
 def rng_state() -> dict:
-    """Python, numpy and torch RNG states, storable with ``torch.save`` and ``weights_only`` loading."""
+    """Python, numpy and torch RNG states, storable with ``torch.save`` and ``weights_only`` loading.
+
+    Returns:
+        The states as tensors and plain values (CUDA's too where available).
+    """
     state = {
         "python": _python_state_to_tensor(random.getstate()),
         "numpy": _numpy_state_to_tensor(np.random.get_state()),
@@ -41,6 +61,11 @@ def rng_state() -> dict:
 
 
 def set_rng_state(state: dict) -> None:
+    """Restore the RNG states :func:`rng_state` captured, so a resumed run continues identically.
+
+    Args:
+        state: The output of :func:`rng_state`.
+    """
     random.setstate(_python_state_from_tensor(state["python"]))
     np.random.set_state(_numpy_state_from_tensor(state["numpy"]))
     torch.set_rng_state(state["torch"])

@@ -29,7 +29,15 @@ def _text(value) -> str:
 
 
 def write_table(rows: Sequence[Mapping], path: str | Path) -> Path:
-    """CSV with the union of the rows' columns in first-seen order, written atomically."""
+    """CSV with the union of the rows' columns in first-seen order, written atomically.
+
+    Args:
+        rows: One mapping per row; a missing column is written empty.
+        path: The CSV file.
+
+    Returns:
+        ``path`` as a path.
+    """
     columns: dict[str, None] = {}
     for row in rows:
         columns.update(dict.fromkeys(row))
@@ -57,7 +65,17 @@ def _parse(text: str):
 
 
 def read_table(path: str | Path) -> list[dict]:
-    """Rows of a results CSV with numbers, booleans and empty cells (None) parsed back."""
+    """Rows of a results CSV with numbers, booleans and empty cells (None) parsed back.
+
+    Args:
+        path: A CSV written by :func:`write_table`.
+
+    Returns:
+        One dict per row.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"results table {path} does not exist; run the sweep first")

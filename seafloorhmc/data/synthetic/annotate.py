@@ -22,9 +22,19 @@ def truncate_labels(label_sets: Sequence[Sequence[str]], fraction: float,
                     rng: np.random.Generator) -> tuple[list[list[str]], int]:
     """Cut ``round(fraction × #labels)`` labels to a random coarser ancestor (never the root).
 
-    Returns the new per-image label lists (sorted, still distinct) and how many labels were cut.
     A label is not cut to a node the same image already carries, so every image keeps its label
     count; if fewer labels can be cut than requested, all that can be are cut.
+
+    Args:
+        label_sets: Each image's labels (paths).
+        fraction: Share of all labels to cut, in [0, 1].
+        rng: The generator that picks labels and ancestors.
+
+    Returns:
+        (the new per-image label lists, sorted and still distinct; how many labels were cut).
+
+    Raises:
+        ValueError: If ``fraction`` lies outside [0, 1].
     """
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"partial_fraction must lie in [0, 1], got {fraction}")

@@ -15,7 +15,16 @@ __all__ = ["expose"]
 
 
 def expose(canvas: Image.Image, size: int, rng: np.random.Generator) -> Image.Image:
-    """Turn a supersampled RGB canvas into the final ``size``² photograph."""
+    """Turn a supersampled RGB canvas into the final ``size``² photograph.
+
+    Args:
+        canvas: The painted scene (any square size).
+        size: Side of the photograph in pixels.
+        rng: The image's pixel generator (strength of each effect).
+
+    Returns:
+        The RGB photograph.
+    """
     img = canvas.resize((size, size), Image.Resampling.LANCZOS) if canvas.size != (size, size) else canvas
     blur = rng.uniform(0.0, 0.9) * size / 128 if rng.random() < 0.6 else 0.0
     if blur > 0.05:

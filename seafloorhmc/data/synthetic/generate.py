@@ -58,10 +58,24 @@ def generate_synthetic_dataset(
     overwrite: bool = False,
     progress: bool = False,
 ) -> Path:
-    """Generate (or finish, or find) the synthetic echinoderm dataset; return the manifest's path.
+    """Generate (or finish, or find) the synthetic echinoderm dataset.
 
-    Same arguments → byte-identical files. ``overwrite=True`` deletes the files this generator
-    writes (manifest, label tree, README, state, ``images/NNNNNN.png``) and leaves others alone.
+    Same arguments → byte-identical files.
+
+    Args:
+        out_dir: The dataset folder.
+        n_images: Number of images.
+        seed: Seed of everything (images do not depend on ``n_images``).
+        size: Image side in pixels (≥ 16).
+        partial_fraction: Share of labels stopped at a coarser node.
+        split_fractions: (train, val, test) shares.
+        overwrite: Delete the files this generator writes (manifest, label tree, README, state,
+            ``images/NNNNNN.png``) and leave others alone; otherwise a folder holding anything
+            else is refused.
+        progress: Show a progress bar while rendering.
+
+    Returns:
+        The manifest's path.
     """
     params = _check_params(n_images, seed, size, partial_fraction, split_fractions)
     out = Path(out_dir)
@@ -91,7 +105,15 @@ def generate_synthetic_dataset(
 
 
 def plan_scenes(n_images: int, seed: int) -> list[Scene]:
-    """The organisms of every image (no pixels): cheap, and all the labels depend on."""
+    """The organisms of every image (no pixels): cheap, and all the labels depend on.
+
+    Args:
+        n_images: Number of images.
+        seed: The dataset seed.
+
+    Returns:
+        One scene per image.
+    """
     return [plan_scene(np.random.default_rng(_image_seeds(seed, i)[0])) for i in range(n_images)]
 
 

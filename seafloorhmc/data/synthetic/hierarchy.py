@@ -13,5 +13,9 @@ __all__ = ["synthetic_taxonomy"]
 
 
 def synthetic_taxonomy() -> Taxonomy:
-    """The synthetic label tree (ids are the paths joined with "/")."""
+    """The synthetic label tree (ids are the paths joined with "/").
+
+    Returns:
+        The taxonomy.
+    """
     return Taxonomy.from_paths(SYNTHETIC_PATHS, sep=PATH_SEP)

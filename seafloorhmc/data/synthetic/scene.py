@@ -25,7 +25,15 @@ SUPERSAMPLE = 2              # paint at 2× and downsample: antialiased edges
 
 @dataclass(frozen=True)
 class Organism:
-    """One drawn organism: its true (leaf) class, centre and radius as fractions of the side."""
+    """One drawn organism.
+
+    Attributes:
+        label: Its true (leaf) class path.
+        x: Centre x as a fraction of the side.
+        y: Centre y as a fraction of the side.
+        radius: Radius as a fraction of the side.
+        angle: Orientation in radians.
+    """
 
     label: str
     x: float
@@ -36,7 +44,11 @@ class Organism:
 
 @dataclass(frozen=True)
 class Scene:
-    """Everything the labels of one image depend on (its pixels need a further generator)."""
+    """Everything the labels of one image depend on (its pixels need a further generator).
+
+    Attributes:
+        organisms: The organisms, in drawing-plan order.
+    """
 
     organisms: tuple[Organism, ...]
 
@@ -47,7 +59,14 @@ class Scene:
 
 
 def plan_scene(rng: np.random.Generator) -> Scene:
-    """Draw the organism count, classes (long-tailed), sizes and non-crowding positions."""
+    """Draw the organism count, classes (long-tailed), sizes and non-crowding positions.
+
+    Args:
+        rng: The image's plan generator.
+
+    Returns:
+        The scene.
+    """
     classes, probs = class_probabilities()
     count = int(min(1 + rng.poisson(MEAN_EXTRA_ORGANISMS), MAX_ORGANISMS))
     picks = rng.choice(len(classes), size=count, p=probs)
@@ -55,7 +74,8 @@ def plan_scene(rng: np.random.Generator) -> Scene:
     for k in picks:
         label = classes[int(k)]
         radius = float(rng.uniform(*SIZES[label]))
-        best, best_gap = None, -np.inf
+        best: tuple[float, float] | None = None
+        best_gap = -np.inf
         for _ in range(20):  # keep organisms mostly visible: reject heavy overlaps
             x, y = rng.uniform(0.1, 0.9, 2)
             gap = min((np.hypot(x - o.x, y - o.y) / (radius + o.radius) for o in placed), default=np.inf)
@@ -63,12 +83,22 @@ def plan_scene(rng: np.random.Generator) -> Scene:
                 best, best_gap = (float(x), float(y)), gap
             if gap >= 0.8:
                 break
+        assert best is not None  # the first try always beats -inf
         placed.append(Organism(label, best[0], best[1], radius, float(rng.uniform(0, 2 * np.pi))))
     return Scene(tuple(placed))
 
 
 def render_scene(scene: Scene, size: int, rng: np.random.Generator) -> Image.Image:
-    """Paint a scene: seabed, clutter, organisms in random overlap order, a few occluders, camera."""
+    """Paint a scene: seabed, clutter, organisms in random overlap order, a few occluders, camera.
+
+    Args:
+        scene: The plan.
+        size: Image side in pixels.
+        rng: The image's pixel generator.
+
+    Returns:
+        The RGB image.
+    """
     side = size * SUPERSAMPLE
     canvas = seabed_texture(rng, side)
     a = rng.uniform(0, 2 * np.pi)
@@ -77,8 +107,8 @@ def render_scene(scene: Scene, size: int, rng: np.random.Generator) -> Image.Ima
         for _ in range(int(rng.poisson(mean))):
             x, y = rng.uniform(-0.05, 1.05, 2) * side
             paint(pen, x, y, rng.uniform(lo, hi) * side)
-    order = rng.permutation(len(scene.organisms))
-    order = sorted(order, key=lambda i: scene.organisms[i].label == "Biota > Fishes")  # fish swim on top
+    shuffled = rng.permutation(len(scene.organisms))
+    order = sorted(shuffled, key=lambda i: scene.organisms[i].label == "Biota > Fishes")  # fish swim on top
     for i in order:
         o = scene.organisms[i]
         PAINTERS[o.label](pen, o.x * side, o.y * side, o.radius * side, o.angle)

@@ -31,7 +31,15 @@ def _value_noise(rng: np.random.Generator, side: int, cells: int) -> np.ndarray:
 
 
 def seabed_texture(rng: np.random.Generator, side: int) -> Image.Image:
-    """An RGB sediment image of side² pixels: colour, blotches, ripples and grain."""
+    """An RGB sediment image of side² pixels: colour, blotches, ripples and grain.
+
+    Args:
+        rng: The image's pixel generator.
+        side: Side in pixels.
+
+    Returns:
+        The seabed image.
+    """
     name = list(SUBSTRATES)[int(rng.integers(len(SUBSTRATES)))]
     spec = SUBSTRATES[name]
     base = np.asarray(spec["color"], dtype=np.float32) + (rng.normal(0, 14) + rng.normal(0, 4, 3)).astype(np.float32)
@@ -52,7 +60,14 @@ def seabed_texture(rng: np.random.Generator, side: int) -> Image.Image:
 
 
 def rock(pen: Pen, cx: float, cy: float, r: float) -> None:
-    """An angular grey-brown stone, lit from the strobe side."""
+    """An angular grey-brown stone, lit from the strobe side.
+
+    Args:
+        pen: The image's pen.
+        cx: Centre x in pixels.
+        cy: Centre y in pixels.
+        r: Radius in pixels.
+    """
     rng = pen.rng
     color = pick(rng, [(105, 100, 95), (80, 78, 76), (125, 110, 90), (150, 145, 135)], 12)
     k = int(rng.integers(7, 12))
@@ -66,7 +81,14 @@ def rock(pen: Pen, cx: float, cy: float, r: float) -> None:
 
 
 def pebble(pen: Pen, cx: float, cy: float, r: float) -> None:
-    """A small rounded stone; pale ones look a little like irregular urchins on purpose."""
+    """A small rounded stone; pale ones look a little like irregular urchins on purpose.
+
+    Args:
+        pen: The image's pen.
+        cx: Centre x in pixels.
+        cy: Centre y in pixels.
+        r: Radius in pixels.
+    """
     rng = pen.rng
     color = pick(rng, [(190, 185, 175), (120, 115, 105), (90, 85, 80), (210, 200, 180)], 14)
     outline = ellipse_outline(cx, cy, r, r * rng.uniform(0.6, 1.0), rng.uniform(0, 2 * np.pi),
@@ -76,7 +98,14 @@ def pebble(pen: Pen, cx: float, cy: float, r: float) -> None:
 
 
 def shell(pen: Pen, cx: float, cy: float, r: float) -> None:
-    """An empty bivalve shell: a ribbed fan (scallop) or a broken fragment."""
+    """An empty bivalve shell: a ribbed fan (scallop) or a broken fragment.
+
+    Args:
+        pen: The image's pen.
+        cx: Centre x in pixels.
+        cy: Centre y in pixels.
+        r: Radius in pixels.
+    """
     rng = pen.rng
     color = pick(rng, [(235, 225, 205), (225, 185, 160), (215, 200, 170), (200, 190, 185)], 10)
     a0 = rng.uniform(0, 2 * np.pi)

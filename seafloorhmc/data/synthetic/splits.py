@@ -19,7 +19,17 @@ SPLITS = ("train", "val", "test")
 
 
 def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
-    """Validated (train, val, test) fractions: three non-negative numbers summing to 1."""
+    """Validated (train, val, test) fractions: three non-negative numbers summing to 1.
+
+    Args:
+        fractions: The requested shares.
+
+    Returns:
+        The three shares as floats.
+
+    Raises:
+        ValueError: If they are not three finite non-negative numbers summing to 1.
+    """
     values = tuple(float(f) for f in fractions)
     if len(values) != 3 or any(not np.isfinite(f) or f < 0 for f in values) or abs(sum(values) - 1) > 1e-6:
         raise ValueError(f"split_fractions must be three non-negative numbers (train, val, test) "
@@ -29,7 +39,16 @@ def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
 
 def assign_splits(label_sets: Sequence[Sequence[str]], fractions: Sequence[float],
                   rng: np.random.Generator) -> list[str]:
-    """One split name per image, stratified by the image's rarest label."""
+    """One split name per image, stratified by the image's rarest label.
+
+    Args:
+        label_sets: Each image's labels.
+        fractions: (train, val, test) shares.
+        rng: Breaks ties among equally rare images.
+
+    Returns:
+        ``"train"``, ``"val"`` or ``"test"`` per image.
+    """
     target = np.asarray(check_fractions(fractions))
     support = Counter(label for labels in label_sets for label in set(labels))
     rarest = np.array([min((support[label] for label in labels), default=0) for labels in label_sets])

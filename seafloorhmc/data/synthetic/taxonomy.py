@@ -74,20 +74,35 @@ CLASS_WEIGHTS: Mapping[str, float] = {
 
 
 def class_probabilities() -> tuple[list[str], np.ndarray]:
-    """Leaf classes (in ``CLASS_WEIGHTS`` order) and the normalised per-organism probabilities."""
+    """How likely one drawn organism is of each leaf class.
+
+    Returns:
+        (leaf classes in ``CLASS_WEIGHTS`` order, the normalised per-organism probabilities).
+    """
     classes = list(CLASS_WEIGHTS)
     weights = np.array([CLASS_WEIGHTS[c] for c in classes], dtype=np.float64)
     return classes, weights / weights.sum()
 
 
 def ancestors_of(path: str) -> list[str]:
-    """Proper ancestors of a path, root first (``"A > B > C"`` → ``["A", "A > B"]``)."""
+    """Proper ancestors of a path, root first.
+
+    Args:
+        path: A path with " > " separators.
+
+    Returns:
+        ``"A > B > C"`` → ``["A", "A > B"]``.
+    """
     parts = path.split(PATH_SEP)
     return [PATH_SEP.join(parts[:k]) for k in range(1, len(parts))]
 
 
 def organism_count_probabilities() -> np.ndarray:
-    """P(an image holds k organisms) for k = 0 .. MAX_ORGANISMS (k = 0 has probability 0)."""
+    """The distribution of the number of organisms per image.
+
+    Returns:
+        P(an image holds k organisms) for k = 0 .. MAX_ORGANISMS (k = 0 has probability 0).
+    """
     extra = np.arange(MAX_ORGANISMS)
     pois = np.exp(-MEAN_EXTRA_ORGANISMS) * MEAN_EXTRA_ORGANISMS ** extra / np.cumprod(np.maximum(extra, 1))
     probs = np.zeros(MAX_ORGANISMS + 1)
@@ -101,6 +116,9 @@ def expected_image_frequency() -> dict[str, float]:
 
     A node hit by one organism with probability p is in an image of k organisms with probability
     1 - (1 - p)^k; averaged over the organism-count distribution.
+
+    Returns:
+        Node path → expected share of images.
     """
     classes, probs = class_probabilities()
     node_prob = {path: 0.0 for path in SYNTHETIC_PATHS}
