@@ -1,4 +1,4 @@
-"""Per-node uncertainty from the probabilities of M ensemble members (or MC-dropout samples).
+r"""Per-node uncertainty from the probabilities of M ensemble members (or MC-dropout samples).
 
 All modes follow the released code of Xu et al. 2026, "Improving Detection of Rare Nodes in
 Hierarchical Multi-Label Learning" (DalhousieAI/Hierarchical_Multi-Label_Imb_Focal_Weighted_Loss):
@@ -7,12 +7,12 @@ binary, per node, logs base 2, ``EPS = 1e-10`` inside logs, computed without gra
 =============  ==========================================================  ==========
 mode           u                                                           range
 =============  ==========================================================  ==========
-bma            1 - |2 p̄ - 1|  (binary Bayesian-model-average margin)       [0, 1]
+bma            1 - \|2 p̄ - 1\|  (binary Bayesian-model-average margin)     [0, 1]
 predictive     H2(p̄)                                                       [0, 1]
 aleatoric      mean_h H2(p_h)                                              [0, 1]
 epistemic_js   mean over ordered pairs g != h of JS(p_g, p_h)              [0, 1]
 epistemic_kl   mean over ordered pairs g != h of max(KL(p_g || p_h), 0)    [0, inf)
-gmu            1 - γ m,  m = |2 p̄ - 1|,  γ = 1 - exp(-m / (2 s + EPS))     [0, 1]
+gmu            1 - γ m,  m = \|2 p̄ - 1\|,  γ = 1 - exp(-m / (2 s + EPS))   [0, 1]
 =============  ==========================================================  ==========
 
 p̄ is the member mean and s the member standard deviation (Bessel-corrected). Degenerate cases:

@@ -36,7 +36,7 @@ class LossCase:
         reference_ms: The dense reference's, None when it was not run (too large).
         fast_peak_mb: seafloorhmc's peak memory in MiB.
         reference_peak_mb: The reference's peak memory in MiB.
-        abs_diff: |loss difference| between the two.
+        abs_diff: absolute loss difference between the two.
     """
 
     nodes: int
@@ -100,7 +100,7 @@ class LossBench:
         """How far the two losses disagree, which should be rounding only.
 
         Returns:
-            |seafloorhmc loss − reference loss|.
+            absolute value of seafloorhmc loss − reference loss.
         """
         with torch.no_grad():
             fast = self.loss_fn(self.logits, self.targets).item()

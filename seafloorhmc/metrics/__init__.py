@@ -11,15 +11,13 @@ key                                        meaning
 ``*_present``                              the same over evaluated nodes with ≥ 1 positive test cell
 ``micro_precision|recall|f1``              pooled counts over evaluated known cells
 ``precision|recall|f1_by_depth``           {"depth": macro value}; ``n_nodes_by_depth`` counts the nodes
-``rare_recall``, ``rare_f1``, ``rare_nodes``  over the bottom quartile of training counts (with ``train_targets``);
+``rare_recall|f1``, ``rare_nodes``         over the bottom quartile of training counts (with ``train_targets``);
                                            ``rare_max_train_count`` is the count cutoff (ties included)
 ``hvr``, ``hvr_edges``                     hierarchy violation rate per example / per predicted non-root cell
 ``h_precision``, ``h_recall``, ``h_f1``    Kiritchenko micro hP/hR/hF (prediction closed under ancestors)
 ``ece``, ``reliability``                   15-bin ECE of cell probabilities and its per-bin table
 ``per_node``                               one dict per evaluated node: counts, P/R/F1, AP (None without positives)
-``positive_rate``, ``n_examples``,         π, sizes and the threshold used
-``n_eval_nodes``, ``n_eval_cells``,
-``threshold``
+``positive_rate``, ``n_*``, ``threshold``  π, sizes (examples, evaluated nodes and cells) and the threshold used
 =========================================  ==================================================================
 
 The building blocks are importable for other callers (experiments, plots).

@@ -1,10 +1,10 @@
-"""Expected calibration error of per-cell probabilities, and the reliability table behind it.
+r"""Expected calibration error of per-cell probabilities, and the reliability table behind it.
 
 Each evaluated (example, node) cell is a binary forecast p of "node present". Cells are put in
 equal-width bins exactly as ``sklearn.calibration.calibration_curve(strategy="uniform")`` does
 (bin k holds (e_k, e_{k+1}], the first bin also holds 0), so the per-bin confidence (mean p) and
 accuracy (fraction positive) equal sklearn's ``prob_pred`` / ``prob_true``; counts are needed for
-ECE and the histogram, which sklearn does not return. ECE = Σ_bins |acc − conf| · count / total.
+ECE and the histogram, which sklearn does not return. ECE = Σ_bins \|acc − conf\| · count / total.
 """
 
 from __future__ import annotations
@@ -45,13 +45,13 @@ def reliability_table(p: np.ndarray, y: np.ndarray, n_bins: int = 15) -> dict:
 
 
 def ece_from_table(table: dict) -> float:
-    """Expected calibration error of a reliability table.
+    r"""Expected calibration error of a reliability table.
 
     Args:
         table: The output of :func:`reliability_table`.
 
     Returns:
-        Σ |acc − conf| · count / total over the non-empty bins.
+        Σ \|acc − conf\| · count / total over the non-empty bins.
 
     Raises:
         ValueError: If the table counts no cell.

@@ -15,7 +15,7 @@ __all__ = ["expose"]
 
 
 def expose(canvas: Image.Image, size: int, rng: np.random.Generator) -> Image.Image:
-    """Turn a supersampled RGB canvas into the final ``size``² photograph.
+    """Turn a supersampled RGB canvas into the final ``size`` × ``size`` photograph.
 
     Args:
         canvas: The painted scene (any square size).

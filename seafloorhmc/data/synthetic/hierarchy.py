@@ -1,7 +1,7 @@
 """The synthetic label tree as a :class:`~seafloorhmc.taxonomy.Taxonomy`.
 
-Kept apart from :mod:`.taxonomy` (paths and class frequencies) so that generating and reading the
-synthetic images needs no torch.
+Kept apart from :mod:`seafloorhmc.data.synthetic.taxonomy` (paths and class frequencies) so that
+generating and reading the synthetic images needs no torch.
 """
 
 from __future__ import annotations
