@@ -74,7 +74,19 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, extra_params=()) -> torc
 
 
 def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str) -> float:
-    """Linear warm-up to 1, then constant or cosine decay to 0 at ``total_steps``."""
+    """The learning-rate multiplier at ``step``: linear warm-up to 1, then constant or cosine decay to 0.
+
+    A pure function of the step, so a resumed run needs no scheduler state.
+
+    Args:
+        step: Optimiser steps taken so far (0-based).
+        total_steps: Steps of the whole run; the cosine reaches 0 there.
+        warmup_steps: Length of the linear warm-up (0: none).
+        schedule: ``cosine`` or ``constant`` after the warm-up.
+
+    Returns:
+        The factor applied to every group's base learning rate.
+    """
     if warmup_steps > 0 and step < warmup_steps:
         return (step + 1) / warmup_steps
     if schedule == "constant" or total_steps <= warmup_steps:
@@ -84,6 +96,15 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str) -> 
 
 
 def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> float:
+    """Set every group's learning rate to its ``base_lr`` × ``factor``.
+
+    Args:
+        optimizer: An optimiser built by :func:`build_optimizer` (its groups carry ``base_lr``).
+        factor: The multiplier from :func:`lr_factor`.
+
+    Returns:
+        The first group's new learning rate (logged per epoch).
+    """
     for group in optimizer.param_groups:
         group["lr"] = group["base_lr"] * factor
     return optimizer.param_groups[0]["lr"]
