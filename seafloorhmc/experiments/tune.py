@@ -45,6 +45,7 @@ import hashlib
 import json
 import logging
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +61,7 @@ from .search_space import Param, default_params, parse_space, suggest_params
 from .thresholds import THRESHOLD_MODES
 
 __all__ = ["TuneSpec", "TuneSpecError", "TuneError", "TuneResult", "TrialJob", "load_tune", "tune_from_dict",
-           "run_tune", "trial_config", "trial_job", "require_optuna"]
+           "run_tune", "trial_config", "trial_job", "require_optuna", "config_key"]
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +239,15 @@ def trial_config(spec: TuneSpec, params: Mapping[str, Any]) -> Config:
     return config_from_dict(data)
 
 
-def _key(config: Config) -> str:
+def config_key(config: Config) -> str:
+    """A short content hash of a configuration: the folder name of its trial or final run.
+
+    Args:
+        config: The configuration.
+
+    Returns:
+        12 hex digits.
+    """
     text = json.dumps(config.to_dict(), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -397,9 +406,11 @@ def _sampler(optuna, spec: TuneSpec):
     def constraints(trial):
         return trial.user_attrs.get("constraint", [0.0])
 
-    return optuna.samplers.TPESampler(seed=spec.seed, multivariate=True, group=True, constant_liar=True,
-                                      n_startup_trials=min(10, max(2, spec.trials // 3)),
-                                      constraints_func=constraints if spec.au_prc_tolerance is not None else None)
+    with warnings.catch_warnings():  # multivariate / group / constant_liar are "experimental" in Optuna
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=spec.seed, multivariate=True, group=True, constant_liar=True,
+                                          n_startup_trials=min(10, max(2, spec.trials // 3)),
+                                          constraints_func=constraints if spec.au_prc_tolerance is not None else None)
 
 
 def run_tune(spec: TuneSpec, out: str | Path, backend: str = "local", options: BackendOptions | None = None,
@@ -470,7 +481,7 @@ def _search(optuna, study, spec: TuneSpec, out: Path, remaining: int, backend, j
                     log.warning("trial %d: invalid combination (%s); failed", trial.number, err)
                     study.tell(trial, state=states.FAIL)
                     continue
-                run_dir = out / "trials" / _key(config)
+                run_dir = out / "trials" / config_key(config)
                 trial.set_user_attr("run", str(run_dir.relative_to(out)))
                 job = TrialJob(study=spec.name, journal=journal, trial_id=trial._trial_id, config=config.to_dict(),
                                run_dir=str(run_dir), thresholds=spec.thresholds, pruner=spec.pruner,
