@@ -21,7 +21,8 @@ import numpy as np
 
 from ..metrics.nodewise import prf
 
-__all__ = ["CANDIDATES", "THRESHOLD_MODES", "Thresholds", "f1_curves", "choose_thresholds", "apply_thresholds"]
+__all__ = ["CANDIDATES", "THRESHOLD_MODES", "Thresholds", "f1_curves", "choose_thresholds", "tuned_macro_f1",
+           "apply_thresholds"]
 
 #: Candidate cut-offs: dense near 0 (rare nodes' probabilities are small), then every 0.01.
 CANDIDATES = np.unique(np.round(np.concatenate([np.geomspace(1e-4, 0.05, 60), np.arange(0.05, 0.96, 0.01)]), 6))
@@ -105,11 +106,12 @@ def f1_curves(probs, targets, eval_mask, known=None, candidates=CANDIDATES) -> t
     return prf(tp, fp, fn)[2], nodes
 
 
-def choose_thresholds(probs, targets, eval_mask, depths, mode: str = "global", known=None, fixed: float = 0.5,
-                      candidates=CANDIDATES) -> Thresholds:
-    """The cut-off(s) that maximise macro F1 on these (validation) predictions.
+def tuned_macro_f1(probs, targets, eval_mask, depths, mode: str = "global", known=None, fixed: float = 0.5,
+                   candidates=CANDIDATES) -> tuple[Thresholds, float]:
+    """The cut-off(s) that maximise macro F1 on these (validation) predictions, and that macro F1.
 
-    Ties go to the smallest candidate.
+    Ties go to the smallest candidate. The score comes from the same per-node counts, so it costs
+    nothing beyond the choice (a tuning trial scores every epoch this way).
 
     Args:
         probs: float [n, N] probabilities.
@@ -122,8 +124,8 @@ def choose_thresholds(probs, targets, eval_mask, depths, mode: str = "global", k
         candidates: Increasing cut-offs to choose from.
 
     Returns:
-        The chosen thresholds (``depth`` mode also sets ``value``, the best global cut-off, used
-        for nodes of a depth the predictions did not cover).
+        (thresholds, macro F1 over the evaluated nodes at them). The ``depth`` mode also sets
+        ``value``, the best global cut-off, used for nodes of a depth the predictions did not cover.
 
     Raises:
         ValueError: For an unknown mode.
@@ -131,15 +133,42 @@ def choose_thresholds(probs, targets, eval_mask, depths, mode: str = "global", k
     if mode not in THRESHOLD_MODES:
         raise ValueError(f"threshold mode {mode!r} is not one of {', '.join(THRESHOLD_MODES)}")
     if mode == "fixed":
-        return Thresholds("fixed", float(fixed))
+        f1, _ = f1_curves(probs, targets, eval_mask, known, [float(fixed)])
+        return Thresholds("fixed", float(fixed)), float(f1[:, 0].mean())
     cand = np.asarray(candidates, dtype=np.float64)
     f1, nodes = f1_curves(probs, targets, eval_mask, known, cand)
-    best = float(cand[int(np.argmax(f1.mean(0)))])
+    macro = f1.mean(0)
+    best = int(np.argmax(macro))
     if mode == "global":
-        return Thresholds("global", best)
+        return Thresholds("global", float(cand[best])), float(macro[best])
     node_depths = np.asarray(depths)[nodes]
-    by_depth = {int(d): float(cand[int(np.argmax(f1[node_depths == d].mean(0)))]) for d in np.unique(node_depths)}
-    return Thresholds("depth", best, by_depth)
+    by_depth, total = {}, 0.0
+    for depth in np.unique(node_depths):
+        rows = f1[node_depths == depth]
+        j = int(np.argmax(rows.mean(0)))
+        by_depth[int(depth)] = float(cand[j])
+        total += float(rows[:, j].sum())
+    return Thresholds("depth", float(cand[best]), by_depth), total / len(nodes)
+
+
+def choose_thresholds(probs, targets, eval_mask, depths, mode: str = "global", known=None, fixed: float = 0.5,
+                      candidates=CANDIDATES) -> Thresholds:
+    """The cut-off(s) of :func:`tuned_macro_f1`.
+
+    Args:
+        probs: float [n, N] probabilities.
+        targets: {0, 1} [n, N].
+        eval_mask: bool [N], the evaluated nodes.
+        depths: Each node's depth [N].
+        mode: ``fixed``, ``global`` or ``depth``.
+        known: Optional bool [n, N].
+        fixed: The configured cut-off (``eval.threshold``).
+        candidates: Increasing cut-offs to choose from.
+
+    Returns:
+        The chosen thresholds.
+    """
+    return tuned_macro_f1(probs, targets, eval_mask, depths, mode, known, fixed, candidates)[0]
 
 
 def apply_thresholds(probs, thresholds: Thresholds, depths) -> np.ndarray:

@@ -27,7 +27,7 @@ from ..models.persistence import WEIGHTS, CheckpointError, load_weights
 from ..training import Trainer
 from ..training.run_dir import RunDir
 from ..utils.atomic import write_json, write_text
-from .thresholds import Thresholds, apply_thresholds, choose_thresholds
+from .thresholds import Thresholds, apply_thresholds, choose_thresholds, tuned_macro_f1
 
 __all__ = ["TRIAL_RESULT", "TrialPrunedError", "run_trial", "score_predictions"]
 
@@ -65,9 +65,7 @@ def score_predictions(predictions: dict, taxonomy, train_targets, mode: str, fix
 
 def _objective(predictions: dict, taxonomy, mode: str, fixed: float) -> float:
     probs, targets, known = (predictions[k] for k in ("probs", "targets", "known"))
-    thresholds = choose_thresholds(probs, targets, taxonomy.eval_mask.numpy(), taxonomy.depth, mode, known, fixed)
-    return float(evaluate(probs, targets, taxonomy, known=known, threshold=thresholds.value,
-                          predicted=apply_thresholds(probs, thresholds, taxonomy.depth))["f1"])
+    return tuned_macro_f1(probs, targets, taxonomy.eval_mask.numpy(), taxonomy.depth, mode, known, fixed)[1]
 
 
 def _trainer(config: Config, run_dir: Path) -> Trainer:

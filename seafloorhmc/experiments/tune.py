@@ -396,21 +396,17 @@ def _best(rows: Sequence[dict]) -> dict | None:
     return max(candidates, key=lambda r: (r["value"], -r["trial"])) if candidates else None
 
 
-def _constraint(default: Mapping | None, tolerance: float | None, au_prc: float | None) -> list[float]:
+def _constraint(default: Mapping | None, tolerance: float | None, au_prc: float | None) -> float:
     if tolerance is None or default is None or au_prc is None or default.get("val_au_prc") is None:
-        return [0.0]
-    return [float(default["val_au_prc"] - tolerance - au_prc)]  # ≤ 0: feasible (Optuna's convention)
+        return 0.0
+    return float(default["val_au_prc"] - tolerance - au_prc)  # ≤ 0: feasible (Optuna's convention)
 
 
 def _sampler(optuna, spec: TuneSpec):
-    def constraints(trial):
-        return trial.user_attrs.get("constraint", [0.0])
-
     with warnings.catch_warnings():  # multivariate / group / constant_liar are "experimental" in Optuna
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.samplers.TPESampler(seed=spec.seed, multivariate=True, group=True, constant_liar=True,
-                                          n_startup_trials=min(10, max(2, spec.trials // 3)),
-                                          constraints_func=constraints if spec.au_prc_tolerance is not None else None)
+                                          n_startup_trials=min(10, max(2, spec.trials // 3)))
 
 
 def run_tune(spec: TuneSpec, out: str | Path, backend: str = "local", options: BackendOptions | None = None,
@@ -517,7 +513,6 @@ def _tell(optuna, study, trial, ok: bool, outcome, default: dict | None, spec: T
         study.tell(trial, state=states.FAIL)
         return
     if outcome["state"] == "pruned":
-        trial.set_user_attr("constraint", [0.0])
         study.tell(trial, state=states.PRUNED)
         log.info("trial %d pruned (%s)", trial.number, outcome.get("reason"))
         return
@@ -529,7 +524,8 @@ def _tell(optuna, study, trial, ok: bool, outcome, default: dict | None, spec: T
                        ("val", val), ("thresholds", thresholds)):
         trial.set_user_attr(key, value)
     reference = default if not trial.user_attrs.get("default") else {"val_au_prc": val.get("au_prc")}
-    trial.set_user_attr("constraint", _constraint(reference, spec.au_prc_tolerance, val.get("au_prc")))
+    if spec.au_prc_tolerance is not None:  # TPE then prefers regions that keep the ranking quality
+        trial.set_constraint("au_prc", _constraint(reference, spec.au_prc_tolerance, val.get("au_prc")))
     value = float(outcome["value"]) if outcome["value"] is not None and math.isfinite(outcome["value"]) else 0.0
     study.tell(trial, value)
     log.info("trial %d: validation macro F1 %.4f at threshold %s (AU(PRC) %.4f; %.4f at the config's threshold)",

@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from seafloorhmc.experiments.thresholds import Thresholds, apply_thresholds, choose_thresholds, f1_curves
+from seafloorhmc.experiments.thresholds import (
+    Thresholds,
+    apply_thresholds,
+    choose_thresholds,
+    f1_curves,
+    tuned_macro_f1,
+)
 from seafloorhmc.metrics import evaluate
 from seafloorhmc.taxonomy import Taxonomy
 
@@ -49,3 +55,12 @@ def test_chosen_thresholds_are_the_best_candidates():
     assert Thresholds.from_dict(by_depth.to_dict()) == by_depth
     with pytest.raises(ValueError, match="not one of"):
         choose_thresholds(probs, targets, mask, depths, "per-node")
+
+
+def test_the_tuned_score_is_the_macro_f1_at_the_chosen_thresholds():
+    taxonomy, probs, targets, known = _data(2)
+    mask, depths = taxonomy.eval_mask.numpy(), np.asarray(taxonomy.depth)
+    for mode in ("fixed", "global", "depth"):
+        thresholds, score = tuned_macro_f1(probs, targets, mask, depths, mode, known, fixed=0.4)
+        predicted = apply_thresholds(probs, thresholds, depths)
+        assert score == pytest.approx(evaluate(probs, targets, taxonomy, known=known, predicted=predicted)["f1"])
