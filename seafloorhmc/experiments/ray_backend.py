@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..utils.atomic import write_text
-from .backends import Backend, BackendOptions, Executor, cell_paths, run_cell_job
+from .placement import Backend, BackendOptions, Executor, cell_paths, run_cell_job
 
 __all__ = ["RayBackend", "RayExecutor", "require_ray"]
 
@@ -121,7 +121,11 @@ class RayExecutor(Executor):
 
 
 class RayBackend(Backend):
-    """Cells and trials as Ray tasks (see the module docstring)."""
+    """Cells and trials as Ray tasks (see the module docstring).
+
+    Args:
+        options: Address, CPUs and GPUs per task, retries.
+    """
 
     name = "ray"
 

@@ -109,7 +109,11 @@ class Param:
         return trial.suggest_float(self.key, self.low, self.high, log=self.log, step=self.step)
 
     def describe(self) -> str:
-        """The space in words, for reports: ``{a, b}`` or ``[low, high] (log)``."""
+        """The space in words, for reports.
+
+        Returns:
+            ``{a, b}`` or ``[low, high] log``, with its condition.
+        """
         if self.choices is not None:
             text = "{" + ", ".join(map(str, self.choices)) + "}"
         else:

@@ -50,7 +50,11 @@ class Thresholds:
         return np.array([self.by_depth.get(int(d), self.value) for d in depths], dtype=np.float64)
 
     def to_dict(self) -> dict:
-        """JSON-friendly form (depth keys as text)."""
+        """JSON-friendly form.
+
+        Returns:
+            ``mode``, ``value`` and ``by_depth`` (depth keys as text).
+        """
         return {"mode": self.mode, "value": self.value, "by_depth": {str(k): v for k, v in self.by_depth.items()}}
 
     @classmethod

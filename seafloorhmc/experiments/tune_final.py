@@ -26,7 +26,7 @@ from ..training import train
 from ..training.run_dir import RunDir
 from ..utils.atomic import write_json, write_text
 from .thresholds import Thresholds, apply_thresholds
-from .tune import TuneResult, TuneSpec, config_key
+from .tune_spec import TuneResult, TuneSpec, config_key
 
 __all__ = ["finish_study", "best_config", "TEST_KEYS"]
 
@@ -150,8 +150,9 @@ def _summary(spec: TuneSpec, result: TuneResult, thresholds: Thresholds, importa
              "|---|---:|---:|---:|---:|---:|"]
     for label, row in (("default (base config)", default), ("best", best)):
         if row:
-            lines.append(f"| {label} | {row['trial']} | {_fmt(row['value'])} | {_fmt(row['val_f1_at_config_threshold'])} "
-                         f"| {_fmt(row['val_au_prc'])} | {_fmt(row['threshold'], 3)} |")
+            lines.append(f"| {label} | {row['trial']} | {_fmt(row['value'])} "
+                         f"| {_fmt(row['val_f1_at_config_threshold'])} | {_fmt(row['val_au_prc'])} "
+                         f"| {_fmt(row['threshold'], 3)} |")
     lines += ["", "Best configuration: [best.yaml](best.yaml)"
               + (f"; per-depth thresholds {json.dumps(thresholds.to_dict()['by_depth'])}" if thresholds.mode == "depth"
                  else "") + ".", ""]

@@ -144,3 +144,26 @@ def test_tune_on_demo_data_beats_the_default_tests_once_and_resumes(tmp_path, te
             if k in trained} == trained, "finished trials are not trained again"
     assert second.default["value"] == default["value"]
     assert test_split_spy.passes == 1 + (second.best["trial"] != best["trial"])  # a new best is tested once
+
+
+def test_cli_tune_on_tiny_data_writes_the_study_and_continues_it(sweep_hmc, tmp_path, capsys):
+    from seafloorhmc.cli import main
+
+    study = {"name": "tiny", "trials": 2, "thresholds": "depth",
+             "base": {"data": {"format": "hmc", "root": str(sweep_hmc), "dataset": "toy_FUN"}, "model": {"hidden": 8},
+                      "train": {"epochs": 2, "batch_size": 16, "progress": False, "report": False}},
+             "space": {"loss.node_weights": ["none", "class-wise"], "train.lr": {"factor": 10, "log": True}}}
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
+    out = tmp_path / "out"
+    assert main(["tune", str(tmp_path / "study.yaml"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "default (trial 0)" in printed and "test (read once" in printed
+    thresholds = json.loads((out / "thresholds.json").read_text())
+    assert thresholds["mode"] == "depth" and set(thresholds["by_depth"]) == {"1", "2", "3"}  # the root is not evaluated
+    test = json.loads((out / "test.json").read_text())
+    final = json.loads((out / test["run"] / "metrics.json").read_text())
+    assert test["au_prc"] == final["au_prc"]  # per-depth cut-offs only change the thresholded metrics
+    assert main(["tune", str(tmp_path / "study.yaml"), "--out", str(out), "--trials", "3"]) == 0
+    assert [r["trial"] for r in read_table(out / "trials.csv")] == [0, 1, 2]
+    assert main(["tune", str(tmp_path / "study.yaml"), "--set", "loss.omga=1"]) == 2
+    assert "loss.omga" in capsys.readouterr().err
