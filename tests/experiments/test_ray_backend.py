@@ -78,3 +78,21 @@ def test_a_killed_ray_worker_is_retried_and_resumes_to_the_same_table(hmc_sweep,
     assert json.loads(where.read_text())["pid"] != pid
     local, remote = read_table(tmp_path / "local" / "results.csv"), read_table(out / "results.csv")
     assert len(remote) == 2 and _without_timing(remote) == _without_timing(local)
+
+
+def test_tune_trials_run_as_ray_tasks_and_report_through_the_journal(sweep_hmc, local_ray, tmp_path):
+    pytest.importorskip("optuna")
+    from seafloorhmc.experiments.tune import run_tune, tune_from_dict
+
+    spec = tune_from_dict({
+        "name": "tiny-ray", "trials": 3,
+        "base": {"data": {"format": "hmc", "root": str(sweep_hmc), "dataset": "toy_FUN"}, "model": {"hidden": 8},
+                 "train": {"epochs": 3, "batch_size": 16, "progress": False, "report": False}},
+        "space": {"loss.node_weights": ["none", "class-wise"], "train.lr": {"factor": 10, "log": True}}})
+    result = run_tune(spec, tmp_path / "study", backend="ray", options=BackendOptions(cpus=1))
+    rows = read_table(tmp_path / "study" / "trials.csv")
+    assert [r["trial"] for r in rows] == [0, 1, 2] and {r["state"] for r in rows} <= {"complete", "pruned"}
+    for row in rows:  # every epoch's validation value reached the study from the Ray worker that trained it
+        curve = json.loads(row["curve"])
+        assert len(curve) == 3 if row["state"] == "complete" else 1 <= len(curve) < 3
+    assert result.test is not None and (tmp_path / "study" / result.test["run"] / "metrics.json").is_file()
