@@ -14,10 +14,12 @@ Folder layout (``OUT``)::
 A cell is finished iff ``runs/<cell>/metrics.json`` exists (the engine writes it last, atomically).
 A finished cell whose saved configuration differs from the plan is an error, never silently
 reused; an unfinished one resumes from its last epoch checkpoint (or restarts when that
-checkpoint cannot continue). With one worker the cells run in this process; with more, each
+checkpoint cannot continue). Where cells run is the backend's business (:mod:`.backends`): with
+the local backend and one worker the cells run in this process; with more, each
 cell is a ``python -m seafloorhmc.experiments.worker`` process with ``OMP_NUM_THREADS = cores //
 workers`` (several torch processes with all cores each are pathologically slow on small machines),
-or fewer when ``OMP_NUM_THREADS`` is already set lower in the sweep's environment.
+or fewer when ``OMP_NUM_THREADS`` is already set lower in the sweep's environment, and its own GPU
+when there are several. With ``--backend ray`` every cell is a Ray task (:mod:`.ray_backend`).
 """
 
 from __future__ import annotations

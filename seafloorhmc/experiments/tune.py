@@ -97,6 +97,7 @@ class TrialJob:
     thresholds: str
     pruner: dict
     threads: int | None = None
+    prune: bool = True  # the default (base config) trial always runs to the end: it is the reference
 
 
 def _storage(optuna, journal: str):
@@ -137,7 +138,7 @@ def trial_job(job: TrialJob) -> dict:
     def report(epoch: int, value: float) -> None:
         if epoch not in reported:  # a retried task does not report its first session's epochs again
             trial.report(value, epoch)
-        if trial.should_prune():
+        if job.prune and trial.should_prune():
             raise TrialPrunedError(f"pruned after epoch {epoch + 1}")
 
     try:
@@ -301,7 +302,7 @@ def _search(optuna, study, spec: TuneSpec, out: Path, remaining: int, backend, j
                 trial.set_user_attr("run", str(run_dir.relative_to(out)))
                 job = TrialJob(study=spec.name, journal=journal, trial_id=trial._trial_id, config=config.to_dict(),
                                run_dir=str(run_dir), thresholds=spec.thresholds, pruner=spec.pruner,
-                               threads=executor.threads)
+                               threads=executor.threads, prune=not trial.user_attrs.get("default", False))
                 in_flight[executor.submit(trial_job, job)] = trial
                 log.info("trial %d started: %s", trial.number,
                          ", ".join(f"{k}={_short(v)}" for k, v in params.items()) or "the base config")

@@ -167,3 +167,10 @@ def test_cli_tune_on_tiny_data_writes_the_study_and_continues_it(sweep_hmc, tmp_
     assert [r["trial"] for r in read_table(out / "trials.csv")] == [0, 1, 2]
     assert main(["tune", str(tmp_path / "study.yaml"), "--set", "loss.omga=1"]) == 2
     assert "loss.omga" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["tune_demo.yaml", "tune_cellcycle_FUN.yaml"])
+def test_the_shipped_studies_load_with_their_base_as_a_point_of_the_space(name):
+    spec = load_tune(CONFIGS / "studies" / name, overrides=["data.root=/x"])
+    default = default_params(spec.space, spec.base_config().to_dict())
+    assert default["train.lr"] == spec.base_config().train.lr and spec.trials >= 10
