@@ -46,14 +46,15 @@ def plot_optimisation_history(rows: Sequence[Mapping], out_png: str | Path, metr
     for value, ok in zip(y, feasible):
         best = max(best, value) if ok else best
         best_y.append(best if np.isfinite(best) else np.nan)
-    if x:
-        ax.step(x, best_y, where="post", color="#d62728", label="best so far")
+    last = max([r["trial"] for r in rows] or [0])
+    if x:  # the best so far runs on to the last trial (pruned ones included)
+        ax.step([*x, last], [*best_y, best_y[-1]], where="post", color="#d62728", label="best so far")
+    if reference is not None:
+        ax.axhline(reference, color="#2ca02c", linestyle="--", linewidth=1, label="default at its own threshold")
     pruned = [r["trial"] for r in rows if r.get("state") == "pruned"]
     if pruned:
         ax.scatter(pruned, [ax.get_ylim()[0]] * len(pruned), marker="x", color="#7f7f7f", s=16,
                    label=f"pruned ({len(pruned)})", clip_on=False, zorder=3)
-    if reference is not None:
-        ax.axhline(reference, color="#2ca02c", linestyle="--", linewidth=1, label="default at its own threshold")
     style_axes(ax, "Optimisation history", "trial", metric)
     ax.legend(fontsize=8, loc="lower right")
     return save_png(fig, out_png)
