@@ -69,12 +69,13 @@ def _test_metrics(run_dir: Path, thresholds: Thresholds, config) -> dict:
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     if thresholds.mode != "depth":
         return {k: metrics.get(k) for k in TEST_KEYS}
-    from ..datamodule import prepare_data  # the taxonomy only; the test rows come from the saved predictions
+    from ..datamodule import prepare_data  # taxonomy and training counts; the test rows are the saved predictions
 
-    taxonomy = prepare_data(config).taxonomy
+    data = prepare_data(config)
+    taxonomy = data.taxonomy
     saved = np.load(run_dir / "test_predictions.npz")
     rescored = evaluate(saved["probs"], saved["targets"], taxonomy, known=saved["known"],
-                        train_targets=None, threshold=thresholds.value,
+                        train_targets=data.train_targets, threshold=thresholds.value,
                         predicted=apply_thresholds(saved["probs"], thresholds, taxonomy.depth))
     return {k: rescored.get(k, metrics.get(k)) for k in TEST_KEYS}
 
