@@ -2,11 +2,13 @@
 
 The final model is the best configuration trained once more with the normal trainer, in
 ``OUT/final/<key>/``: it reads the test split once, at the end of that run. When the base config
-trains on train ∪ valid (C-HMCNN's protocol) the final fit does too — the search chose the
-hyper-parameters and the cut-off on valid, as that protocol chooses its hyper-parameters, and the
-last epoch is used. Otherwise it repeats the best trial's training (train only, epoch selected on
-valid). Per-depth cut-offs are applied to the saved test predictions of that run, not by reading
-the test split again. A finished final run is never trained or scored again.
+trains on train ∪ valid (C-HMCNN's protocol) the final fit does too, for the number of epochs the
+best trial selected on valid — the search chose the hyper-parameters, the epoch count and the
+cut-off on valid, as that protocol chooses its hyper-parameters — and uses its last epoch.
+Otherwise it repeats the best trial's training (train only, epoch selected on valid). Per-depth
+cut-offs are applied to the saved test predictions of that run, not by reading the test split again.
+A finished final run is never trained or scored again; a continued study whose best changes trains
+and tests its new best once, in its own folder.
 """
 
 from __future__ import annotations
@@ -35,13 +37,15 @@ log = logging.getLogger(__name__)
 TEST_KEYS = ("au_prc", "f1", "precision", "recall", "bin_ap", "micro_f1", "rare_recall", "rare_f1", "hvr", "h_f1")
 
 
-def best_config(spec: TuneSpec, params: dict, thresholds: Thresholds):
+def best_config(spec: TuneSpec, params: dict, thresholds: Thresholds, selected_epoch: int | None = None):
     """The base configuration with the best trial's values and cut-off (its own ``train_on_val``).
 
     Args:
         spec: The study.
         params: The best trial's parameters.
         thresholds: Its cut-off(s); ``eval.threshold`` gets the global value.
+        selected_epoch: The epoch (1-based) the best trial selected on valid; a base that trains
+            on train ∪ valid (no validation split left to select on) trains that many epochs.
 
     Returns:
         The validated configuration.
@@ -50,7 +54,11 @@ def best_config(spec: TuneSpec, params: dict, thresholds: Thresholds):
     for key, value in params.items():
         set_key(data, key, value)
     set_key(data, "eval.threshold", float(thresholds.value))
-    return config_from_dict(data)
+    config = config_from_dict(data)
+    if config.data.train_on_val and selected_epoch:
+        set_key(data, "train.epochs", int(selected_epoch))
+        config = config_from_dict(data)
+    return config
 
 
 def _importances(study) -> dict[str, float]:
@@ -95,11 +103,13 @@ def finish_study(spec: TuneSpec, result: TuneResult, study, command: str | None 
     out, best = result.out, result.best
     trial = study.trials[best["trial"]]
     thresholds = Thresholds.from_dict(trial.user_attrs["thresholds"])
-    config = best_config(spec, dict(trial.params), thresholds)
+    config = best_config(spec, dict(trial.params), thresholds, best.get("selected_epoch"))
     header = [f"# Tuned by seafloorhmc tune ({spec.name}): trial {best['trial']} of {len(result.trials)},",
               f"# validation macro F1 {best['value']:.4f} at eval.threshold {thresholds.value:g}"
               + (f" (per depth: {json.dumps(thresholds.to_dict()['by_depth'])}, thresholds.json)"
                  if thresholds.mode == "depth" else "") + "."]
+    if config.data.train_on_val:
+        header.append(f"# Trained on train ∪ valid for the {config.train.epochs} epochs the trial selected on valid.")
     if result.default:
         header.append(f"# The base config: {result.default['value']:.4f} at its tuned threshold, "
                       f"{result.default['val_f1_at_config_threshold']:.4f} at its own.")
