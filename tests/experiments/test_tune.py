@@ -174,3 +174,15 @@ def test_the_shipped_studies_load_with_their_base_as_a_point_of_the_space(name):
     spec = load_tune(CONFIGS / "studies" / name, overrides=["data.root=/x"])
     default = default_params(spec.space, spec.base_config().to_dict())
     assert default["train.lr"] == spec.base_config().train.lr and spec.trials >= 10
+
+
+def test_the_final_fit_on_train_and_valid_trains_the_selected_epochs():
+    from seafloorhmc.experiments.thresholds import Thresholds
+    from seafloorhmc.experiments.tune_final import best_config
+
+    spec = load_tune(CONFIGS / "studies" / "tune_cellcycle_FUN.yaml", overrides=["data.root=/x"])
+    config = best_config(spec, {"train.lr": 0.0003}, Thresholds("global", 0.07), selected_epoch=43)
+    assert config.data.train_on_val and config.train.epochs == 43
+    assert config.eval.threshold == 0.07 and config.train.lr == 0.0003
+    demo = load_tune(CONFIGS / "studies" / "tune_demo.yaml")  # a validation split of its own: epochs unchanged
+    assert best_config(demo, {}, Thresholds("global", 0.2), selected_epoch=3).train.epochs == 15
