@@ -11,6 +11,7 @@ A study file is YAML::
                                 # the default's cannot be the best (keeps the ranking quality)
     seed: 0                     # the sampler's seed
     pruner: {percentile: 25, startup_trials: 5, warmup_epochs: 3}
+    resources: {cpus: 2, gpus: 1}  # optional: what the Ray backend reserves per trial (--cpus/--gpus win)
     space: {...}                # config key → choices or range (:mod:`.search_space`; default: DEFAULT_SPACE)
 
 Every trial trains on the training split and is scored on the validation split
@@ -45,7 +46,7 @@ import logging
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -251,6 +252,8 @@ def run_tune(spec: TuneSpec, out: str | Path, backend: str = "local", options: B
     optuna = require_optuna()
     out = Path(out).resolve()
     options = options or BackendOptions()
+    options = replace(options, cpus=options.cpus if options.cpus is not None else spec.resources.get("cpus"),
+                      gpus=options.gpus if options.gpus is not None else spec.resources.get("gpus"))
     base = spec.base_config()
     resolved = base.to_dict()
     with _folder_lock(out):

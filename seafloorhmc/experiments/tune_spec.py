@@ -21,7 +21,8 @@ from .thresholds import THRESHOLD_MODES
 
 __all__ = ["TuneSpec", "TuneSpecError", "TuneResult", "load_tune", "tune_from_dict", "trial_config", "config_key"]
 
-_SPEC_KEYS = ("name", "base", "set", "trials", "thresholds", "au_prc_tolerance", "seed", "pruner", "space")
+_SPEC_KEYS = ("name", "base", "set", "trials", "thresholds", "au_prc_tolerance", "seed", "pruner", "space",
+              "resources")
 _PRUNER_KEYS = ("percentile", "startup_trials", "warmup_epochs")
 
 
@@ -41,6 +42,7 @@ class TuneSpec:
     au_prc_tolerance: float | None = None
     seed: int = 0
     pruner: dict = field(default_factory=dict)
+    resources: dict = field(default_factory=dict)  # Ray backend: cpus / gpus per trial
     path: Path | None = None
 
     @property
@@ -64,6 +66,7 @@ class TuneSpec:
         """
         return {"name": self.name, "base": self.base, "trials": self.trials, "thresholds": self.thresholds,
                 "au_prc_tolerance": self.au_prc_tolerance, "seed": self.seed, "pruner": self.pruner,
+                "resources": self.resources,
                 "space": {p.key: p.describe() for p in self.space}}
 
 
@@ -154,9 +157,21 @@ def tune_from_dict(data: Mapping, folder: Path | None = None, path: Path | None 
     space = parse_space(data.get("space"), resolved, where=f"{where}: space")
     spec = TuneSpec(name=str(data.get("name") or (path.stem if path else "tune")), base=base, space=space,
                     trials=budget, thresholds=mode, au_prc_tolerance=None if tolerance is None else float(tolerance),
-                    seed=int(data.get("seed", 0)), pruner=pruner, path=path)
+                    seed=int(data.get("seed", 0)), pruner=pruner, resources=_resources(data.get("resources"), where),
+                    path=path)
     default_params(space, resolved, where=f"{where}: space")  # the base must be a point of the space
     return spec
+
+
+def _resources(value, where: str) -> dict:
+    """``resources: {cpus: 2, gpus: 1}``: what the Ray backend reserves per trial."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or any(k not in ("cpus", "gpus") for k in value):
+        raise TuneSpecError(f"{where}: resources must map cpus and/or gpus to numbers, got {value!r}")
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 for v in value.values()):
+        raise TuneSpecError(f"{where}: resources must be non-negative numbers, got {value!r}")
+    return {k: float(v) for k, v in value.items()}
 
 
 # ------------------------------------------------------------------------------ trials

@@ -51,6 +51,9 @@ def test_bad_spaces_are_refused_with_the_key_named():
         default_params(parse_space({"loss.omega": {"low": 0.05, "high": 0.5}}, base), base)
     with pytest.raises(TuneSpecError, match="thresholds"):
         tune_from_dict({"base": str(CONFIGS / "demo.yaml"), "thresholds": "node"})
+    with pytest.raises(TuneSpecError, match="resources"):
+        tune_from_dict({"base": str(CONFIGS / "demo.yaml"), "resources": {"gpu": 1}})
+    assert tune_from_dict({"base": str(CONFIGS / "demo.yaml"), "resources": {"gpus": 1}}).resources == {"gpus": 1.0}
     with pytest.raises(TuneSpecError, match="unknown key 'trails'"):
         tune_from_dict({"base": str(CONFIGS / "demo.yaml"), "trails": 3})
 
