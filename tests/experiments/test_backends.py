@@ -41,3 +41,13 @@ def test_missing_extras_are_named(monkeypatch, hmc_sweep, tmp_path, capsys):
     assert main(["sweep", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out"), "--backend", "ray"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and 'seafloorhmc[ray]' in err[0]
+
+
+def test_a_sweep_declares_per_cell_resources(hmc_sweep):
+    from seafloorhmc.experiments import SweepSpecError, sweep_from_dict
+
+    spec = sweep_from_dict(hmc_sweep(resources={"cpus": 2, "gpus": 1}))
+    assert spec.resources == {"cpus": 2.0, "gpus": 1.0} and spec.to_dict()["resources"] == spec.resources
+    for bad in ({"gpu": 1}, {"cpus": -1}, [2]):
+        with pytest.raises(SweepSpecError, match="resources"):
+            sweep_from_dict(hmc_sweep(resources=bad))
