@@ -1,4 +1,4 @@
-"""The ``seafloorhmc`` command line: train, evaluate, predict, report, sweep, synth, keys, export-encoder.
+"""The ``seafloorhmc`` command line: train, evaluate, predict, report, sweep, tune, synth, keys, export-encoder.
 
 Each command imports what it needs when it runs, so ``--help``, ``keys`` and argument or config
 errors answer without loading torch. Library errors become one line on stderr and exit status 2;
@@ -148,12 +148,60 @@ def _cmd_sweep(args) -> int:
         print(f"{len(rows)} of {len(cells)} cells finished -> {out / 'results.csv'}, {summary}")
         return 0
     result = run_sweep(spec, cells, out, workers=args.workers, processes=True if args.processes else None,
-                       stats=not args.no_stats, command=command)
+                       stats=not args.no_stats, command=command, backend=args.backend,
+                       options=_backend_options(args))
     print(f"\n{spec.name}: {len(result.finished)} of {result.cells} cells finished -> {result.table}"
           + (f", {result.summary}" if result.summary else ""))
     for cell_id, error in result.failed.items():
         print(f"FAILED {cell_id}: {error}", file=sys.stderr)
     return 1 if result.failed else 0
+
+
+def _backend_options(args):
+    """The placement flags shared by sweep and tune."""
+    from .experiments.backends import BackendOptions
+
+    return BackendOptions(address=args.address, cpus=args.cpus, gpus=args.gpus, retries=args.retries)
+
+
+def _cmd_tune(args) -> int:
+    import shlex
+
+    from .experiments.backends import BackendOptions
+    from .experiments.tune import load_tune, run_tune
+
+    spec = load_tune(args.config, overrides=args.set, trials=args.trials)
+    out = Path(args.out) if args.out else Path("runs") / "tune" / spec.name
+    words = ["seafloorhmc", "tune", args.config, *[w for v in args.set for w in ("--set", v)],
+             "--trials", str(spec.trials), "--out", str(out)]
+    if args.backend != "local":
+        words += ["--backend", args.backend] + (["--address", args.address] if args.address else [])
+    options = BackendOptions(workers=args.workers, address=args.address, cpus=args.cpus, gpus=args.gpus,
+                             retries=args.retries)
+    result = run_tune(spec, out, backend=args.backend, options=options, command=shlex.join(words))
+    best, default, test = result.best, result.default, result.test or {}
+    print(f"\n{spec.name}: {len(result.trials)} trials -> {out / 'trials.csv'}")
+    if default:
+        print(f"default (trial {default['trial']}): validation macro F1 {default['val_f1_at_config_threshold']:.4f} at "
+              f"its threshold, {default['value']:.4f} at its tuned threshold")
+    print(f"best    (trial {best['trial']}): validation macro F1 {best['value']:.4f} at threshold {best['threshold']:g}"
+          f" -> {result.best_yaml}")
+    print(f"test (read once, {test.get('run')}): macro F1 {test.get('f1', float('nan')):.4f}, "
+          f"AU(PRC) {test.get('au_prc', float('nan')):.4f} -> {result.summary}")
+    return 0
+
+
+def _placement_flags(p) -> None:
+    """--backend, --address, --cpus, --gpus, --retries."""
+    p.add_argument("--backend", default="local", choices=("local", "ray"),
+                   help="where cells run: local (this machine) or ray (Ray tasks; pip install 'seafloorhmc[ray]')")
+    p.add_argument("--address", help="ray: the cluster, 'auto' (ray start on this node) or HOST:PORT "
+                                     "(default: start a Ray instance on this machine)")
+    p.add_argument("--cpus", type=float, help="ray: CPUs per cell (default: the study's resources, else 1)")
+    p.add_argument("--gpus", type=float, help="ray: GPUs per cell (default: the study's resources, else 1 when the "
+                                              "cluster has GPUs)")
+    p.add_argument("--retries", type=int, default=3,
+                   help="ray: runs again of a cell whose worker died (it resumes from its checkpoint)")
 
 
 def _cmd_keys(args) -> int:
@@ -251,7 +299,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stats-only", action="store_true",
                    help="rebuild results.csv, summary.md and the figures from the finished cells; train nothing")
     p.add_argument("--no-stats", action="store_true", help="write results.csv only")
+    _placement_flags(p)
     p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("tune", help="search the rare-node loss, members, learning rate and decision threshold on the "
+                                     "validation split (Optuna), then fit and test the best once; resumable")
+    p.add_argument("config", help="study YAML (base:, space:, trials:; see seafloorhmc.experiments.tune)")
+    p.add_argument("--out", help="study folder (default: runs/tune/<name>); rerunning continues the study")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a base config key")
+    p.add_argument("--trials", type=int, help="the trial budget, all invocations together (default: the study's)")
+    p.add_argument("--workers", type=int, help="ray: trials at once (default: what the cluster holds)")
+    _placement_flags(p)
+    p.set_defaults(func=_cmd_tune)
 
     p = sub.add_parser("keys", help="list every config key with its default")
     p.set_defaults(func=_cmd_keys)

@@ -22,6 +22,7 @@ A sweep file is YAML::
                                    # numeric axis with several values other than seed)
       unpaired: [hcal]             # methods shown in tables and figures but in no paired test
                                    # (they train or test on other rows than the baseline)
+    resources: {cpus: 2, gpus: 1}  # optional: what the Ray backend reserves per cell (CLI --cpus/--gpus win)
 
 A cell's configuration is built in this order, later steps winning: base (or the dataset's
 config) → ``set`` → command-line ``--set`` → the method's overrides → the cell's grid values →
@@ -53,7 +54,8 @@ __all__ = ["SweepSpec", "Cell", "SweepSpecError", "load_sweep", "sweep_from_dict
            "METHOD", "DATASET", "SEED"]
 
 METHOD, DATASET, SEED = "method", "dataset", "seed"
-_SPEC_KEYS = ("name", "base", "datasets", "set", "methods", "baseline", "experiment_seed", "grid", "summary")
+_SPEC_KEYS = ("name", "base", "datasets", "set", "methods", "baseline", "experiment_seed", "grid", "summary",
+              "resources")
 _SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
 
@@ -73,6 +75,7 @@ class SweepSpec:
     baseline: str | None = None
     experiment_seed: int = 0
     summary: dict = field(default_factory=dict)
+    resources: dict = field(default_factory=dict)  # Ray backend: cpus / gpus per cell
     path: Path | None = None
 
     @property
@@ -95,6 +98,7 @@ class SweepSpec:
             "experiment_seed": self.experiment_seed,
             "grid": self.grid,
             "summary": self.summary,
+            **({"resources": self.resources} if self.resources else {}),
         }
 
 
@@ -209,9 +213,24 @@ def sweep_from_dict(data: Mapping, folder: Path | None = None, path: Path | None
     spec = SweepSpec(name=str(data.get("name") or (path.stem if path else "sweep")), bases=bases, methods=methods,
                      grid=grid, overrides=_overrides(data.get("set"), f"{where}: set"),
                      baseline=data.get("baseline"), experiment_seed=int(data.get("experiment_seed", 0)),
-                     summary=dict(data.get("summary") or {}), path=path)
+                     summary=dict(data.get("summary") or {}), resources=_resources(data.get("resources"), where),
+                     path=path)
     _check(spec)
     return spec
+
+
+def _resources(value, where: str) -> dict:
+    """``resources: {cpus: 2, gpus: 1}``: what the Ray backend reserves per cell."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or any(k not in ("cpus", "gpus") for k in value):
+        raise SweepSpecError(f"{where}: resources must map cpus and/or gpus to numbers, got {value!r}")
+    out = {}
+    for key, number in value.items():
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or number < 0:
+            raise SweepSpecError(f"{where}: resources.{key} must be a non-negative number, got {number!r}")
+        out[key] = float(number)
+    return out
 
 
 def _check(spec: SweepSpec) -> None:

@@ -14,10 +14,12 @@ Folder layout (``OUT``)::
 A cell is finished iff ``runs/<cell>/metrics.json`` exists (the engine writes it last, atomically).
 A finished cell whose saved configuration differs from the plan is an error, never silently
 reused; an unfinished one resumes from its last epoch checkpoint (or restarts when that
-checkpoint cannot continue). With one worker the cells run in this process; with more, each
+checkpoint cannot continue). Where cells run is the backend's business (:mod:`.backends`): with
+the local backend and one worker the cells run in this process; with more, each
 cell is a ``python -m seafloorhmc.experiments.worker`` process with ``OMP_NUM_THREADS = cores //
 workers`` (several torch processes with all cores each are pathologically slow on small machines),
-or fewer when ``OMP_NUM_THREADS`` is already set lower in the sweep's environment.
+or fewer when ``OMP_NUM_THREADS`` is already set lower in the sweep's environment, and its own GPU
+when there are several. With ``--backend ray`` every cell is a Ray task (:mod:`.ray_backend`).
 """
 
 from __future__ import annotations
@@ -26,14 +28,9 @@ import csv
 import io
 import json
 import logging
-import os
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -41,10 +38,10 @@ import yaml
 from ..config import config_changes
 from ..utils.atomic import write_text
 from ..utils.tables import write_table
+from .backends import BACKENDS, BackendOptions, cpu_count, default_workers, run_in_workers, worker_threads
 from .grid import Cell, SweepSpec, format_value
 from .results import collect_rows
 from .summary import write_sweep_summary
-from .worker import run_cell
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +52,11 @@ __all__ = ["SweepError", "SweepResult", "run_sweep", "default_workers", "cpu_cou
 class SweepError(RuntimeError):
     """A sweep that cannot go on as asked; the message names the cell and what to do."""
 
+
 @dataclass
 class SweepResult:
+    """What a sweep call left: the table, and which cells finished or failed (with their status or error)."""
+
     out: Path
     table: Path
     cells: int
@@ -64,31 +64,6 @@ class SweepResult:
     failed: dict[str, str] = field(default_factory=dict)  # cell id → error text
     statuses: dict[str, str] = field(default_factory=dict)
     summary: Path | None = None
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def default_workers(cores: int | None = None) -> int:
-    """One worker on ≤ 2 cores; otherwise one per 2 cores, at most 8 (each keeps ≥ 2 threads)."""
-    cores = cpu_count() if cores is None else cores
-    return 1 if cores <= 2 else max(1, min(8, cores // 2))
-
-
-def worker_threads(workers: int, cores: int | None = None, environ: dict | None = None) -> int:
-    """Threads per worker process: ``cores // workers``, capped by an ``OMP_NUM_THREADS`` already set.
-
-    The cap lets a busy machine keep a sweep's workers at one thread each (other jobs hold the
-    remaining cores; oversubscribed torch threads make small ops many times slower).
-    """
-    cores = cpu_count() if cores is None else cores
-    threads = max(1, cores // max(1, workers))
-    preset = (os.environ if environ is None else environ).get("OMP_NUM_THREADS", "")
-    return min(threads, int(preset)) if preset.strip().isdigit() and int(preset) > 0 else threads
 
 
 def _cells_csv(cells: Sequence[Cell]) -> str:
@@ -120,99 +95,40 @@ def check_finished_cells(cells: Sequence[Cell], runs: Path) -> None:
                              "to run it again")
 
 
-def run_in_workers(jobs: Sequence, run_one: Callable, workers: int, on_done: Callable | None = None) -> dict:
-    """Call ``run_one(job)`` for every job, ``workers`` at a time; ``{job index: (ok, result)}``.
-
-    ``on_done(index, ok, result)`` is called (serialised) as each job ends. One worker runs the jobs
-    in order in this thread. A job's exception is its result (ok=False), the others go on;
-    ``KeyboardInterrupt`` stops everything.
-    """
-    outcomes: dict[int, tuple[bool, object]] = {}
-    lock = threading.Lock()
-
-    def one(index_job):
-        index, job = index_job
-        try:
-            outcome = (True, run_one(job))
-        except KeyboardInterrupt:
-            raise
-        except Exception as err:  # noqa: BLE001 - reported per cell, the sweep goes on
-            outcome = (False, err)
-        with lock:
-            outcomes[index] = outcome
-            if on_done is not None:
-                on_done(index, *outcome)
-        return outcome
-
-    if workers <= 1:
-        for item in enumerate(jobs):
-            one(item)
-        return outcomes
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for future in [pool.submit(one, item) for item in enumerate(jobs)]:
-            future.result()
-    return outcomes
-
-
-class _Subprocesses:
-    """Worker processes for cells; terminated together when the sweep is interrupted."""
-    def __init__(self, out: Path, threads: int) -> None:
-        self.out, self.threads = out, threads
-        self.running: set[subprocess.Popen] = set()
-        self.lock = threading.Lock()
-
-    def __call__(self, cell: Cell) -> str:
-        config_path = self.out / "configs" / f"{cell.id}.yaml"
-        write_text(config_path, cell.config.to_yaml())
-        log_path = self.out / "logs" / f"{cell.id}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads)}
-        command = [sys.executable, "-m", "seafloorhmc.experiments.worker", str(config_path),
-                   str(self.out / "runs" / cell.id), str(self.out / ".locks" / f"{cell.id}.lock")]
-        with open(log_path, "ab") as log:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-            with self.lock:
-                self.running.add(process)
-            try:
-                code = process.wait()
-            finally:
-                with self.lock:
-                    self.running.discard(process)
-        if code != 0:
-            tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
-            raise SweepError(f"worker exited with status {code}: {' | '.join(tail)} (full log: {log_path})")
-        last = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1]
-        return last.rsplit(": ", 1)[-1]
-
-    def terminate(self) -> None:
-        with self.lock:
-            for process in self.running:
-                process.terminate()
-
-
-def _in_process(out: Path) -> Callable[[Cell], str]:
-
-    def run(cell: Cell) -> str:
-        write_text(out / "configs" / f"{cell.id}.yaml", cell.config.to_yaml())
-        return run_cell(cell.config, out / "runs" / cell.id, out / ".locks" / f"{cell.id}.lock")
-
-    return run
-
-
 def run_sweep(spec: SweepSpec, cells: Sequence[Cell], out: str | Path, workers: int | None = None,
-              processes: bool | None = None, stats: bool = True, command: str | None = None) -> SweepResult:
+              processes: bool | None = None, stats: bool = True, command: str | None = None,
+              backend: str = "local", options: BackendOptions | None = None) -> SweepResult:
     """Run every unfinished cell of ``cells`` into ``out`` and write the results table (and statistics).
 
-    ``workers``: cells at a time (default :func:`default_workers`). ``processes``: run cells in
-    worker processes (default: only when ``workers > 1``). ``command`` is the command line that
-    regenerates the statistics, quoted in ``summary.md``.
+    Args:
+        spec: The sweep (its ``resources`` are the Ray backend's CPUs and GPUs per cell unless
+            ``options`` sets them).
+        cells: The cells to bring to ``metrics.json`` (:func:`~.grid.expand`).
+        out: The sweep folder.
+        workers: Cells at a time (local default :func:`default_workers`; Ray: what the cluster holds).
+        processes: Local: run cells in worker processes (default: only when ``workers > 1``).
+        stats: Also write ``summary.md`` and the figures.
+        command: The command line that regenerates the statistics, quoted in ``summary.md``.
+        backend: ``local`` or ``ray`` (:data:`~.backends.BACKENDS`).
+        options: Further placement settings (Ray address, CPUs/GPUs per cell, retries).
+
+    Returns:
+        The table's path and which cells finished or failed.
+
+    Raises:
+        SweepError: If ``workers`` < 1 or a finished cell has another configuration than the plan.
     """
     out = Path(out)
     runs = out / "runs"
-    workers = default_workers() if workers is None else int(workers)
-    if workers < 1:
+    if workers is not None and int(workers) < 1:
         raise SweepError(f"--workers must be at least 1, got {workers}")
-    processes = workers > 1 if processes is None else processes
+    resources = spec.resources or {}
+    options = options or BackendOptions()
+    options = replace(options, workers=workers if workers is not None else options.workers,
+                      processes=processes if processes is not None else options.processes,
+                      cpus=options.cpus if options.cpus is not None else resources.get("cpus"),
+                      gpus=options.gpus if options.gpus is not None else resources.get("gpus"))
+    runner = BACKENDS.get(backend)(options)
     check_finished_cells(cells, runs)
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "sweep.yaml", yaml.safe_dump(spec.to_dict(), sort_keys=False, allow_unicode=True))
@@ -222,10 +138,6 @@ def run_sweep(spec: SweepSpec, cells: Sequence[Cell], out: str | Path, workers: 
     result.finished = [c.id for c in cells if c.id not in {t.id for t in todo}]
     if result.finished:
         log.info(f"{len(result.finished)} of {len(cells)} cells already finished; {len(todo)} to run")
-    threads = worker_threads(workers)
-    runner = _Subprocesses(out, threads) if processes else _in_process(out)
-    if processes:
-        log.info(f"{workers} worker process(es), OMP_NUM_THREADS={threads} each")
     started = time.perf_counter()
 
     def done(index: int, ok: bool, outcome) -> None:
@@ -240,15 +152,10 @@ def run_sweep(spec: SweepSpec, cells: Sequence[Cell], out: str | Path, workers: 
         state = result.statuses.get(cell.id) if ok else f"FAILED ({result.failed[cell.id]})"
         log.info(f"[{n}/{len(cells)}] {cell.id}: {state}  ({time.perf_counter() - started:.0f} s)")
 
-    try:
-        run_in_workers(todo, runner, workers, on_done=done)
-    except KeyboardInterrupt:
-        if isinstance(runner, _Subprocesses):
-            runner.terminate()
-        raise
+    if todo:
+        runner.run_cells(todo, out, done)
     rows = collect_rows(cells, runs)
     write_table(rows, result.table)
     if stats and rows:
-
         result.summary = write_sweep_summary(rows, out, spec, command=command)
     return result

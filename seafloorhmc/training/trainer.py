@@ -57,7 +57,13 @@ class Trainer:
         run: The run folder (already prepared by :func:`train`).
         data: Prepared data (default: :func:`~seafloorhmc.datamodule.prepare_data` of ``config``).
         dist: The process group (default: a single process).
+
+    Set ``keep_val_predictions`` to keep the latest validated epoch's predictions (probabilities,
+    targets, known cells) in ``val_predictions``: a hyper-parameter search scores its own metric
+    on them without a second pass over the validation split.
     """
+
+    keep_val_predictions: bool = False
 
     def __init__(self, config: Config, run: RunDir, data: DataModule | None = None,
                  dist: DistContext | None = None) -> None:
@@ -81,6 +87,7 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, config.train, extra_params=self.loss_fn.parameters())
         self.store = CheckpointStore(run.path / "checkpoints")
         self.state = TrainState()
+        self.val_predictions: dict | None = None
         if self.features_cached:
             self.data, skipped = cached_feature_bundle(self.data, self.model.encoder, config, self.runtime)
             for path, reason in skipped:
@@ -150,7 +157,9 @@ class Trainer:
             if self.loaders.val is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
                 metrics = evaluate_split(self.model, self.loaders.val, self.loss_fn, self.taxonomy, self.runtime,
                                          self.config.eval.threshold, self.data.train_targets, self.dist,
-                                         decoding=self.config.eval.decoding, forward=self.eval_forward)
+                                         decoding=self.config.eval.decoding, forward=self.eval_forward,
+                                         keep_predictions=self.keep_val_predictions)
+                self.val_predictions = metrics.pop("_predictions", None)
                 record.update({"val_loss": metrics["loss"], "val_au_prc": metrics["au_prc"], "val_f1": metrics["f1"],
                                "val_recall": metrics["recall"]})
                 is_best = self._is_better(metrics, epoch)
