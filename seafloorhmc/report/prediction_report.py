@@ -213,12 +213,26 @@ def _errors(rows: Sequence[PredictionRow]) -> str | None:
                    section_id="errors-section")
 
 
+def _settings(settings: Sequence[tuple[str, str]] | None) -> str:
+    """Which model, uncertainty and thresholds made the file, and what the review threshold guarantees."""
+    if not settings:
+        return ""
+    text = ("A row needs review when its uncertainty exceeds the review threshold. The threshold is chosen on the "
+            "model's validation split at the end of training, so that the rows it does not flag reach a target "
+            "precision (a row is correct when everything it predicts is a true label).")
+    return section("Model and review flag", note(text), kv_table(list(settings), table_id="settings"),
+                   section_id="settings-section")
+
+
 def write_prediction_report(predictions_csv: str | Path, out_html: str | Path, top: int = 24,
                             image_root: str | Path | None = None, patch_size: int = 224,
-                            normalised: bool | None = None) -> Path:
+                            normalised: bool | None = None,
+                            settings: Sequence[tuple[str, str]] | None = None) -> Path:
     """Write a one-file HTML report of a predictions CSV; returns ``out_html``.
 
-    Shows the counts, the share of rows that need review, the most frequent predicted paths, the
+    Shows which model, uncertainty and thresholds made the file and what the review threshold
+    guarantees on validation (``settings``, from :class:`~seafloorhmc.prediction.PredictSummary`),
+    the counts, the share of rows that need review, the most frequent predicted paths, the
     ``top`` most uncertain rows as thumbnails (point rows: a ``patch_size`` patch around x/y) with
     their predicted paths and uncertainty, and the rows that failed. Relative image paths are looked
     up under ``image_root``, then next to the CSV, then in the working directory. ``normalised``:
@@ -245,7 +259,7 @@ def write_prediction_report(predictions_csv: str | Path, out_html: str | Path, t
     uncertain = section("Most uncertain", note(explain), f'<div class="cards">{cards}</div>' if cards
                         else note("No row has an uncertainty value."), section_id="most-uncertain")
     subtitle = f"{predictions_csv.resolve()} · {len(rows)} rows"
-    text = page(f"Prediction report — {predictions_csv.name}", subtitle, _counts(rows), uncertain,
+    text = page(f"Prediction report — {predictions_csv.name}", subtitle, _settings(settings), _counts(rows), uncertain,
                 _errors(rows) or "")
     return write_html(out_html, text)
 
@@ -261,13 +275,15 @@ def predict_report_path(predictions_csv: str | Path) -> Path:
 
 
 def try_write_predict_report(predictions_csv: str | Path, source: str | Path, root: str | Path | None = None,
-                             checkpoint: str | Path | None = None, top: int = 24) -> Path | None:
+                             checkpoint: str | Path | None = None, top: int = 24,
+                             settings: Sequence[tuple[str, str]] | None = None) -> Path | None:
     """The report at the end of ``seafloorhmc predict``, next to its CSV; returns it, or None on a problem.
 
     Knows predict's conventions, so thumbnails find their images and cut the patch the model saw:
     image names are relative to the input folder (folder input) or to ``root`` / the input file's
     folder; x/y are pixels; the patch size is the checkpoint's ``data.patch_size``. A problem is
-    logged, never raised, because the predictions themselves are already written.
+    logged, never raised, because the predictions themselves are already written. ``settings``:
+    the model, uncertainty and thresholds used (shown at the top).
     """
     source = Path(source)
     image_root = source if source.is_dir() else Path(root) if root else source.parent
@@ -279,7 +295,7 @@ def try_write_predict_report(predictions_csv: str | Path, source: str | Path, ro
 
             patch_size = read_info(checkpoint).config.data.patch_size
         return write_prediction_report(predictions_csv, out, top=top, image_root=image_root, patch_size=patch_size,
-                                       normalised=False)
+                                       normalised=False, settings=settings)
     except Exception as err:  # noqa: BLE001 - the report is a by-product of finished predictions
         log.warning("could not write the prediction report %s: %s: %s", out, type(err).__name__, err)
         return None

@@ -52,6 +52,11 @@ HEADLINE_METRICS = (
     ("n_eval_nodes", "evaluated nodes"),
     ("n_eval_cells", "evaluated (known) cells"),
     ("threshold", "a node is predicted when p > threshold"),
+    ("review_threshold", "review flag: a row needs review when its uncertainty exceeds this (chosen on validation)"),
+    ("review_target", "review flag: target precision of the unflagged rows"),
+    ("review_flagged_share", "share of test rows flagged for review"),
+    ("review_unflagged_precision", "share of the unflagged test rows that are correct (everything they predict is "
+                                   "a true label)"),
 )
 
 
