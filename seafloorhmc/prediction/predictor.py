@@ -111,7 +111,8 @@ class _Session:
     def settings(self) -> list[tuple[str, str]]:
         return [("model", str(self.info.path)), ("uncertainty", self.mode),
                 ("threshold", f"a node is predicted when p > {self.threshold:g}"),
-                ("review threshold", f"a row needs review when its uncertainty > {self.review_threshold:.4g}"),
+                ("review threshold", "every row needs review" if self.review_threshold < 0 else
+                 f"a row needs review when its uncertainty > {self.review_threshold:.4g}"),
                 ("review guarantee", self.review_text)]
 
 

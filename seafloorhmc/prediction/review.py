@@ -110,8 +110,8 @@ class ReviewThreshold:
             return f"review threshold {self.threshold:g} as configured (not calibrated)"
         unflagged = 1.0 - self.flagged_share
         if self.unflagged_precision is None:
-            return (f"uncertainty ({self.uncertainty}) > {self.threshold:g} flags every validation row: no cut-off "
-                    f"reached precision {self.target:g}")
+            return (f"no {self.uncertainty} uncertainty cut-off reached precision {self.target:g} on the {self.rows} "
+                    "validation rows, so every row is flagged")
         what = (f"target precision {self.target:g}" if self.method == "precision"
                 else f"target flagged share {self.target:g}")
         return (f"uncertainty ({self.uncertainty}) > {self.threshold:.4g} flags {100 * self.flagged_share:.1f} % of "
