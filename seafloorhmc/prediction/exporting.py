@@ -6,6 +6,9 @@
 * **label**: the single label of :class:`~seafloorhmc.prediction.single_label.SingleLabeller` (best
   valid path, stopped at its deepest node with ``p > threshold``), moved up to the deepest
   ancestor-or-self the tool has a label for; its probability is that entry's node's probability.
+* **review flag**: the label's uncertainty is the largest node uncertainty over the label and its
+  evaluated ancestors (the predictions it stands for, :mod:`~seafloorhmc.prediction.review`); it
+  needs review when that exceeds the review threshold, or when there is no label.
 * **suggestions**: vocabulary entries ranked by the chance that the item's deepest true label is
   written as them — the deepest-label scores ``s(i)`` of :mod:`~seafloorhmc.prediction.suggestions`
   summed over the nodes that fall back to the same entry (on one path these telescope, so the sum is
@@ -59,10 +62,17 @@ class ExportScorer:
         taxonomy: The model's taxonomy (a tree).
         threshold: A node can be the label only when ``p > threshold``.
         top_k: Suggestions per item.
+        review_threshold: A label needs review when its uncertainty exceeds this.
     """
 
-    def __init__(self, export: Export, taxonomy: Taxonomy, threshold: float, top_k: int) -> None:
+    def __init__(self, export: Export, taxonomy: Taxonomy, threshold: float, top_k: int,
+                 review_threshold: float) -> None:
         self.taxonomy = taxonomy
+        self.review_threshold = float(review_threshold)
+        lineage = torch.zeros(len(taxonomy), len(taxonomy), dtype=torch.bool)  # [label, node]: node on its path
+        for node in range(len(taxonomy)):
+            lineage[node, torch.as_tensor(taxonomy.ancestors(node), dtype=torch.long)] = True
+        self.lineage = lineage & taxonomy.eval_mask[None, :]
         self.labeller = SingleLabeller(taxonomy)
         self.threshold = float(threshold)
         self.top_k = int(top_k)
@@ -81,16 +91,15 @@ class ExportScorer:
         """
         return ItemResults(n_items, self.top_k)
 
-    def add(self, results: ItemResults, indices: Sequence[int], prediction: Prediction, uncertainty: torch.Tensor,
-            needs_review: torch.Tensor) -> None:
+    def add(self, results: ItemResults, indices: Sequence[int], prediction: Prediction,
+            node_uncertainty: torch.Tensor) -> None:
         """Score one batch into ``results``.
 
         Args:
             results: Where to store the batch.
             indices: The batch's items.
             prediction: The model's prediction for them.
-            uncertainty: Row uncertainty [b].
-            needs_review: Review flag [b].
+            node_uncertainty: Node uncertainties [b, N].
         """
         probs = prediction.probs.float()
         device = probs.device
@@ -101,9 +110,12 @@ class ExportScorer:
         has_entry = entry >= 0
         entry_probs = probs.gather(1, entry_node[entry.clamp_min(0)].clamp_min(0)[:, None]).squeeze(1)
         probability = torch.where(has_entry, entry_probs, torch.full_like(entry_probs, float("nan")))
+        on_path = self.lineage.to(device)[label_node.clamp_min(0)] & has_node[:, None]
+        uncertainty = torch.where(on_path, node_uncertainty.float(), torch.zeros_like(probs)).amax(1)
+        needs_review = ~has_node | (uncertainty > self.review_threshold)
         suggestions, confidences = self._suggest(probs, node_entry)
         results.add(indices, entry.cpu().numpy(), label_node.cpu().numpy(), probability.cpu().numpy(),
-                    uncertainty.float().cpu().numpy(), needs_review.cpu().numpy(), suggestions, confidences)
+                    uncertainty.cpu().numpy(), needs_review.cpu().numpy(), suggestions, confidences)
 
     def _suggest(self, probs: torch.Tensor, node_entry: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Top-k entries by summed deepest-label scores, and their confidences 0-100 (−1 / 0: none)."""

@@ -173,6 +173,7 @@ class _Batch:
     indices: list[int]
     errors: list[tuple[int, str]]
     prediction: Prediction | None = None
+    node_uncertainty: torch.Tensor | None = None
     uncertainty: torch.Tensor | None = None
     needs_review: torch.Tensor | None = None
 
@@ -197,8 +198,9 @@ def _batches(session: _Session, items: Sequence[PredictionItem], options: Predic
                     logits = model(runtime.batch(batch["image"]))
                 out.prediction = model.predict_from_logits(logits, config.eval.decoding)
                 probs, decided = out.prediction.probs, out.prediction.predicted
-                out.uncertainty = row_uncertainty(probs, node_uncertainty(out.prediction.member_probs, session.mode),
-                                                  model.taxonomy, session.threshold, decided)
+                out.node_uncertainty = node_uncertainty(out.prediction.member_probs, session.mode)
+                out.uncertainty = row_uncertainty(probs, out.node_uncertainty, model.taxonomy, session.threshold,
+                                                  decided)
                 out.needs_review = out.uncertainty > session.review_threshold
             yield out
 
@@ -275,7 +277,7 @@ def _write_export(session: _Session, source: Path, out: Path, options: PredictOp
     taxonomy = session.info.taxonomy
     export = open_export(options.export, source, options, taxonomy)
     _warn_about_input(session, export.items, source)
-    scorer = ExportScorer(export, taxonomy, session.threshold, options.top_k)
+    scorer = ExportScorer(export, taxonomy, session.threshold, options.top_k, session.review_threshold)
     results = scorer.results(len(export.items))
     bar = tqdm(total=len(export.items), unit="item", desc="predict", disable=None if options.progress else True)
     with bar:
@@ -283,7 +285,7 @@ def _write_export(session: _Session, source: Path, out: Path, options: PredictOp
             for index, message in batch.errors:
                 results.fail(index, message)
             if batch.prediction is not None:
-                scorer.add(results, batch.indices, batch.prediction, batch.uncertainty, batch.needs_review)
+                scorer.add(results, batch.indices, batch.prediction, batch.node_uncertainty)
             bar.update(len(batch.indices) + len(batch.errors))
     with atomic_path(out) as tmp_out:
         written = export.write(Path(tmp_out), results)

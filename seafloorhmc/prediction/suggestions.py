@@ -10,15 +10,17 @@ the *deepest* true label, ``s(i) = p(i) - max_{c in children(i)} p(c)`` (clamped
 here" choices. On a multi-label image the branches are scored independently, each still ≤ its own
 probability. Ties are broken by node order (parents first), so the ranking is deterministic.
 
-Row uncertainty: the node-wise uncertainties are reduced over the *decision frontier*, the
-evaluated nodes whose yes/no decision shapes the predicted paths: every predicted node, plus every
-node all of whose evaluated parents are predicted (the first level not predicted, and the top level).
-Nodes deeper than that are decided by their ancestors (the constraint keeps them below threshold),
-so their uncertainty says nothing about the output. Taking the frontier rather than only the
-predicted path catches the case "certainly an echinoderm, coin flip whether an urchin", where every
-node on the path is confident. Heads that decide node sets themselves (``Prediction.predicted``)
-pass that set instead of the threshold. Nodes outside ``taxonomy.eval_mask`` (by default the roots, which
-every label contains) are ignored, as in the metrics; an empty frontier has uncertainty 0.
+Row uncertainty: the uncertainty of what the row says — the largest node uncertainty over its
+*predicted* taxa (evaluated nodes with p > threshold, or the set a per-level head decided). It is
+what the review flag compares with its threshold, which is calibrated on the precision of
+predicted taxa (:mod:`~seafloorhmc.prediction.review`), so a row is unflagged exactly when each of
+its predicted taxa is. A row that predicts no evaluated taxon says "none of the top-level taxa is
+here": its uncertainty is the largest over its *decision frontier*, the evaluated nodes whose
+yes/no decision shapes the output — every predicted node plus every node all of whose evaluated
+parents are predicted (here: the top evaluated level). A sure coarse prediction ("Echinoderms")
+whose next level is a coin flip ("Sea urchins" at 0.45) is a correct, unflagged prediction; the
+coin flip shows in the machine suggestions. Nodes outside ``taxonomy.eval_mask`` (by default the
+roots, which every label contains) are ignored, as in the metrics; an empty frontier has uncertainty 0.
 """
 
 from __future__ import annotations
@@ -107,9 +109,25 @@ def decision_frontier(probs: torch.Tensor, taxonomy: Taxonomy, threshold: float 
 
 def row_uncertainty(probs: torch.Tensor, node_uncertainty: torch.Tensor, taxonomy: Taxonomy,
                     threshold: float = 0.5, predicted: torch.Tensor | None = None) -> torch.Tensor:
-    """[B]: the largest node uncertainty on the decision frontier (0 where it is empty)."""
+    """[B]: the largest node uncertainty over each row's predicted evaluated taxa (none: over its frontier).
+
+    Args:
+        probs: Constrained node probabilities [B, N].
+        node_uncertainty: Node uncertainties [B, N].
+        taxonomy: The label hierarchy.
+        threshold: A node is predicted when ``p > threshold``.
+        predicted: Bool [B, N], the node sets a head decided itself (replaces the threshold).
+
+    Returns:
+        The row uncertainty (module doc).
+
+    Raises:
+        ValueError: If ``node_uncertainty`` and ``probs`` differ in shape.
+    """
     if node_uncertainty.shape != probs.shape:
         raise ValueError(f"node uncertainty {tuple(node_uncertainty.shape)} and probabilities "
                          f"{tuple(probs.shape)} must have the same shape")
+    said = _predicted(probs, threshold, predicted) & taxonomy.eval_mask.to(probs.device)
     frontier = decision_frontier(probs, taxonomy, threshold, predicted)
-    return torch.where(frontier, node_uncertainty, torch.zeros_like(node_uncertainty)).amax(1)
+    cells = torch.where(said.any(1, keepdim=True), said, frontier)
+    return torch.where(cells, node_uncertainty, torch.zeros_like(node_uncertainty)).amax(1)

@@ -6,7 +6,10 @@ Columns, in order:
   in the input's units); ``shape`` when some regions are not points;
 * ``predicted``: the deepest predicted taxa (p > threshold, no predicted child), each as
   ``Biota > Echinoderms > Sea urchins``, several joined by ``;``;
-* ``uncertainty`` (4 decimals) and ``needs_review`` (``true``/``false``: uncertainty > review threshold);
+* ``uncertainty`` (4 decimals): the largest uncertainty among the row's predicted taxa
+  (:func:`~seafloorhmc.prediction.suggestions.row_uncertainty`), and ``needs_review``
+  (``true``/``false``: uncertainty > the review threshold, calibrated on validation so that the
+  unflagged predicted taxa reach a target precision, :mod:`~seafloorhmc.prediction.review`);
 * ``Machine suggestion i``, ``Machine confidence i`` for i = 1..k, interleaved as in CoralNet's
   export: taxon paths ranked by the chance of being the deepest label, confidences as integers 0-100;
 * ``probabilities``: compact JSON ``{node id: p}`` of the nodes with p ≥ ``min_probability``

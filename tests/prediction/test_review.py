@@ -20,25 +20,23 @@ from seafloorhmc.prediction.review import (
     ReviewThreshold,
     calibrate_review_threshold,
     collect_review_rows,
-    correct_rows,
+    prediction_cells,
     review_scores,
 )
 from seafloorhmc.runtime import Runtime
 from seafloorhmc.training import train
 
 
-def test_correct_rows_by_hand():
+def test_prediction_cells_by_hand():
     eval_mask = torch.tensor([False, True, True, True])  # node 0 is the root
-    targets = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 0], [1, 0, 0, 0], [1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 0, 1]])
-    predicted = torch.tensor([[1, 1, 0, 0],   # exactly right
-                              [1, 1, 0, 0],   # right as far as it goes (coarse): correct
-                              [1, 1, 0, 0],   # predicts a negative: wrong
-                              [1, 0, 0, 0],   # predicts nothing, but node 1 is positive: wrong
-                              [1, 0, 0, 0],   # predicts nothing and nothing is there: correct
-                              [1, 1, 1, 0]]).bool()  # node 2 is a negative, but its cell is unknown: correct
-    known = torch.ones(6, 4, dtype=torch.bool)
-    known[5, 2] = False
-    assert correct_rows(predicted, targets, known, eval_mask).tolist() == [True, True, False, False, True, True]
+    targets = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 0], [1, 0, 0, 0]])
+    predicted = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 1], [1, 0, 1, 0]]).bool()
+    known = torch.ones(3, 4, dtype=torch.bool)
+    known[2, 2] = False  # below a partial label: cannot be scored
+    u = torch.tensor([[0.9, 0.1, 0.2, 0.3], [0.9, 0.4, 0.5, 0.6], [0.9, 0.7, 0.8, 0.05]])
+    cell_u, correct = prediction_cells(predicted, targets, known, eval_mask, u)
+    # the root is not evaluated; row 0: nodes 1 (right), 2 (wrong); row 1: 1 (right), 3 (wrong); row 2: none scored
+    assert cell_u.tolist() == pytest.approx([0.1, 0.2, 0.4, 0.6]) and correct.tolist() == [True, False, True, False]
 
 
 def _brute_force(u: np.ndarray, ok: np.ndarray, target: float) -> float:
@@ -72,9 +70,9 @@ def test_flagged_share_and_unreachable_targets(caplog):
     assert (result.threshold, result.reached, result.flagged_share, result.unflagged_precision) == (
         FLAG_ALL, False, 1.0, None)
     assert "every prediction will be flagged" in caplog.text
-    assert "every row is flagged" in result.describe()
+    assert "every prediction is flagged" in result.describe()
     assert ReviewThreshold.from_dict(result.to_dict()) == result
-    with pytest.raises(ValueError, match="no rows to calibrate"):
+    with pytest.raises(ValueError, match="no predictions to calibrate"):
         calibrate_review_threshold(np.zeros(0), np.zeros(0, dtype=bool))
 
 
@@ -122,9 +120,11 @@ def test_predict_flags_with_the_stored_threshold(calibrated_run, tmp_path):
     runtime = Runtime.from_config(info.config, device="cpu")
     model, _ = load_trained_model(run)
     loaders = data.loaders(info.config, SINGLE_PROCESS)
-    u, ok = collect_review_rows(model, loaders.test, data.taxonomy, runtime, 0.5, "bma")
-    assert [float(r["uncertainty"]) for r in rows] == pytest.approx(u.tolist(), abs=6e-5)
-    assert [r["needs_review"] == "true" for r in rows] == (u > metrics["review_threshold"]).tolist()
-    share, precision, _ = review_scores(u, ok, metrics["review_threshold"])
+    seen = collect_review_rows(model, loaders.test, data.taxonomy, runtime, 0.5, "bma")
+    assert [float(r["uncertainty"]) for r in rows] == pytest.approx(seen.row_uncertainty.tolist(), abs=6e-5)
+    assert [r["needs_review"] == "true" for r in rows] == (seen.row_uncertainty > metrics["review_threshold"]).tolist()
+    share, precision, _ = review_scores(seen.uncertainty, seen.correct, metrics["review_threshold"])
     assert metrics["review_flagged_share"] == pytest.approx(share)
     assert metrics["review_unflagged_precision"] == (pytest.approx(precision) if precision is not None else None)
+    rows_flagged = float(np.mean([r["needs_review"] == "true" for r in rows]))
+    assert metrics["review_rows_flagged_share"] == pytest.approx(rows_flagged)

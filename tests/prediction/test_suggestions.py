@@ -89,10 +89,14 @@ def test_decision_frontier_by_hand():
     assert [TREE.nodes[i] for i in torch.nonzero(none).flatten().tolist()] == ["A/B", "A/E"]
 
 
-def test_row_uncertainty_ignores_nodes_below_the_frontier():
+def test_row_uncertainty_is_that_of_what_the_row_predicts():
     u = _row({"A": 0.99, "A/B": 0.1, "A/E": 0.2, "A/B/C": 0.4, "A/B/D": 0.3, "A/E/F": 0.95})
     got = row_uncertainty(_row(PROBS), u, TREE, threshold=0.5)
-    assert got.tolist() == pytest.approx([0.4])  # F (0.95) lies below the unpredicted E; A is not evaluated
+    assert got.tolist() == pytest.approx([0.1])  # only B is predicted and evaluated (A is a root, C sits at 0.5)
+    got = row_uncertainty(_row(PROBS), u, TREE, threshold=0.4)
+    assert got.tolist() == pytest.approx([0.4])  # B and C predicted
+    nothing = row_uncertainty(torch.zeros(1, len(TREE)), u, TREE, threshold=0.5)
+    assert nothing.tolist() == pytest.approx([0.2])  # predicts none: its top-level "absent" decisions B, E
     with pytest.raises(ValueError, match="same shape"):
         row_uncertainty(_row(PROBS), u[:, :3], TREE)
 

@@ -15,7 +15,8 @@ or ``POST /api/v1/images/{image_id}/labels`` with ``label_id`` and ``confidence`
   label_name, label_hierarchy, confidence, needs_review``.
 
 The label is the single label of :mod:`~seafloorhmc.prediction.single_label`; ``label_hierarchy`` is
-its name path joined by `` > `` (BIIGLE's separator), ``confidence`` its probability. A taxon without
+its name path joined by `` > `` (BIIGLE's separator), ``confidence`` its probability, ``needs_review``
+the calibrated review flag (:mod:`~seafloorhmc.prediction.review`; also true without a label). A taxon without
 a label in the tree falls back to its deepest ancestor that has one; nothing above the threshold or an
 unreadable image leaves the label cells empty, and the count is reported. Both layouts read back with
 :func:`seafloorhmc.data.readers.read_biigle_report` (``label_tree=labels.csv``).
@@ -116,7 +117,7 @@ class BiigleExport(Export):
                 else:
                     label_id, label_path = self.entries[entry]
                     label = [label_id, label_path[-1], SEP.join(label_path), f"{results.probability[item]:.4f}"]
-                review = "" if item in results.errors else ("true" if results.needs_review[item] else "false")
+                review = "true" if item in results.errors or results.needs_review[item] else "false"
                 yield cells + label + [review]
 
         count = write_csv_rows(path, ANNOTATION_HEADER if self.shapes else IMAGE_LABEL_HEADER, rows())

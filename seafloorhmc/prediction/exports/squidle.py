@@ -8,8 +8,9 @@ the whole image). Output, one row per input row, in input order:
 ``point.id, point.media.id, point.media.key, point.x, point.y`` exactly as read, then
 ``label.id, label.name, label.lineage_names`` of the single label
 (:mod:`~seafloorhmc.prediction.single_label`), ``likelihood`` (its probability, 4 decimals) and
-``needs_review`` (``true`` when the row uncertainty exceeds the review threshold, or when the image
-could not be read).
+``needs_review`` (``true`` when the label's uncertainty exceeds the review threshold calibrated on
+validation, :mod:`~seafloorhmc.prediction.review`, or when there is no label or the image could not
+be read).
 
 ``label.id`` is SQUIDLE+'s id of that label in the export's label scheme, taken from the input's own
 ``label.id``/``label.lineage_names`` pairs and from ``--label-map`` (any CSV with those two columns,
@@ -101,12 +102,12 @@ class SquidleExport(Export):
                     continue
                 if entry == NO_ENTRY:
                     no_label += 1
-                    label = ["", "", "", ""]
-                else:
-                    label_id, label_path = self.entries[entry]
-                    no_id += not label_id
-                    label = [label_id, label_path[-1], self.display(label_path), f"{results.probability[item]:.4f}"]
-                yield cells + label + ["true" if results.needs_review[item] else "false"]
+                    yield cells + ["", "", "", "", "true"]
+                    continue
+                label_id, label_path = self.entries[entry]
+                no_id += not label_id
+                yield cells + [label_id, label_path[-1], self.display(label_path), f"{results.probability[item]:.4f}",
+                               "true" if results.needs_review[item] else "false"]
 
         count = write_csv_rows(path, SQUIDLE_HEADER, rows())
         notes = []
