@@ -63,7 +63,14 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _require(path: str, what: str) -> None:
+    """Refuse a path that does not exist before anything heavy is imported."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+
+
 def _cmd_evaluate(args) -> int:
+    _require(args.checkpoint, "checkpoint")
     from .evaluation import evaluate_checkpoint
 
     metrics = evaluate_checkpoint(args.checkpoint, args.set, split=args.split, out=args.out, device=args.device)
@@ -90,6 +97,7 @@ def _cmd_predict(args) -> int:
         review_threshold=args.review_threshold, uncertainty=args.uncertainty, top_k=args.top_k, wide=args.wide,
         batch_size=args.batch_size, workers=args.workers, device=args.device, progress=not args.no_progress)
     review = None if args.review is None else (args.review or default_review_path(args.out))
+    _require(args.checkpoint, "checkpoint")
     check_request(args.input, args.out, options, review, args.overwrite)  # answered before torch is loaded
     from .prediction.predictor import write_predictions
     from .report import try_write_predict_report
@@ -113,6 +121,7 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_report(args) -> int:
+    _require(args.path, "path")
     from .report import write_report
 
     print(f"report: {write_report(args.path, out=args.out, top=args.top, image_root=args.image_root)}")
@@ -120,6 +129,7 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_export_encoder(args) -> int:
+    _require(args.checkpoint, "checkpoint")
     from .models.persistence import export_encoder
 
     print(f"encoder weights: {export_encoder(args.checkpoint, args.out)}")
@@ -140,14 +150,10 @@ def _sweep_command(args, out: Path) -> str:
 
 
 def _cmd_sweep(args) -> int:
-    from .experiments import expand, load_sweep, restrict, run_sweep
-    from .experiments.results import collect_rows
-    from .experiments.summary import write_sweep_summary
-    from .experiments.sweep import check_finished_cells
-    from .utils.tables import write_table
+    from .experiments.grid import expand, load_sweep, restrict
 
     spec = restrict(load_sweep(args.config), only=args.only, seeds=args.seeds, grid=args.grid, overrides=args.set)
-    cells = expand(spec)
+    cells = expand(spec)  # sweep-file and config errors (and --dry-run) answer before torch is loaded
     out = Path(args.out) if args.out else Path("runs") / "sweeps" / spec.name
     command = _sweep_command(args, out)
     if args.dry_run:
@@ -155,6 +161,11 @@ def _cmd_sweep(args) -> int:
             print(f"{cell.index:>4}  {cell.id}")
         print(f"{len(cells)} cells -> {out / 'runs'}")
         return 0
+    from .experiments.results import collect_rows
+    from .experiments.summary import write_sweep_summary
+    from .experiments.sweep import check_finished_cells, run_sweep
+    from .utils.tables import write_table
+
     if args.stats_only:
         check_finished_cells(cells, out / "runs")
         rows = collect_rows(cells, out / "runs")

@@ -29,7 +29,7 @@ from ..taxonomy import Taxonomy
 from .exports import EXPORTS, Export, ItemResults
 from .options import PredictOptions
 from .single_label import SingleLabeller
-from .suggestions import confidence_percent, deepest_label_scores
+from .suggestions import confidence_percent, deepest_label_scores, path_max
 
 __all__ = ["open_export", "ExportScorer"]
 
@@ -69,10 +69,6 @@ class ExportScorer:
                  review_threshold: float) -> None:
         self.taxonomy = taxonomy
         self.review_threshold = float(review_threshold)
-        lineage = torch.zeros(len(taxonomy), len(taxonomy), dtype=torch.bool)  # [label, node]: node on its path
-        for node in range(len(taxonomy)):
-            lineage[node, torch.as_tensor(taxonomy.ancestors(node), dtype=torch.long)] = True
-        self.lineage = lineage & taxonomy.eval_mask[None, :]
         self.labeller = SingleLabeller(taxonomy)
         self.threshold = float(threshold)
         self.top_k = int(top_k)
@@ -110,8 +106,8 @@ class ExportScorer:
         has_entry = entry >= 0
         entry_probs = probs.gather(1, entry_node[entry.clamp_min(0)].clamp_min(0)[:, None]).squeeze(1)
         probability = torch.where(has_entry, entry_probs, torch.full_like(entry_probs, float("nan")))
-        on_path = self.lineage.to(device)[label_node.clamp_min(0)] & has_node[:, None]
-        uncertainty = torch.where(on_path, node_uncertainty.float(), torch.zeros_like(probs)).amax(1)
+        on_path = path_max(node_uncertainty.float(), self.taxonomy).gather(1, label_node.clamp_min(0)[:, None])
+        uncertainty = torch.where(has_node, on_path.squeeze(1), torch.zeros_like(on_path.squeeze(1)))
         needs_review = ~has_node | (uncertainty > self.review_threshold)
         suggestions, confidences = self._suggest(probs, node_entry)
         results.add(indices, entry.cpu().numpy(), label_node.cpu().numpy(), probability.cpu().numpy(),

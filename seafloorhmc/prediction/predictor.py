@@ -42,7 +42,7 @@ from .exporting import ExportScorer, open_export
 from .inputs import PredictionDataset, PredictionItem, collate_predictions, collect_items
 from .options import PredictOptions, check_request, default_review_path
 from .review import ReviewThreshold
-from .suggestions import confidence_percent, deepest_predicted, row_uncertainty, top_k_suggestions
+from .suggestions import confidence_percent, deepest_predicted, path_max, row_uncertainty, top_k_suggestions
 from .table import PredictionTable, RowFile
 
 __all__ = ["PredictOptions", "PredictSummary", "predict", "write_predictions", "default_review_path", "default_workers"]
@@ -255,10 +255,11 @@ def write_predictions(checkpoint: str | Path, source: str | Path, out: str | Pat
                 nodes, scores = top_k_suggestions(probs, taxonomy, options.top_k)
                 flagged += int(batch.needs_review.sum())
                 uncertainty = batch.uncertainty.cpu()
-                formatted = table.rows([items[i] for i in batch.indices], probs.cpu().numpy(),
-                                       deepest_predicted(probs, taxonomy, session.threshold, decided).cpu().numpy(),
+                deepest = deepest_predicted(probs, taxonomy, session.threshold, decided)
+                to_review = deepest & (path_max(batch.node_uncertainty, taxonomy) > session.review_threshold)
+                formatted = table.rows([items[i] for i in batch.indices], probs.cpu().numpy(), deepest.cpu().numpy(),
                                        uncertainty.numpy(), batch.needs_review.cpu().numpy(), nodes.cpu().numpy(),
-                                       confidence_percent(scores).cpu().numpy())
+                                       confidence_percent(scores).cpu().numpy(), to_review.cpu().numpy())
                 for index, row, u in zip(batch.indices, formatted, uncertainty.tolist()):
                     pending[index] = (row, -u)
             order = sorted(pending)

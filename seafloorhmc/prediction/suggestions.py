@@ -30,7 +30,7 @@ import torch
 from ..taxonomy import Taxonomy
 
 __all__ = ["child_max", "deepest_label_scores", "top_k_suggestions", "deepest_predicted", "decision_frontier",
-           "row_uncertainty", "confidence_percent"]
+           "row_uncertainty", "confidence_percent", "path_max"]
 
 
 def _edges(taxonomy: Taxonomy, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,3 +131,30 @@ def row_uncertainty(probs: torch.Tensor, node_uncertainty: torch.Tensor, taxonom
     frontier = decision_frontier(probs, taxonomy, threshold, predicted)
     cells = torch.where(said.any(1, keepdim=True), said, frontier)
     return torch.where(cells, node_uncertainty, torch.zeros_like(node_uncertainty)).amax(1)
+
+
+def path_max(values: torch.Tensor, taxonomy: Taxonomy, evaluated_only: bool = True) -> torch.Tensor:
+    """[B, N]: the largest value over each node and its ancestors; O(B·(N + E·depth)).
+
+    Used to ask whether anything a written taxon stands for (it and its ancestors) needs review.
+
+    Args:
+        values: [B, N] node values (uncertainties).
+        taxonomy: The label hierarchy.
+        evaluated_only: Count only nodes in ``taxonomy.eval_mask`` (the others contribute 0).
+
+    Returns:
+        The path maxima.
+    """
+    _check(values, taxonomy)
+    out = values.clone()
+    if evaluated_only:
+        out = torch.where(taxonomy.eval_mask.to(values.device), out, torch.zeros_like(out))
+    parents, children = _edges(taxonomy, values.device)
+    depth = torch.as_tensor(taxonomy.depth, device=values.device)
+    for d in range(1, int(depth.max()) + 1 if len(taxonomy) else 0):  # parents are final before their children
+        at = depth[children] == d
+        if bool(at.any()):
+            kids = children[at].expand(values.shape[0], -1)
+            out.scatter_reduce_(1, kids, out[:, parents[at]], "amax", include_self=True)
+    return out

@@ -8,6 +8,8 @@ import random
 import numpy as np
 import torch
 
+from .derived_seeds import derive_seed as derive_seed  # re-exported: its home before sweeps went torch-free
+
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
     """Seed python, numpy and torch (all devices); optionally ask torch for deterministic kernels."""
@@ -20,12 +22,6 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.deterministic = True
         torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-def derive_seed(seed: int, *keys: int | str) -> int:
-    """A child seed for (seed, keys...) that is stable across runs and platforms."""
-    words = [seed] + [k if isinstance(k, int) else int.from_bytes(str(k).encode()[:8].ljust(8, b"\0"), "little") for k in keys]
-    return int(np.random.SeedSequence([w % 2**32 for w in words] + [w >> 32 for w in words]).generate_state(1)[0])
 
 
 def rng_state() -> dict:

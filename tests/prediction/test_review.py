@@ -126,5 +126,7 @@ def test_predict_flags_with_the_stored_threshold(calibrated_run, tmp_path):
     share, precision, _ = review_scores(seen.uncertainty, seen.correct, metrics["review_threshold"])
     assert metrics["review_flagged_share"] == pytest.approx(share)
     assert metrics["review_unflagged_precision"] == (pytest.approx(precision) if precision is not None else None)
+    assert all(r["needs_review"] == "true" for r in rows if r["to_review"])  # what to look at, in flagged rows
+    assert all(set(r["to_review"].split(";")) <= set(r["predicted"].split(";")) for r in rows if r["to_review"])
     rows_flagged = float(np.mean([r["needs_review"] == "true" for r in rows]))
     assert metrics["review_rows_flagged_share"] == pytest.approx(rows_flagged)

@@ -8,6 +8,7 @@ from seafloorhmc.prediction.suggestions import (
     decision_frontier,
     deepest_label_scores,
     deepest_predicted,
+    path_max,
     row_uncertainty,
     top_k_suggestions,
 )
@@ -122,3 +123,15 @@ def test_a_head_decided_node_set_replaces_the_threshold():
     assert [TREE.nodes[i] for i in torch.nonzero(frontier).flatten().tolist()] == ["A/B", "A/E", "A/E/F"]
     with pytest.raises(ValueError, match="predicted .* same shape"):
         deepest_predicted(_row(PROBS), TREE, predicted=decided[:, :2])
+
+
+def test_path_max_by_hand_and_against_ancestor_lists():
+    u = _row({"A": 0.99, "A/B": 0.1, "A/E": 0.7, "A/B/C": 0.4, "A/B/D": 0.05, "A/E/F": 0.2})
+    got = path_max(u, TREE)[0]
+    expected = {"A": 0.0, "A/B": 0.1, "A/E": 0.7, "A/B/C": 0.4, "A/B/D": 0.1, "A/E/F": 0.7}  # the root is not evaluated
+    assert got.tolist() == pytest.approx([expected[n] for n in TREE.nodes])
+    for dag in (False, True):
+        tax = random_taxonomy(30, seed=3, dag=dag)
+        values = torch.rand(4, len(tax), generator=torch.Generator().manual_seed(0))
+        reference = torch.stack([values[:, tax.ancestors(i)].amax(1) for i in range(len(tax))], dim=1)
+        assert torch.equal(path_max(values, tax, evaluated_only=False), reference)
