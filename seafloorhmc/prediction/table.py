@@ -92,11 +92,20 @@ class PredictionTable:
     def rows(self, items: Sequence[PredictionItem], probs: np.ndarray, deepest: np.ndarray, uncertainty: np.ndarray,
              needs_review: np.ndarray, top_nodes: np.ndarray, top_confidence: np.ndarray,
              to_review: np.ndarray | None = None) -> list[list[str]]:
-        """One row per item from batch arrays.
+        """One CSV row per item, from one batch's arrays (k' ≤ k suggestions).
 
-        Shapes: probs [b, N], deepest bool [b, N], uncertainty [b], needs_review bool [b], top_nodes
-        [b, k'] and top_confidence int [b, k'] (k' ≤ k), to_review bool [b, N] (the deepest
-        predicted nodes that need review; None: none).
+        Args:
+            items: The batch's items.
+            probs: Node probabilities [b, N].
+            deepest: Bool [b, N], the deepest predicted nodes.
+            uncertainty: Row uncertainty [b].
+            needs_review: Bool [b], the review flag.
+            top_nodes: Suggested nodes [b, k'].
+            top_confidence: Their confidences 0-100 [b, k'].
+            to_review: Bool [b, N], the deepest predicted nodes that need review (None: none).
+
+        Returns:
+            The rows' cells.
         """
         missing = ["", ""] * (self.top_k - top_nodes.shape[1])
         out = []

@@ -228,16 +228,31 @@ def write_prediction_report(predictions_csv: str | Path, out_html: str | Path, t
                             image_root: str | Path | None = None, patch_size: int = 224,
                             normalised: bool | None = None,
                             settings: Sequence[tuple[str, str]] | None = None) -> Path:
-    """Write a one-file HTML report of a predictions CSV; returns ``out_html``.
+    """Write a one-file HTML report of a predictions CSV, to see what needs review at a glance.
 
     Shows which model, uncertainty and thresholds made the file and what the review threshold
-    guarantees on validation (``settings``, from :class:`~seafloorhmc.prediction.PredictSummary`),
-    the counts, the share of rows that need review, the most frequent predicted paths, the
-    ``top`` most uncertain rows as thumbnails (point rows: a ``patch_size`` patch around x/y) with
-    their predicted paths and uncertainty, and the rows that failed. Relative image paths are looked
-    up under ``image_root``, then next to the CSV, then in the working directory. ``normalised``:
-    x/y are fractions of the image size; ``None`` decides from the file (every point within [0, 1]).
-    A thumbnail that cannot be made is shown as such (and logged), never an error.
+    guarantees on validation (``settings``), the counts, the share of rows that need review, the
+    most frequent predicted paths, the ``top`` most uncertain rows as thumbnails with their
+    predicted paths and uncertainty, and the rows that failed. A thumbnail that cannot be made is
+    shown as such (and logged), never an error.
+
+    Args:
+        predictions_csv: The predictions CSV.
+        out_html: The report file (``.html``).
+        top: How many of the most uncertain rows to show.
+        image_root: Relative image paths are looked up here, then next to the CSV, then in the
+            working directory.
+        patch_size: Side of the patch shown around a point.
+        normalised: x/y are fractions of the image size; None decides from the file (every point
+            within [0, 1]).
+        settings: (what, value) pairs of the run that wrote the CSV
+            (:attr:`seafloorhmc.prediction.PredictSummary.settings`); None: not shown.
+
+    Returns:
+        ``out_html`` as a path.
+
+    Raises:
+        ValueError: If ``out_html`` does not end in .html.
     """
     predictions_csv, out_html = Path(predictions_csv), Path(out_html)
     if out_html.suffix.lower() not in (".html", ".htm"):
@@ -277,13 +292,21 @@ def predict_report_path(predictions_csv: str | Path) -> Path:
 def try_write_predict_report(predictions_csv: str | Path, source: str | Path, root: str | Path | None = None,
                              checkpoint: str | Path | None = None, top: int = 24,
                              settings: Sequence[tuple[str, str]] | None = None) -> Path | None:
-    """The report at the end of ``seafloorhmc predict``, next to its CSV; returns it, or None on a problem.
+    """The report at the end of ``seafloorhmc predict``, next to its CSV.
 
-    Knows predict's conventions, so thumbnails find their images and cut the patch the model saw:
-    image names are relative to the input folder (folder input) or to ``root`` / the input file's
-    folder; x/y are pixels; the patch size is the checkpoint's ``data.patch_size``. A problem is
-    logged, never raised, because the predictions themselves are already written. ``settings``:
-    the model, uncertainty and thresholds used (shown at the top).
+    Knows predict's conventions, so thumbnails find their images and cut the patch the model saw.
+    A problem is logged, never raised, because the predictions themselves are already written.
+
+    Args:
+        predictions_csv: The predictions CSV just written.
+        source: predict's input: a folder (image names are relative to it) or a file.
+        root: Folder the input file's image names are relative to (default: the file's folder).
+        checkpoint: The model used; its ``data.patch_size`` is the patch shown (224 without).
+        top: How many of the most uncertain rows to show.
+        settings: The model, uncertainty and thresholds predict used, shown at the top.
+
+    Returns:
+        The report's path, or None on a problem.
     """
     source = Path(source)
     image_root = source if source.is_dir() else Path(root) if root else source.parent

@@ -49,7 +49,11 @@ class BiigleExport(Export):
     requires = {"label_tree": "--label-tree labels.csv (the BIIGLE label tree), so every label_id exists in it"}
 
     def read(self) -> None:
-        """Read the report's annotations or images and the label tree; one item per distinct place."""
+        """Read the report's annotations or images and the label tree; one item per distinct place.
+
+        Raises:
+            AnnotationFormatError: Naming the file, row and column of input the tool would not have written.
+        """
         tree = read_biigle_label_tree(self.options.label_tree)
         self.entries = [(label_id, path) for label_id, path in tree.items()]
         root = Path(self.options.root) if self.options.root else self.source.parent

@@ -47,7 +47,11 @@ class SquidleExport(Export):
     input_format = "squidle"
 
     def read(self) -> None:
-        """Read the points and the label ids the input (and ``--label-map``) know; one item per distinct place."""
+        """Read the points and the label ids the input (and ``--label-map``) know; one item per distinct place.
+
+        Raises:
+            AnnotationFormatError: Naming the file, row and column of input the tool would not have written.
+        """
         _, rows = read_csv_rows(self.source, required=(IMAGE_COLUMN,))
         self.ids: dict[tuple[str, ...], str] = {}
         self._learn_ids(rows)
