@@ -57,9 +57,11 @@ def _cmd_train(args) -> int:
         print(f"\n{config.name}: test metrics (epoch {metrics['selected_epoch']}, {metrics['selection']}) -> {out}")
         print(format_metrics(metrics))
         if metrics.get("review_unflagged_precision") is not None:
-            print(f"review flag: {100 * metrics['review_flagged_share']:.1f} % of test rows flagged; the unflagged "
-                  f"ones were correct {100 * metrics['review_unflagged_precision']:.1f} % of the time "
-                  f"(uncertainty > {metrics['review_threshold']:.4g})")
+            print(f"review flag (uncertainty > {metrics['review_threshold']:.4g}): "
+                  f"{100 * metrics['review_flagged_share']:.1f} % of the test's predicted taxa flagged, "
+                  f"{100 * metrics['review_rows_flagged_share']:.1f} % of its rows; the unflagged taxa were right "
+                  f"{100 * metrics['review_unflagged_precision']:.1f} % of the time"
+                  + (f" (target {metrics['review_target']:g})" if metrics.get("review_target") else ""))
     return 0
 
 

@@ -13,7 +13,7 @@ unknown cells (the descendants of a partial label) cannot be scored and are left
 metrics. The precision of a set of predictions is the share that is correct — the metrics'
 ``micro_precision`` restricted to that set. Why per taxon rather than per row: a reviewer checks
 taxa, and a multi-label image with half a dozen predicted taxa is almost never right in every one
-of them (on the demo, 6 % of the test images are), so a per-row target would flag everything; a
+of them (on the demo, one test image in ten is), so a per-row target would flag everything; a
 coarse taxon the model is sure of ("Echinoderms") is a correct, usable label even when the species
 below it is a coin flip, which the machine suggestions show. The unit is the same for a point's
 single label (:mod:`~seafloorhmc.prediction.single_label`): the label and its ancestors are predictions.

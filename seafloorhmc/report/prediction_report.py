@@ -217,9 +217,10 @@ def _settings(settings: Sequence[tuple[str, str]] | None) -> str:
     """Which model, uncertainty and thresholds made the file, and what the review threshold guarantees."""
     if not settings:
         return ""
-    text = ("A row needs review when its uncertainty exceeds the review threshold. The threshold is chosen on the "
-            "model's validation split at the end of training, so that the rows it does not flag reach a target "
-            "precision (a row is correct when everything it predicts is a true label).")
+    text = ("A predicted taxon needs review when its uncertainty exceeds the review threshold, and a row when one of "
+            "its taxa does (the to_review column names them). The threshold is chosen on the model's validation split "
+            "at the end of training, so that the predicted taxa it does not flag reach a target precision (the share "
+            "of them that are truly there).")
     return section("Model and review flag", note(text), kv_table(list(settings), table_id="settings"),
                    section_id="settings-section")
 

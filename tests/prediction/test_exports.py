@@ -80,13 +80,21 @@ def coralnet_upload(path: Path, sizes: dict[str, tuple[int, int]], codes: set[st
     return parsed
 
 
-def test_coralnet_round_trip(survey, capsys):
+@pytest.fixture(scope="module")
+def coralnet_run(survey):
+    """A model trained from a CoralNet export and its labelset (Label ID, Short Code + a path column)."""
+    folder, weights, train_points, _ = survey
+    labelset = write_coralnet_labelset(folder / "labelset.csv")
+    write_coralnet_annotations(folder / "images" / "coralnet_train.csv", train_points)
+    run = _train(folder, weights, "coralnet", "data.format=coralnet",
+                 f"data.annotations={folder / 'images' / 'coralnet_train.csv'}", f"data.label_map={labelset}")
+    return run, labelset
+
+
+def test_coralnet_round_trip(survey, coralnet_run, capsys):
     folder, weights, train_points, new_points = survey
     images = folder / "images"
-    labelset = write_coralnet_labelset(folder / "labelset.csv")  # Label ID, Short Code + a path column
-    write_coralnet_annotations(images / "coralnet_train.csv", train_points)
-    run = _train(folder, weights, "coralnet", "data.format=coralnet",
-                 f"data.annotations={images / 'coralnet_train.csv'}", f"data.label_map={labelset}")
+    run, labelset = coralnet_run
     assert json.loads((run / "metrics.json").read_text())["config"]["name"] == "coralnet"  # named after its folder
     confirmed = [i % 4 == 0 for i in range(len(new_points))]
     source = write_coralnet_annotations(images / "coralnet_new.csv", new_points, labelled=confirmed)
@@ -116,6 +124,17 @@ def test_coralnet_round_trip(survey, capsys):
     records = read_coralnet(out, labelset, image_root=images)
     assert [(Path(r.image).name, r.geometry.coords) for r in records] == [(p.image, (p.x, p.y)) for p in new_points]
     assert [r.path for r in records] == [SURVEY_CODES[row["Label"]] for row in rows]
+
+
+def test_a_patch_model_warns_on_whole_images(survey, coralnet_run, tmp_path, capsys):
+    folder, *_ = survey
+    run, _ = coralnet_run
+    listing = tmp_path / "whole.csv"
+    listing.write_text("image\n" + str(folder / "images" / "new_000.png") + "\n")
+    capsys.readouterr()
+    assert main(["predict", str(run), str(listing), "--out", str(tmp_path / "p.csv"), *PREDICT]) == 0
+    err = capsys.readouterr().err
+    assert "was trained on 16-px patches around annotated points, but" in err and "Predict on the points" in err
 
 
 def test_biigle_round_trip(survey, capsys):
@@ -191,9 +210,9 @@ def test_squidle_round_trip(survey, capsys):
 def test_export_requests_are_refused_before_loading_a_model(survey, tmp_path, capsys):
     folder, *_ = survey
     source = write_coralnet_annotations(tmp_path / "a.csv", [])
-    assert main(["predict", str(tmp_path / "no-run"), str(source), "--export", "coralnet", "--out",
+    assert main(["predict", str(folder), str(source), "--export", "coralnet", "--out",
                  str(tmp_path / "o.csv")]) == 2
     assert "--export coralnet needs --label-map" in capsys.readouterr().err
-    assert main(["predict", str(tmp_path / "no-run"), str(source), "--export", "biigle", "--format", "coralnet",
+    assert main(["predict", str(folder), str(source), "--export", "biigle", "--format", "coralnet",
                  "--label-tree", str(source), "--out", str(tmp_path / "o.csv")]) == 2
     assert "--export biigle reads biigle input" in capsys.readouterr().err
