@@ -133,8 +133,13 @@ def test_a_patch_model_warns_on_whole_images(survey, coralnet_run, tmp_path, cap
     listing.write_text("image\n" + str(folder / "images" / "new_000.png") + "\n")
     capsys.readouterr()
     assert main(["predict", str(run), str(listing), "--out", str(tmp_path / "p.csv"), *PREDICT]) == 0
-    err = capsys.readouterr().err
-    assert "was trained on 16-px patches around annotated points, but" in err and "Predict on the points" in err
+    printed = capsys.readouterr()
+    assert "was trained on 16-px patches around annotated points, but" in printed.err
+    assert "Predict on the points" in printed.err
+    # the CLI summary and the CSV's companion page say which model, uncertainty and threshold, and what it guarantees
+    assert "uncertainty: bma" in printed.out and "review guarantee: on validation:" in printed.out
+    page = (tmp_path / "p.html").read_text(encoding="utf-8")
+    assert "Model and review flag" in page and "on validation:" in page and str(run) in page
 
 
 def test_biigle_round_trip(survey, capsys):

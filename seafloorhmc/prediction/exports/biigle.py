@@ -2,8 +2,8 @@
 
 Input: a BIIGLE CSV report (or the ZIP BIIGLE delivers) and the label tree's ``labels.csv``
 (``id, name, parent_id``; ``--label-tree``). Every ``label_id`` written comes from that tree —
-never a bare path — so each row can be posted as is (``POST /api/v1/annotations/{annotation_id}/labels``
-or ``POST /api/v1/images/{image_id}/labels`` with ``label_id`` and ``confidence``).
+never a bare path — so each row can be posted as is (``POST /api/v1/image-annotations/{annotation_id}/labels``
+with ``label_id`` and ``confidence``, or ``POST /api/v1/images/{image_id}/labels`` with ``label_id``).
 
 * An **image annotation report** (``shape_name``, ``points``): one row per annotation, predicted on
   the patch its shape covers (WholeFrame: the whole image). The input's ``annotation_id``,
