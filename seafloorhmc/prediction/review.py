@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import torch
 
+from ..config import Config
 from ..distributed import SINGLE_PROCESS, DistContext
 from ..runtime import Runtime
 from ..taxonomy import Taxonomy
@@ -283,7 +284,7 @@ def collect_review_rows(model: torch.nn.Module, loader, taxonomy: Taxonomy, runt
 
 
 def calibrate_review(model: torch.nn.Module, val_loader, test_loader, taxonomy: Taxonomy, runtime: Runtime,
-                     config, dist: DistContext = SINGLE_PROCESS,
+                     config: Config, dist: DistContext = SINGLE_PROCESS,
                      forward: Callable | None = None) -> tuple[ReviewThreshold | None, dict]:
     """Calibrate the review threshold on validation and score it on test, as ``config.eval`` says.
 
