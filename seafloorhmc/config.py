@@ -197,8 +197,8 @@ class EvalConfig:
                                                 "on the validation split: the largest at which the unflagged "
                                                 "predictions reach eval.review_target precision, or the one that "
                                                 "flags eval.review_share of them; stored with the model")
-    review_target: float = doc(0.9, "target precision of the predictions not flagged for review")
-    review_share: float = doc(0.2, "review_calibration=flagged_share: share of predictions to flag")
+    review_target: float = doc(0.9, "target precision of the predicted taxa not flagged for review")
+    review_share: float = doc(0.2, "review_calibration=flagged_share: share of predicted taxa to flag")
     review_uncertainty: UncertaintyMode = doc("bma", "uncertainty reported with predictions")
     decoding: Decoding = doc("independent", "prototype head: argmax per level (HCAL) or "
                            "the best valid path; the other is reported with its name as prefix")
