@@ -13,10 +13,10 @@ __all__ = [
     "GroupBy", "Normalisation", "Resample", "LprosUpdate", "Impute", "CacheIdentity", "Head", "MemberType",
     "NodeWeightMode", "NegativeWeights", "WeightTarget", "UncertaintyMode", "UncertaintyOrNone",
     "UncertaintySource", "Schedule", "SchedulePer", "Reduction", "LevelWeighting", "ParentAnchor", "Optimizer",
-    "LrSchedule", "Amp", "ChannelsLast", "SelectMetric", "Decoding",
+    "LrSchedule", "Amp", "ChannelsLast", "SelectMetric", "Decoding", "ReviewCalibration", "UNCERTAINTY_ALIASES",
 ]
 
-GroupBy = Literal["image", "annotation"]
+GroupBy = Literal["auto", "image", "annotation"]
 Normalisation = Literal["encoder", "imagenet", "benthicnet"]
 Resample = Literal["none", "lpros"]
 LprosUpdate = Literal["parent", "ancestors"]
@@ -30,6 +30,8 @@ NodeWeightMode = Literal["none", "class-wise", "binary"]
 NegativeWeights = Literal["ones", "inverse", "common"]
 WeightTarget = Literal["positive", "negative"]
 UncertaintyMode = Literal["bma", "predictive", "aleatoric", "epistemic_js", "epistemic_kl", "gmu"]
+#: Older names of uncertainty modes, still accepted where a mode is named (``--uncertainty``).
+UNCERTAINTY_ALIASES = {"mean": "bma", "pcs": "gmu", "epistemic": "epistemic_js"}
 UncertaintyOrNone = Literal["none", "bma", "predictive", "aleatoric", "epistemic_js", "epistemic_kl", "gmu"]
 UncertaintySource = Literal["raw", "constrained"]
 Schedule = Literal["none", "linear", "exponential", "alternating"]
@@ -48,3 +50,4 @@ SelectMetric = Literal[
     "hvr", "hvr_edges", "ece", "loss", "path_accuracy",
 ]
 Decoding = Literal["independent", "consistent"]
+ReviewCalibration = Literal["precision", "flagged_share", "off"]

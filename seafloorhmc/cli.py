@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import __version__
 from .data.readers import prediction_formats
+from .prediction.exports import EXPORTS
 
 SUMMARY_KEYS = ("au_prc", "bin_ap", "precision", "recall", "f1", "rare_recall", "h_f1", "hvr", "ece")
 
@@ -39,24 +40,39 @@ def format_metrics(metrics: dict) -> str:
 
 def _cmd_train(args) -> int:
     from .config import load_config
+
+    config = load_config(args.config, args.set)  # config errors answer before torch is loaded
     from .distributed import init_from_env, shutdown
     from .training import train
 
-    config = load_config(args.config, args.set)
     dist = init_from_env(config.train.device)  # under torchrun (WORLD_SIZE > 1): join the process group
     try:
-        out = Path(args.out) if args.out else Path("runs") / config.name / time.strftime("%Y%m%d-%H%M%S")
+        out = Path(args.out) if args.out else Path("runs") / (config.name or "run") / time.strftime("%Y%m%d-%H%M%S")
         out = dist.broadcast_object(out)  # one folder name for all ranks (only rank 0 writes)
+        config.name = config.name or (out.name if args.out else "run")  # the run is named after its folder
         metrics = train(config, out, resume=args.resume, overwrite=args.overwrite, dist=dist)
     finally:
         shutdown(dist)
     if metrics is not None and dist.is_main:
         print(f"\n{config.name}: test metrics (epoch {metrics['selected_epoch']}, {metrics['selection']}) -> {out}")
         print(format_metrics(metrics))
+        if metrics.get("review_unflagged_precision") is not None:
+            print(f"review flag (uncertainty > {metrics['review_threshold']:.4g}): "
+                  f"{100 * metrics['review_flagged_share']:.1f} % of the test's predicted taxa flagged, "
+                  f"{100 * metrics['review_rows_flagged_share']:.1f} % of its rows; the unflagged taxa were right "
+                  f"{100 * metrics['review_unflagged_precision']:.1f} % of the time"
+                  + (f" (target {metrics['review_target']:g})" if metrics.get("review_target") else ""))
     return 0
 
 
+def _require(path: str, what: str) -> None:
+    """Refuse a path that does not exist before anything heavy is imported."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+
+
 def _cmd_evaluate(args) -> int:
+    _require(args.checkpoint, "checkpoint")
     from .evaluation import evaluate_checkpoint
 
     metrics = evaluate_checkpoint(args.checkpoint, args.set, split=args.split, out=args.out, device=args.device)
@@ -75,27 +91,39 @@ def _cmd_synth(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    from .prediction import PredictOptions, default_review_path, write_predictions
-    from .report import try_write_predict_report
+    from .prediction.options import PredictOptions, check_request, default_review_path
 
     options = PredictOptions(
         format=args.format, root=args.root, label_map=args.label_map, label_tree=args.label_tree,
-        separator=args.separator, threshold=args.threshold, review_threshold=args.review_threshold,
-        uncertainty=args.uncertainty, top_k=args.top_k, wide=args.wide, batch_size=args.batch_size,
-        workers=args.workers, device=args.device, progress=not args.no_progress)
+        separator=args.separator, image_suffix=args.image_suffix, export=args.export, threshold=args.threshold,
+        review_threshold=args.review_threshold, uncertainty=args.uncertainty, top_k=args.top_k, wide=args.wide,
+        batch_size=args.batch_size, workers=args.workers, device=args.device, progress=not args.no_progress)
     review = None if args.review is None else (args.review or default_review_path(args.out))
+    _require(args.checkpoint, "checkpoint")
+    check_request(args.input, args.out, options, review, args.overwrite)  # answered before torch is loaded
+    from .prediction.predictor import write_predictions
+    from .report import try_write_predict_report
+
     summary = write_predictions(args.checkpoint, args.input, args.out, options, review=review, overwrite=args.overwrite)
+    what = f"{args.export} export" if summary.export else "predictions"
     print(f"{summary.rows} rows ({summary.needs_review} need review, {summary.errors} unreadable) -> {summary.out}"
-          f"  [{summary.rows_per_second:.1f} rows/s]")
+          f" ({what})  [{summary.rows_per_second:.1f} rows/s]")
+    for key, value in summary.settings:
+        print(f"  {key}: {value}")
+    for note in summary.notes:
+        print(f"note: {note}")
     if summary.review is not None:
         print(f"review queue, most uncertain first -> {summary.review}")
-    report = try_write_predict_report(summary.out, args.input, root=args.root, checkpoint=args.checkpoint)
-    if report is not None:
-        print(f"report -> {report}")
+    if summary.export is None:
+        report = try_write_predict_report(summary.out, args.input, root=args.root, checkpoint=args.checkpoint,
+                                          settings=summary.settings)
+        if report is not None:
+            print(f"report -> {report}")
     return 0
 
 
 def _cmd_report(args) -> int:
+    _require(args.path, "path")
     from .report import write_report
 
     print(f"report: {write_report(args.path, out=args.out, top=args.top, image_root=args.image_root)}")
@@ -103,6 +131,7 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_export_encoder(args) -> int:
+    _require(args.checkpoint, "checkpoint")
     from .models.persistence import export_encoder
 
     print(f"encoder weights: {export_encoder(args.checkpoint, args.out)}")
@@ -123,14 +152,10 @@ def _sweep_command(args, out: Path) -> str:
 
 
 def _cmd_sweep(args) -> int:
-    from .experiments import expand, load_sweep, restrict, run_sweep
-    from .experiments.results import collect_rows
-    from .experiments.summary import write_sweep_summary
-    from .experiments.sweep import check_finished_cells
-    from .utils.tables import write_table
+    from .experiments.grid import expand, load_sweep, restrict
 
     spec = restrict(load_sweep(args.config), only=args.only, seeds=args.seeds, grid=args.grid, overrides=args.set)
-    cells = expand(spec)
+    cells = expand(spec)  # sweep-file and config errors (and --dry-run) answer before torch is loaded
     out = Path(args.out) if args.out else Path("runs") / "sweeps" / spec.name
     command = _sweep_command(args, out)
     if args.dry_run:
@@ -138,6 +163,11 @@ def _cmd_sweep(args) -> int:
             print(f"{cell.index:>4}  {cell.id}")
         print(f"{len(cells)} cells -> {out / 'runs'}")
         return 0
+    from .experiments.results import collect_rows
+    from .experiments.summary import write_sweep_summary
+    from .experiments.sweep import check_finished_cells, run_sweep
+    from .utils.tables import write_table
+
     if args.stats_only:
         check_finished_cells(cells, out / "runs")
         rows = collect_rows(cells, out / "runs")
@@ -246,20 +276,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="predict taxa for a folder, a CSV of images/points or an annotation export")
     p.add_argument("checkpoint", help="run folder or .safetensors file")
     p.add_argument("input", help="image folder, CSV with an image column (optional x,y points), or an export")
-    p.add_argument("--out", required=True, help="predictions CSV (refused if it exists, unless --overwrite)")
+    p.add_argument("--out", required=True, help="predictions CSV or export (refused if it exists, unless --overwrite)")
+    p.add_argument("--export", choices=EXPORTS.names(),
+                   help="write the annotation tool's import file instead of the predictions CSV: "
+                        + "; ".join(f"{name}: {entry.summary}" for name, entry in EXPORTS.items()))
     p.add_argument("--format", default="auto", choices=prediction_formats(),
-                   help="input format (auto: folder for a directory, manifest CSV for a file)")
+                   help="input format (auto: folder for a directory, manifest CSV for a file, the export's own "
+                        "format with --export)")
     p.add_argument("--root", help="folder the input's image paths are relative to (default: the input's folder)")
-    p.add_argument("--label-map", help="coralnet: label code → taxon path CSV (without it only the points are read)")
-    p.add_argument("--label-tree", help="biigle: labels.csv label tree")
-    p.add_argument("--separator", default=" > ", help="taxon path separator of squidle/benthicnet exports")
+    p.add_argument("--label-map", help="coralnet: short code → taxon path CSV (without it only the points are read; "
+                                       "--export coralnet needs it); squidle export: CSV of label.id and "
+                                       "label.lineage_names giving label ids")
+    p.add_argument("--label-tree", help="biigle: labels.csv label tree (--export biigle takes label_id from it)")
+    p.add_argument("--separator", default=" > ",
+                   help="taxon path separator of squidle/benthicnet exports and of the label map")
+    p.add_argument("--image-suffix", default="", help="squidle: extension appended to image keys without one")
     p.add_argument("--review", nargs="?", const="", metavar="PATH",
                    help="also write the review queue, most uncertain first (default PATH: <out>.review.csv)")
     p.add_argument("--wide", action="store_true", help="one probability column per node instead of JSON")
     p.add_argument("--top-k", type=int, default=5, help="machine suggestions per row")
     p.add_argument("--threshold", type=float, help="probability above which a node is predicted (default: eval.threshold)")
     p.add_argument("--review-threshold", type=float,
-                   help="uncertainty above which a row needs review (default: eval.review_threshold)")
+                   help="uncertainty above which a row needs review (default: the threshold calibrated on validation "
+                        "at the end of training, else eval.review_threshold)")
     p.add_argument("--uncertainty", help="uncertainty mode (default: eval.review_uncertainty)")
     p.add_argument("--batch-size", type=int, help="images per batch (default: train.batch_size)")
     p.add_argument("--workers", type=int, help="image-decoding worker processes (default: half the cores, 1-8)")

@@ -36,6 +36,7 @@ from .choices import (
     ParentAnchor,
     Reduction,
     Resample,
+    ReviewCalibration,
     Schedule,
     SchedulePer,
     SelectMetric,
@@ -52,7 +53,7 @@ __all__ = ["Config", "DataConfig", "ModelConfig", "LossConfig", "TrainConfig", "
            "config_changes", "RESUMABLE_KEYS"]
 
 #: Keys a run may change when it is resumed: they do not change what is computed.
-RESUMABLE_KEYS = frozenset({"train.progress", "train.report", "data.workers", "train.device"})
+RESUMABLE_KEYS = frozenset({"train.progress", "train.report", "data.workers", "train.device", "name"})
 
 
 def doc(default: Any, text: str) -> Any:
@@ -66,13 +67,18 @@ class DataConfig:
     root: str | None = doc(None, "data folder (images; C-HMCNN data root for hmc; output folder for synthetic)")
     annotations: str | None = doc(None, "annotation file (manifest/BIIGLE/SQUIDLE+/CoralNet/BenthicNet CSV)")
     label_tree: str | None = doc(None, "optional label tree (BIIGLE labels.csv: id,name,parent_id)")
-    label_map: str | None = doc(None, "CoralNet: CSV mapping label codes to taxon paths")
+    label_map: str | None = doc(None, "CoralNet: CSV mapping label codes to taxon paths (code column Short Code, "
+                                      "Label code, Label or code; path column path, taxon_path or name, split on "
+                                      "data.separator); coco: category name → taxon path (name/concept + path)")
     dataset: str | None = doc(None, "hmc: dataset name, e.g. cellcycle_FUN, cellcycle_GO, Diatoms_others")
     separator: str = doc(" > ", "separator between taxon path components")
     label_delimiter: str = doc(";", "manifest: separator between several label paths in one cell")
     image_suffix: str = doc("", "SQUIDLE+/BenthicNet: extension appended to image keys without one")
-    group_by: GroupBy = doc("image", "one sample per image, or one patch per point/box")
-    patch_size: int = doc(224, "side of the square patch cut around point annotations (pixels)")
+    group_by: GroupBy = doc("auto", "one sample per image, or one patch per point/box/shape (auto: patches for "
+                                    "formats that carry points or shapes — coralnet, biigle, squidle, coco — "
+                                    "whole images otherwise)")
+    patch_size: int = doc(224, "side of the square patch cut around point annotations (pixels); 224 is what "
+                               "CoralNet's classifier crops around each point of a full-resolution survey photo")
     image_size: int = doc(224, "network input size (pixels)")
     normalisation: Normalisation = doc("encoder", "input normalisation statistics")
     augment: bool = doc(True, "training augmentation (flips, 90° rotations, colour jitter, random resized crop)")
@@ -187,7 +193,14 @@ class TrainConfig:
 @dataclass
 class EvalConfig:
     threshold: float = doc(0.5, "probability above which a node is predicted")
-    review_threshold: float = doc(0.5, "uncertainty above which a prediction needs review")
+    review_threshold: float = doc(0.5, "uncertainty above which a prediction needs review, when it is not "
+                                       "calibrated (eval.review_calibration=off, or no validation split)")
+    review_calibration: ReviewCalibration = doc("precision", "at the end of training choose the review threshold "
+                                                "on the validation split: the largest at which the unflagged "
+                                                "predictions reach eval.review_target precision, or the one that "
+                                                "flags eval.review_share of them; stored with the model")
+    review_target: float = doc(0.9, "target precision of the predicted taxa not flagged for review")
+    review_share: float = doc(0.2, "review_calibration=flagged_share: share of predicted taxa to flag")
     review_uncertainty: UncertaintyMode = doc("bma", "uncertainty reported with predictions")
     decoding: Decoding = doc("independent", "prototype head: argmax per level (HCAL) or "
                            "the best valid path; the other is reported with its name as prefix")
@@ -196,7 +209,7 @@ class EvalConfig:
 @dataclass
 class Config:
     seed: int = doc(0, "seed for everything")
-    name: str = doc("run", "run name")
+    name: str = doc("", "run name (empty: the name of the run's output folder)")
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -392,6 +405,9 @@ def validate(config: Config) -> None:
     if config.data.val_fraction + config.data.test_fraction >= 1.0:
         raise ConfigError("data.val_fraction + data.test_fraction must leave some training data")
     _validate_subsample(config.data)
+    if not 0.0 < config.eval.review_target <= 1.0 or not 0.0 <= config.eval.review_share < 1.0:
+        raise ConfigError(f"eval.review_target must lie in (0, 1] and eval.review_share in [0, 1), got "
+                          f"{config.eval.review_target} and {config.eval.review_share}")
     if not 0.0 < config.data.min_crop_scale <= 1.0:
         raise ConfigError(f"data.min_crop_scale must lie in (0, 1], got {config.data.min_crop_scale}")
     if config.data.format not in FORMATS:

@@ -7,6 +7,7 @@ sets in-memory :class:`~seafloorhmc.data.dataset.TensorBatches`.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +21,7 @@ from .data.arff import fit_preprocessor, load_hmc_dataset
 from .data.dataset import HierarchicalImageDataset, TensorBatches, collate_skipping_bad
 from .data.formats import DataFormat
 from .data.loaders import EpochLoader, RankBatches
+from .data.patches import patch_size_warning
 from .data.lpros import clone_samples, clone_targets, lpros_for_config
 from .data.readers import FORMATS
 from .data.records import AnnotationRecord, group_samples
@@ -28,6 +30,8 @@ from .data.subsample import subset_for_config, subset_record
 from .data.transforms import eval_transform_for, train_transform_for
 
 __all__ = ["DataModule", "Loaders", "prepare_data", "read_records"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -133,7 +137,10 @@ def _prepare_images(config: Config, fmt: DataFormat, dist: DistContext | None) -
     if not records:
         raise ConfigError(f"data.format={d.format}: no annotations found")
     taxonomy = Taxonomy.from_csv(label_tree) if label_tree else Taxonomy.from_paths([r.path for r in records])
-    samples = group_samples(records, by=d.group_by)
+    samples = group_samples(records, by=fmt.grouping(d.group_by))
+    patch_images = [s.image for s in samples if s.geometry is not None and s.geometry.kind in ("point", "circle")]
+    if patch_images and (warning := patch_size_warning(patch_images, d.patch_size)):
+        log.warning(warning)
     dropped = 0
     if d.single_path:  # level-wise heads (HCAL) need one label path per sample
         samples, dropped = keep_single_path(samples, taxonomy)

@@ -27,7 +27,7 @@ import torch
 import torch.distributed as torch_dist
 
 from .errors import ConfigError
-from .utils.seeding import derive_seed
+from .utils.derived_seeds import derive_seed
 
 __all__ = ["DistContext", "SINGLE_PROCESS", "per_rank_batch", "global_mean_scale", "init_from_env", "shutdown"]
 

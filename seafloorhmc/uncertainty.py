@@ -26,13 +26,13 @@ from typing import get_args
 
 import torch
 
-from .choices import UncertaintyMode
+from .choices import UNCERTAINTY_ALIASES, UncertaintyMode
 
 __all__ = ["MODES", "EPS", "node_uncertainty", "binary_entropy"]
 
 EPS = 1e-10
 MODES: tuple[str, ...] = get_args(UncertaintyMode)
-ALIASES = {"mean": "bma", "pcs": "gmu", "epistemic": "epistemic_js"}
+ALIASES = UNCERTAINTY_ALIASES
 
 
 def binary_entropy(p: torch.Tensor) -> torch.Tensor:

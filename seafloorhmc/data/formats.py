@@ -71,6 +71,22 @@ class DataFormat:
         get = values.get if isinstance(values, Mapping) else (lambda key, default=None: getattr(values, key, default))
         return {keyword: get(key) for keyword, key in self.options.items()}
 
+    def grouping(self, group_by: str) -> str:
+        """What one sample is under ``data.group_by``.
+
+        ``auto`` → one patch per annotation when the format carries points or shapes
+        (``annotation``), whole images otherwise (``image``); an explicit choice is kept.
+
+        Args:
+            group_by: ``auto``, ``image`` or ``annotation``.
+
+        Returns:
+            ``image`` or ``annotation``.
+        """
+        if group_by == "auto":
+            return "annotation" if self.geometry else "image"
+        return group_by
+
     def missing(self, values: Mapping[str, Any] | Any) -> list[tuple[str, str]]:
         """(key, what to set) of the required ``data.*`` keys that are empty in ``values``."""
         get = values.get if isinstance(values, Mapping) else (lambda key, default=None: getattr(values, key, default))

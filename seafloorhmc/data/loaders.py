@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from ..distributed import per_rank_batch
-from ..utils.seeding import derive_seed
+from ..utils.derived_seeds import derive_seed
 
 
 class ShardedEpochSampler(Sampler[int]):

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..taxonomy import Taxonomy
-from ..utils.seeding import derive_seed
+from ..utils.derived_seeds import derive_seed
 
 __all__ = ["LprosPlan", "lpros_plan", "annotation_indices", "lpros_for_config", "clone_samples", "clone_targets",
            "DEFAULT_SHARE", "COUNT_UPDATES"]

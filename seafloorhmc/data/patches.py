@@ -11,10 +11,11 @@ result is identical, the cost is O(height + width).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from .images import BadImageError, image_size
 from .records import Geometry
 
 
@@ -123,3 +124,34 @@ def crop_for_geometry(image: np.ndarray, geometry: Geometry | None, patch_size: 
     coords = _pixel_coords(geometry, width, height)
     xs, ys = coords[0::2], coords[1::2]
     return crop_box(image, (min(xs), min(ys), max(xs), max(ys)), pad_to_square=True)
+
+
+def patch_size_warning(images: Iterable[str], patch_size: int, limit: int = 20) -> str | None:
+    """What to say when a point patch is larger than the images it is cut from (None: it fits).
+
+    A patch wider than its image is mostly reflected padding: the network sees mirror copies of the
+    whole photo instead of the annotated organism. Only the image headers are read, of the first
+    ``limit`` distinct images; unreadable ones are left to the dataset, which reports them.
+
+    Args:
+        images: Paths of the images patches are cut from.
+        patch_size: ``data.patch_size``.
+        limit: How many distinct images to look at.
+
+    Returns:
+        A warning naming the smallest such image and what to set, or None.
+    """
+    smallest: tuple[int, str] | None = None
+    for path in list(dict.fromkeys(images))[:limit]:
+        try:
+            width, height = image_size(path)
+        except BadImageError:
+            continue
+        if min(width, height) < patch_size and (smallest is None or min(width, height) < smallest[0]):
+            smallest = (min(width, height), f"{path} ({width}x{height})")
+    if smallest is None:
+        return None
+    suggestion = max(16, smallest[0] // 4)
+    return (f"data.patch_size={patch_size} is larger than image {smallest[1]}: patches around its points are "
+            f"mostly mirrored padding. Set data.patch_size to a quarter of the image side or less (e.g. "
+            f"--set data.patch_size={suggestion}), or train on whole images with data.group_by=image")

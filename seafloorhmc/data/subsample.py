@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..utils.seeding import derive_seed
+from ..utils.derived_seeds import derive_seed
 
 __all__ = ["Subset", "subset_size", "priority_order", "draw_subset", "subsample_seed", "subset_for_config",
            "subset_record"]

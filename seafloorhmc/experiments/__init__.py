@@ -9,10 +9,43 @@
   decision cut-offs, :mod:`.tune_final` best YAML, the one test score, figures)
 * :mod:`.results` — the tidy results table's rows; :mod:`.summary` — ``summary.md`` and figures
   (the statistics themselves are :mod:`seafloorhmc.stats`)
+
+Names are imported on first use, so a sweep file is read and checked without loading torch.
 """
 
-from .grid import Cell, SweepSpec, SweepSpecError, expand, load_sweep, restrict, sweep_from_dict
-from .sweep import SweepError, SweepResult, run_sweep
+from __future__ import annotations
 
-__all__ = ["Cell", "SweepSpec", "SweepSpecError", "expand", "load_sweep", "restrict", "sweep_from_dict",
-           "SweepError", "SweepResult", "run_sweep"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+#: public name → module that defines it
+_NAMES = {name: "grid" for name in ("Cell", "SweepSpec", "SweepSpecError", "expand", "load_sweep", "restrict",
+                                    "sweep_from_dict")} | {name: "sweep" for name in ("SweepError", "SweepResult",
+                                                                                      "run_sweep")}
+
+__all__ = list(_NAMES)
+
+if TYPE_CHECKING:
+    from .grid import Cell as Cell
+    from .grid import SweepSpec as SweepSpec
+    from .grid import SweepSpecError as SweepSpecError
+    from .grid import expand as expand
+    from .grid import load_sweep as load_sweep
+    from .grid import restrict as restrict
+    from .grid import sweep_from_dict as sweep_from_dict
+    from .sweep import SweepError as SweepError
+    from .sweep import SweepResult as SweepResult
+    from .sweep import run_sweep as run_sweep
+
+
+def __getattr__(name: str) -> Any:
+    module = _NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_NAMES))

@@ -48,7 +48,7 @@ from typing import Any
 import yaml
 
 from ..config import Config, ConfigError, config_from_dict, parse_override, set_key
-from ..utils.seeding import derive_seed
+from ..utils.derived_seeds import derive_seed
 
 __all__ = ["SweepSpec", "Cell", "SweepSpecError", "load_sweep", "sweep_from_dict", "expand", "format_value",
            "METHOD", "DATASET", "SEED"]

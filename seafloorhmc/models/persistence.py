@@ -57,10 +57,11 @@ class CheckpointInfo:
     fingerprint: str
     epoch: int
     feature_dim: int | None
+    review: dict | None = None  # the review threshold calibrated at the end of training (prediction.review)
 
 
 def save_weights(model: torch.nn.Module, path: Path, config: Config, taxonomy: Taxonomy, epoch: int,
-                 feature_dim: int | None = None) -> Path:
+                 feature_dim: int | None = None, review: dict | None = None) -> Path:
     """Write a model as safetensors whose metadata alone rebuilds it (config, taxonomy), atomically.
 
     Args:
@@ -70,6 +71,7 @@ def save_weights(model: torch.nn.Module, path: Path, config: Config, taxonomy: T
         taxonomy: The label hierarchy.
         epoch: The epoch the weights come from.
         feature_dim: Width of tabular features, or None for an image model.
+        review: The review-flag calibration to store with the model (:mod:`seafloorhmc.prediction.review`).
 
     Returns:
         ``path``.
@@ -82,6 +84,8 @@ def save_weights(model: torch.nn.Module, path: Path, config: Config, taxonomy: T
         "epoch": str(epoch),
         "feature_dim": "" if feature_dim is None else str(feature_dim),
     }
+    if review is not None:
+        metadata["review"] = json.dumps(review)
     with atomic_path(path) as tmp:
         save_model(model, str(tmp), metadata=metadata)
     return path
@@ -113,7 +117,8 @@ def read_info(path: str | Path) -> CheckpointInfo:
         raise CheckpointError(f"{path}: stored taxonomy does not match its fingerprint (file edited or corrupt)")
     return CheckpointInfo(path=path, config=config_from_dict(json.loads(meta["config"])), taxonomy=taxonomy,
                           fingerprint=meta["fingerprint"], epoch=int(meta["epoch"]),
-                          feature_dim=int(meta["feature_dim"]) if meta.get("feature_dim") else None)
+                          feature_dim=int(meta["feature_dim"]) if meta.get("feature_dim") else None,
+                          review=json.loads(meta["review"]) if meta.get("review") else None)
 
 
 def load_weights(model: torch.nn.Module, path: str | Path,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -28,17 +27,9 @@ from torch.utils.data import Dataset
 from ..data.images import DEFAULT_MAX_PIXELS, BadImageError, decode_image
 from ..data.patches import crop_for_geometry
 from ..data.readers import FORMATS, prediction_formats
-from ..data.records import Geometry
+from .items import PredictionItem
 
 __all__ = ["PredictionItem", "PredictionDataset", "collect_items", "collate_predictions"]
-
-
-class PredictionItem(NamedTuple):
-    """One output row: the file to open, the name written to the CSV, and where in the image."""
-
-    path: str
-    name: str
-    geometry: Geometry | None = None
 
 
 def collect_items(source: str | Path, fmt: str = "auto", root: str | Path | None = None,

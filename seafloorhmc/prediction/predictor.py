@@ -18,180 +18,249 @@ Ensemble heads predict with all members; MC-dropout heads keep sampling the head
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ..models.persistence import load_trained_model, read_info
+from ..config import Config
+from ..data.patches import patch_size_warning
+from ..data.readers import FORMATS
+from ..models.model import HierarchicalClassifier, Prediction
+from ..models.persistence import CheckpointInfo, load_trained_model, read_info
 from ..runtime import Runtime
 from ..uncertainty import ALIASES, MODES, node_uncertainty
 from ..utils.atomic import atomic_path
-from .inputs import PredictionDataset, collate_predictions, collect_items
-from .suggestions import confidence_percent, deepest_predicted, row_uncertainty, top_k_suggestions
+from .exporting import ExportScorer, open_export
+from .inputs import PredictionDataset, PredictionItem, collate_predictions, collect_items
+from .options import PredictOptions, check_request, default_review_path
+from .review import ReviewThreshold
+from .suggestions import confidence_percent, deepest_predicted, path_max, row_uncertainty, top_k_suggestions
 from .table import PredictionTable, RowFile
 
 __all__ = ["PredictOptions", "PredictSummary", "predict", "write_predictions", "default_review_path", "default_workers"]
+
+log = logging.getLogger(__name__)
 
 PREFETCH_BATCHES = 4  # batches each decoding worker keeps ready: enough to hide decoding jitter, bounded memory
 
 
 def default_workers() -> int:
-    """Decoding processes: half the cores this process may use (the model's threads get the rest), 1-8."""
+    """Decoding processes: half the cores this process may use (the model's threads get the rest), 1-8.
+
+    Returns:
+        The number of worker processes.
+    """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
     return max(1, min(8, cores // 2))
 
 
-def default_review_path(out: str | Path) -> Path:
-    """``predictions.csv`` → ``predictions.review.csv``."""
-    out = Path(out)
-    return out.with_name(f"{out.stem}.review{out.suffix or '.csv'}")
-
-
-@dataclass
-class PredictOptions:
-    """How to read the input and what to report; None means "as the checkpoint's config says"."""
-
-    format: str = "auto"
-    root: str | None = None
-    label_map: str | None = None
-    label_tree: str | None = None
-    separator: str = " > "
-    image_suffix: str = ""
-    threshold: float | None = None
-    review_threshold: float | None = None
-    uncertainty: str | None = None
-    top_k: int = 5
-    wide: bool = False
-    min_probability: float = 0.01
-    batch_size: int | None = None
-    workers: int | None = None
-    device: str = "auto"
-    seed: int | None = None
-    progress: bool = True
-
-
 @dataclass
 class PredictSummary:
+    """What a prediction run wrote and how it decided.
+
+    Attributes:
+        out: The predictions CSV or export.
+        review: The review queue, if written.
+        rows: Rows written.
+        errors: Rows that could not be predicted (unreadable image, point outside it).
+        needs_review: Rows flagged for review.
+        seconds: Wall time.
+        export: The export format, or None for the predictions CSV.
+        notes: What a user should know about the rows (labels left empty and why).
+        settings: (what, value) pairs: the model, uncertainty, thresholds and what the review
+            threshold guarantees on validation.
+    """
+
     out: Path
     review: Path | None
     rows: int
     errors: int
     needs_review: int
     seconds: float
+    export: str | None = None
+    notes: list[str] = field(default_factory=list)
+    settings: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def rows_per_second(self) -> float:
+        """Rows written per second of wall time."""
         return self.rows / self.seconds if self.seconds > 0 else float("nan")
 
 
-def _check_targets(source: Path, out: Path, review: Path | None, overwrite: bool) -> None:
-    targets = [out] + ([review] if review is not None else [])
-    if review is not None and review.resolve() == out.resolve():
-        raise ValueError(f"the review queue {review} and the predictions {out} must be different files")
-    for target in targets:
-        if source.exists() and target.resolve() == source.resolve():
-            raise ValueError(f"output {target} is the prediction input; choose another file")
-        if target.exists() and not overwrite:
-            raise FileExistsError(f"{target} already exists; choose another output or pass --overwrite to replace it")
+@dataclass
+class _Session:
+    """A loaded model and the decisions every row shares."""
+
+    info: CheckpointInfo
+    config: Config
+    runtime: Runtime
+    model: HierarchicalClassifier
+    threshold: float
+    review_threshold: float
+    mode: str
+    review_text: str
+
+    def settings(self) -> list[tuple[str, str]]:
+        return [("model", str(self.info.path)), ("uncertainty", self.mode),
+                ("threshold", f"a node is predicted when p > {self.threshold:g}"),
+                ("review threshold", "every row needs review" if self.review_threshold < 0 else
+                 f"a row needs review when its uncertainty > {self.review_threshold:.4g}"),
+                ("review guarantee", self.review_text)]
 
 
-def _validate(options: PredictOptions, threshold: float, review_threshold: float, mode: str) -> str:
-    mode = ALIASES.get(mode, mode)
-    if mode not in MODES:
-        raise ValueError(f"unknown uncertainty {mode!r}; choose one of {', '.join(MODES)}")
-    if not 0.0 <= threshold < 1.0:
-        raise ValueError(f"threshold must lie in [0, 1), got {threshold}")
-    if review_threshold < 0:
-        raise ValueError(f"review threshold must be >= 0, got {review_threshold}")
-    if options.top_k < 1:
-        raise ValueError(f"top-k must be at least 1, got {options.top_k}")
-    if options.batch_size is not None and options.batch_size < 1:
-        raise ValueError(f"batch size must be at least 1, got {options.batch_size}")
-    if options.workers is not None and options.workers < 0:
-        raise ValueError(f"workers must be >= 0, got {options.workers}")
-    return mode
+def _review_threshold(info: CheckpointInfo, options: PredictOptions, threshold: float, mode: str) -> tuple[float, str]:
+    """The review threshold to use and what it means: given by hand, calibrated at training, or configured."""
+    if options.review_threshold is not None:
+        return options.review_threshold, "set by hand (--review-threshold); not calibrated"
+    review = info.review
+    configured = info.config.eval.review_threshold
+    if review is None or review.get("method") == "off":
+        return configured, f"eval.review_threshold={configured:g} as configured; not calibrated on validation"
+    calibrated = ReviewThreshold.from_dict(review)
+    if calibrated.uncertainty != mode or threshold != info.config.eval.threshold:
+        log.warning("the review threshold of %s was calibrated for %s uncertainty at threshold %g, not %s at %g: "
+                    "using eval.review_threshold=%g, which guarantees nothing", info.path, calibrated.uncertainty,
+                    info.config.eval.threshold, mode, threshold, configured)
+        return configured, (f"eval.review_threshold={configured:g}; the calibrated one holds only for "
+                            f"{calibrated.uncertainty} uncertainty at threshold {info.config.eval.threshold:g}")
+    return calibrated.threshold, f"on validation: {calibrated.describe()}"
 
 
-def write_predictions(checkpoint: str | Path, source: str | Path, out: str | Path, options: PredictOptions | None = None,
-                      review: str | Path | None = None, overwrite: bool = False) -> PredictSummary:
-    """Write one CSV row per image or point of ``source`` to ``out`` (and the review queue to ``review``).
-
-    Args:
-        checkpoint: A run folder, checkpoint folder or ``model.safetensors``.
-        source: A folder, a CSV of images or points, or an annotation export.
-        out: The predictions CSV (written atomically).
-        options: How to read the input and what to report (defaults: the checkpoint's config).
-        review: Also write the review queue, most uncertain first, to this file.
-        overwrite: Replace existing output files.
-
-    Returns:
-        What was written: rows, unreadable ones, rows flagged for review, time taken.
-
-    Raises:
-        FileExistsError: If an output exists and ``overwrite`` is not set.
-        ValueError: For unusable options or an input the model cannot predict on.
-    """
-    options = options or PredictOptions()
-    source, out = Path(source), Path(out)
-    review = Path(review) if review is not None else None
-    _check_targets(source, out, review, overwrite)
-    start = time.perf_counter()
+def _open(checkpoint: str | Path, options: PredictOptions) -> _Session:
+    """Load the model a checkpoint describes and settle the thresholds and uncertainty mode."""
     info = read_info(checkpoint)
     if info.feature_dim is not None:
         raise ValueError(f"{info.path} was trained on feature vectors, not images: there is nothing to predict on")
     config = info.config
     runtime = Runtime.from_config(config, device=options.device)
-    device = runtime.device
-    model, _ = load_trained_model(info.path, device)
+    model, _ = load_trained_model(info.path, runtime.device)
     model = runtime.prepare_model(model)
     threshold = config.eval.threshold if options.threshold is None else options.threshold
-    review_threshold = config.eval.review_threshold if options.review_threshold is None else options.review_threshold
-    mode = _validate(options, threshold, review_threshold,
-                     options.uncertainty or config.eval.review_uncertainty)
-    items = collect_items(source, options.format, options.root, options.label_map, options.label_tree,
-                          options.separator, options.image_suffix)
-    dataset = PredictionDataset(items, runtime.eval_transform, config.data.patch_size,
-                                config.data.max_image_pixels, config.data.allow_truncated)
+    mode = ALIASES.get(options.uncertainty or config.eval.review_uncertainty,
+                       options.uncertainty or config.eval.review_uncertainty)
+    if mode not in MODES:
+        raise ValueError(f"unknown uncertainty {mode!r}; choose one of {', '.join(MODES)}")
+    review_threshold, text = _review_threshold(info, options, threshold, mode)
+    return _Session(info, config, runtime, model, threshold, review_threshold, mode, text)
+
+
+def _warn_about_input(session: _Session, items: Sequence[PredictionItem], source: Path) -> None:
+    """Say so when the input does not look like what the model was trained on (patches vs whole images)."""
+    data = session.config.data
+    trained_on = FORMATS.get(data.format).grouping(data.group_by)
+    if trained_on == "annotation" and items and all(item.geometry is None for item in items):
+        log.warning("%s was trained on %d-px patches around annotated points, but %s gives whole images: each image "
+                    "is shrunk to %d px, far coarser than in training. Predict on the points instead (a CSV with "
+                    "image,x,y or the annotation export, with --format), or train with data.group_by=image",
+                    session.info.path, data.patch_size, source, data.image_size)
+    points = [item.path for item in items if item.geometry is not None and item.geometry.kind in ("point", "circle")]
+    if points and (warning := patch_size_warning(points, data.patch_size)):
+        log.warning("%s (the model's patch size; retrain to change it)", warning)
+
+
+@dataclass
+class _Batch:
+    """One batch's predictions: the items predicted, the ones that failed, and the shared row decisions."""
+
+    indices: list[int]
+    errors: list[tuple[int, str]]
+    prediction: Prediction | None = None
+    node_uncertainty: torch.Tensor | None = None
+    uncertainty: torch.Tensor | None = None
+    needs_review: torch.Tensor | None = None
+
+
+def _batches(session: _Session, items: Sequence[PredictionItem], options: PredictOptions) -> Iterator[_Batch]:
+    """Decode the items in worker processes and predict them a batch at a time, in input order."""
+    config, runtime, model = session.config, session.runtime, session.model
+    dataset = PredictionDataset(items, runtime.eval_transform, config.data.patch_size, config.data.max_image_pixels,
+                                config.data.allow_truncated)
     workers = default_workers() if options.workers is None else options.workers
     loader = DataLoader(dataset, batch_size=options.batch_size or config.train.batch_size, shuffle=False,
-                        num_workers=workers, collate_fn=collate_predictions, pin_memory=device.type == "cuda",
+                        num_workers=workers, collate_fn=collate_predictions, pin_memory=runtime.device.type == "cuda",
                         prefetch_factor=PREFETCH_BATCHES if workers else None)
-    table = PredictionTable(info.taxonomy, items, options.top_k, options.wide, options.min_probability)
-    taxonomy = info.taxonomy
-    errors = flagged = 0
     seed = config.seed if options.seed is None else options.seed
-    bar = tqdm(total=len(items), unit="row", desc="predict", disable=None if options.progress else True)
-    with atomic_path(out) as tmp_out, RowFile(tmp_out, table.header) as rows, bar, \
-            torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.inference_mode():
+    device = runtime.device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.inference_mode():
         torch.manual_seed(seed)
         for batch in loader:
-            pending: dict[int, tuple[list[str], float]] = {}
-            for index, message in batch["errors"]:
-                pending[index] = (table.error_row(items[index], message), float("inf"))  # errors last in review
-            errors += len(batch["errors"])
+            out = _Batch(batch["index"].tolist(), list(batch["errors"]))
             if batch["image"] is not None:
                 with runtime.autocast():
                     logits = model(runtime.batch(batch["image"]))
-                prediction = model.predict_from_logits(logits, config.eval.decoding)
-                probs, decided = prediction.probs, getattr(prediction, "predicted", None)
-                uncertainty = row_uncertainty(probs, node_uncertainty(prediction.member_probs, mode), taxonomy,
-                                              threshold, decided)
+                out.prediction = model.predict_from_logits(logits, config.eval.decoding)
+                probs, decided = out.prediction.probs, out.prediction.predicted
+                out.node_uncertainty = node_uncertainty(out.prediction.member_probs, session.mode)
+                out.uncertainty = row_uncertainty(probs, out.node_uncertainty, model.taxonomy, session.threshold,
+                                                  decided)
+                out.needs_review = out.uncertainty > session.review_threshold
+            yield out
+
+
+def write_predictions(checkpoint: str | Path, source: str | Path, out: str | Path,
+                      options: PredictOptions | None = None, review: str | Path | None = None,
+                      overwrite: bool = False) -> PredictSummary:
+    """Write one CSV row per image or point of ``source`` to ``out`` (and the review queue to ``review``).
+
+    With ``options.export`` the annotation tool's import file is written instead
+    (:mod:`seafloorhmc.prediction.exports`).
+
+    Args:
+        checkpoint: A run folder, checkpoint folder or ``model.safetensors``.
+        source: A folder, a CSV of images or points, or an annotation export.
+        out: The predictions CSV or export (written atomically).
+        options: How to read the input and what to report (defaults: the checkpoint's config).
+        review: Also write the review queue, most uncertain first, to this file.
+        overwrite: Replace existing output files.
+
+    Returns:
+        What was written: rows, unreadable ones, rows flagged for review, time taken, the settings used.
+
+    Raises:
+        FileExistsError: If an output exists and ``overwrite`` is not set.
+        FileNotFoundError: If the input (or a label map or tree) does not exist.
+        ValueError: For unusable options or an input the model cannot predict on.
+    """
+    options = options or PredictOptions()
+    source, out = Path(source), Path(out)
+    review = Path(review) if review is not None else None
+    check_request(source, out, options, review, overwrite)
+    start = time.perf_counter()
+    session = _open(checkpoint, options)
+    if options.export is not None:
+        return _write_export(session, source, out, options, start)
+    items = collect_items(source, options.format, options.root, options.label_map, options.label_tree,
+                          options.separator, options.image_suffix)
+    _warn_about_input(session, items, source)
+    taxonomy = session.info.taxonomy
+    table = PredictionTable(taxonomy, items, options.top_k, options.wide, options.min_probability)
+    errors = flagged = 0
+    bar = tqdm(total=len(items), unit="row", desc="predict", disable=None if options.progress else True)
+    with atomic_path(out) as tmp_out, RowFile(tmp_out, table.header) as rows, bar:
+        for batch in _batches(session, items, options):
+            pending: dict[int, tuple[list[str], float]] = {}
+            for index, message in batch.errors:
+                pending[index] = (table.error_row(items[index], message), float("inf"))  # errors last in review
+            errors += len(batch.errors)
+            if batch.prediction is not None:
+                probs, decided = batch.prediction.probs, batch.prediction.predicted
                 nodes, scores = top_k_suggestions(probs, taxonomy, options.top_k)
-                needs = uncertainty > review_threshold
-                flagged += int(needs.sum())
-                indices = batch["index"].tolist()
-                uncertainty = uncertainty.cpu()
-                formatted = table.rows([items[i] for i in indices], probs.cpu().numpy(),
-                                       deepest_predicted(probs, taxonomy, threshold, decided).cpu().numpy(),
-                                       uncertainty.numpy(), needs.cpu().numpy(), nodes.cpu().numpy(),
-                                       confidence_percent(scores).cpu().numpy())
-                for index, row, u in zip(indices, formatted, uncertainty.tolist()):
+                flagged += int(batch.needs_review.sum())
+                uncertainty = batch.uncertainty.cpu()
+                deepest = deepest_predicted(probs, taxonomy, session.threshold, decided)
+                to_review = deepest & (path_max(batch.node_uncertainty, taxonomy) > session.review_threshold)
+                formatted = table.rows([items[i] for i in batch.indices], probs.cpu().numpy(), deepest.cpu().numpy(),
+                                       uncertainty.numpy(), batch.needs_review.cpu().numpy(), nodes.cpu().numpy(),
+                                       confidence_percent(scores).cpu().numpy(), to_review.cpu().numpy())
+                for index, row, u in zip(batch.indices, formatted, uncertainty.tolist()):
                     pending[index] = (row, -u)
             order = sorted(pending)
             rows.write([pending[i][0] for i in order], [pending[i][1] for i in order])
@@ -200,7 +269,30 @@ def write_predictions(checkpoint: str | Path, source: str | Path, out: str | Pat
             with atomic_path(review) as tmp_review:
                 rows.write_sorted(tmp_review)
         written = len(rows)
-    return PredictSummary(out, review, written, errors, flagged, time.perf_counter() - start)
+    return PredictSummary(out, review, written, errors, flagged, time.perf_counter() - start,
+                          settings=session.settings())
+
+
+def _write_export(session: _Session, source: Path, out: Path, options: PredictOptions, start: float) -> PredictSummary:
+    """The ``--export`` branch of :func:`write_predictions`: predict the export's items, write the tool's file."""
+    taxonomy = session.info.taxonomy
+    export = open_export(options.export, source, options, taxonomy)
+    _warn_about_input(session, export.items, source)
+    scorer = ExportScorer(export, taxonomy, session.threshold, options.top_k, session.review_threshold)
+    results = scorer.results(len(export.items))
+    bar = tqdm(total=len(export.items), unit="item", desc="predict", disable=None if options.progress else True)
+    with bar:
+        for batch in _batches(session, export.items, options):
+            for index, message in batch.errors:
+                results.fail(index, message)
+            if batch.prediction is not None:
+                scorer.add(results, batch.indices, batch.prediction, batch.node_uncertainty)
+            bar.update(len(batch.indices) + len(batch.errors))
+    with atomic_path(out) as tmp_out:
+        written = export.write(Path(tmp_out), results)
+    flagged = int(results.needs_review.sum())
+    return PredictSummary(out, None, written.rows, len(results.errors), flagged, time.perf_counter() - start,
+                          export=options.export, notes=written.notes, settings=session.settings())
 
 
 def predict(checkpoint: str | Path, source: str | Path, out: str | Path | None = None, *,

@@ -10,15 +10,17 @@ the *deepest* true label, ``s(i) = p(i) - max_{c in children(i)} p(c)`` (clamped
 here" choices. On a multi-label image the branches are scored independently, each still ≤ its own
 probability. Ties are broken by node order (parents first), so the ranking is deterministic.
 
-Row uncertainty: the node-wise uncertainties are reduced over the *decision frontier*, the
-evaluated nodes whose yes/no decision shapes the predicted paths: every predicted node, plus every
-node all of whose evaluated parents are predicted (the first level not predicted, and the top level).
-Nodes deeper than that are decided by their ancestors (the constraint keeps them below threshold),
-so their uncertainty says nothing about the output. Taking the frontier rather than only the
-predicted path catches the case "certainly an echinoderm, coin flip whether an urchin", where every
-node on the path is confident. Heads that decide node sets themselves (``Prediction.predicted``)
-pass that set instead of the threshold. Nodes outside ``taxonomy.eval_mask`` (by default the roots, which
-every label contains) are ignored, as in the metrics; an empty frontier has uncertainty 0.
+Row uncertainty: the uncertainty of what the row says — the largest node uncertainty over its
+*predicted* taxa (evaluated nodes with p > threshold, or the set a per-level head decided). It is
+what the review flag compares with its threshold, which is calibrated on the precision of
+predicted taxa (:mod:`~seafloorhmc.prediction.review`), so a row is unflagged exactly when each of
+its predicted taxa is. A row that predicts no evaluated taxon says "none of the top-level taxa is
+here": its uncertainty is the largest over its *decision frontier*, the evaluated nodes whose
+yes/no decision shapes the output — every predicted node plus every node all of whose evaluated
+parents are predicted (here: the top evaluated level). A sure coarse prediction ("Echinoderms")
+whose next level is a coin flip ("Sea urchins" at 0.45) is a correct, unflagged prediction; the
+coin flip shows in the machine suggestions. Nodes outside ``taxonomy.eval_mask`` (by default the
+roots, which every label contains) are ignored, as in the metrics; an empty frontier has uncertainty 0.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import torch
 from ..taxonomy import Taxonomy
 
 __all__ = ["child_max", "deepest_label_scores", "top_k_suggestions", "deepest_predicted", "decision_frontier",
-           "row_uncertainty", "confidence_percent"]
+           "row_uncertainty", "confidence_percent", "path_max"]
 
 
 def _edges(taxonomy: Taxonomy, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,9 +109,52 @@ def decision_frontier(probs: torch.Tensor, taxonomy: Taxonomy, threshold: float 
 
 def row_uncertainty(probs: torch.Tensor, node_uncertainty: torch.Tensor, taxonomy: Taxonomy,
                     threshold: float = 0.5, predicted: torch.Tensor | None = None) -> torch.Tensor:
-    """[B]: the largest node uncertainty on the decision frontier (0 where it is empty)."""
+    """[B]: the largest node uncertainty over each row's predicted evaluated taxa (none: over its frontier).
+
+    Args:
+        probs: Constrained node probabilities [B, N].
+        node_uncertainty: Node uncertainties [B, N].
+        taxonomy: The label hierarchy.
+        threshold: A node is predicted when ``p > threshold``.
+        predicted: Bool [B, N], the node sets a head decided itself (replaces the threshold).
+
+    Returns:
+        The row uncertainty (module doc).
+
+    Raises:
+        ValueError: If ``node_uncertainty`` and ``probs`` differ in shape.
+    """
     if node_uncertainty.shape != probs.shape:
         raise ValueError(f"node uncertainty {tuple(node_uncertainty.shape)} and probabilities "
                          f"{tuple(probs.shape)} must have the same shape")
+    said = _predicted(probs, threshold, predicted) & taxonomy.eval_mask.to(probs.device)
     frontier = decision_frontier(probs, taxonomy, threshold, predicted)
-    return torch.where(frontier, node_uncertainty, torch.zeros_like(node_uncertainty)).amax(1)
+    cells = torch.where(said.any(1, keepdim=True), said, frontier)
+    return torch.where(cells, node_uncertainty, torch.zeros_like(node_uncertainty)).amax(1)
+
+
+def path_max(values: torch.Tensor, taxonomy: Taxonomy, evaluated_only: bool = True) -> torch.Tensor:
+    """[B, N]: the largest value over each node and its ancestors; O(B·(N + E·depth)).
+
+    Used to ask whether anything a written taxon stands for (it and its ancestors) needs review.
+
+    Args:
+        values: [B, N] node values (uncertainties).
+        taxonomy: The label hierarchy.
+        evaluated_only: Count only nodes in ``taxonomy.eval_mask`` (the others contribute 0).
+
+    Returns:
+        The path maxima.
+    """
+    _check(values, taxonomy)
+    out = values.clone()
+    if evaluated_only:
+        out = torch.where(taxonomy.eval_mask.to(values.device), out, torch.zeros_like(out))
+    parents, children = _edges(taxonomy, values.device)
+    depth = torch.as_tensor(taxonomy.depth, device=values.device)
+    for d in range(1, int(depth.max()) + 1 if len(taxonomy) else 0):  # parents are final before their children
+        at = depth[children] == d
+        if bool(at.any()):
+            kids = children[at].expand(values.shape[0], -1)
+            out.scatter_reduce_(1, kids, out[:, parents[at]], "amax", include_self=True)
+    return out

@@ -6,7 +6,12 @@ Columns, in order:
   in the input's units); ``shape`` when some regions are not points;
 * ``predicted``: the deepest predicted taxa (p > threshold, no predicted child), each as
   ``Biota > Echinoderms > Sea urchins``, several joined by ``;``;
-* ``uncertainty`` (4 decimals) and ``needs_review`` (``true``/``false``: uncertainty > review threshold);
+* ``uncertainty`` (4 decimals): the largest uncertainty among the row's predicted taxa
+  (:func:`~seafloorhmc.prediction.suggestions.row_uncertainty`), and ``needs_review``
+  (``true``/``false``: uncertainty > the review threshold, calibrated on validation so that the
+  unflagged predicted taxa reach a target precision, :mod:`~seafloorhmc.prediction.review`);
+* ``to_review``: the entries of ``predicted`` that hold a flagged taxon (the entry itself or one of
+  its ancestors), ``;``-joined — what a reviewer of a multi-label image should look at;
 * ``Machine suggestion i``, ``Machine confidence i`` for i = 1..k, interleaved as in CoralNet's
   export: taxon paths ranked by the chance of being the deepest label, confidences as integers 0-100;
 * ``probabilities``: compact JSON ``{node id: p}`` of the nodes with p ≥ ``min_probability``
@@ -67,7 +72,7 @@ class PredictionTable:
     @property
     def header(self) -> list[str]:
         columns = ["image"] + (["x", "y"] if self.with_place else []) + (["shape"] if self.with_shape else [])
-        columns += ["predicted", "uncertainty", "needs_review"]
+        columns += ["predicted", "uncertainty", "needs_review", "to_review"]
         for i in range(1, self.top_k + 1):
             columns += [f"Machine suggestion {i}", f"Machine confidence {i}"]
         columns += [f"p:{node}" for node in self.taxonomy.nodes] if self.wide else ["probabilities"]
@@ -85,9 +90,22 @@ class PredictionTable:
         return self._lead_cells(item) + [""] * (len(self.header) - self._lead - 1) + [message]
 
     def rows(self, items: Sequence[PredictionItem], probs: np.ndarray, deepest: np.ndarray, uncertainty: np.ndarray,
-             needs_review: np.ndarray, top_nodes: np.ndarray, top_confidence: np.ndarray) -> list[list[str]]:
-        """One row per item from batch arrays: probs [b, N], deepest bool [b, N], uncertainty [b],
-        needs_review bool [b], top_nodes [b, k'] and top_confidence int [b, k'] (k' ≤ k).
+             needs_review: np.ndarray, top_nodes: np.ndarray, top_confidence: np.ndarray,
+             to_review: np.ndarray | None = None) -> list[list[str]]:
+        """One CSV row per item, from one batch's arrays (k' ≤ k suggestions).
+
+        Args:
+            items: The batch's items.
+            probs: Node probabilities [b, N].
+            deepest: Bool [b, N], the deepest predicted nodes.
+            uncertainty: Row uncertainty [b].
+            needs_review: Bool [b], the review flag.
+            top_nodes: Suggested nodes [b, k'].
+            top_confidence: Their confidences 0-100 [b, k'].
+            to_review: Bool [b, N], the deepest predicted nodes that need review (None: none).
+
+        Returns:
+            The rows' cells.
         """
         missing = ["", ""] * (self.top_k - top_nodes.shape[1])
         out = []
@@ -96,6 +114,8 @@ class PredictionTable:
             row.append(MULTI_JOIN.join(self.display[j] for j in np.flatnonzero(deepest[r])))
             row.append(f"{uncertainty[r]:.4f}")
             row.append("true" if needs_review[r] else "false")
+            row.append(MULTI_JOIN.join(self.display[j] for j in np.flatnonzero(to_review[r])) if to_review is not None
+                       else "")
             for node, confidence in zip(top_nodes[r].tolist(), top_confidence[r].tolist()):
                 row += [self.display[node], str(confidence)]
             row += missing

@@ -41,18 +41,7 @@ MAX_ERROR_ROWS = 50
 
 @dataclass
 class PredictionRow:
-    """One row of a predictions CSV, parsed.
-
-    Attributes:
-        line: Its spreadsheet row (header = 1).
-        image: The image path as written.
-        point: (x, y) of a point row; None for a whole image.
-        predicted: The predicted label paths.
-        uncertainty: The row's uncertainty (None when it failed without one).
-        needs_review: The review flag, if the CSV has one.
-        suggestions: CoralNet-style (machine suggestion, confidence) pairs, best first.
-        error: Why the image could not be predicted ("" when it was).
-    """
+    """One row of a predictions CSV, parsed; ``line`` is its spreadsheet row (header = 1)."""
 
     line: int
     image: str
@@ -82,18 +71,7 @@ def _point(row: Row) -> tuple[float, float] | None:
 
 
 def read_predictions(predictions_csv: str | Path) -> list[PredictionRow]:
-    """Parse a predictions CSV of ``seafloorhmc predict`` (or its review queue).
-
-    Args:
-        predictions_csv: The CSV.
-
-    Returns:
-        One parsed row per CSV row.
-
-    Raises:
-        AnnotationFormatError: On a missing column, a bad cell or no rows; the message names the
-            file, row and column.
-    """
+    """Parse a predictions CSV; a missing column or a bad cell is an error naming file, row and column."""
     header, rows = read_csv_rows(predictions_csv, required=("image",))
     uncertainty = "uncertainty" if "uncertainty" in header else next(
         (c for c in header if c.startswith("uncertainty")), None)
@@ -125,18 +103,9 @@ def read_predictions(predictions_csv: str | Path) -> list[PredictionRow]:
 
 
 def most_uncertain(rows: Sequence[PredictionRow], top: int) -> list[PredictionRow]:
-    """The rows a reviewer should look at first: the highest uncertainty.
-
-    Args:
-        rows: Parsed rows.
-        top: How many to return.
-
-    Returns:
-        The ``top`` rows with the highest uncertainty (ties keep file order); rows without one are
-        skipped.
-    """
-    ranked = [(r.uncertainty, r) for r in rows if r.uncertainty is not None and math.isfinite(r.uncertainty)]
-    return [r for _, r in sorted(ranked, key=lambda pair: -pair[0])][:max(0, int(top))]
+    """The ``top`` rows with the highest uncertainty (ties keep file order); rows without one are skipped."""
+    ranked = [r for r in rows if r.uncertainty is not None and math.isfinite(r.uncertainty)]
+    return sorted(ranked, key=lambda r: -r.uncertainty)[:max(0, int(top))]
 
 
 def _resolve_image(image: str, csv_dir: Path, image_root: Path | None) -> tuple[Path, list[Path]]:
@@ -244,14 +213,29 @@ def _errors(rows: Sequence[PredictionRow]) -> str | None:
                    section_id="errors-section")
 
 
+def _settings(settings: Sequence[tuple[str, str]] | None) -> str:
+    """Which model, uncertainty and thresholds made the file, and what the review threshold guarantees."""
+    if not settings:
+        return ""
+    text = ("A predicted taxon needs review when its uncertainty exceeds the review threshold, and a row when one of "
+            "its taxa does (the to_review column names them). The threshold is chosen on the model's validation split "
+            "at the end of training, so that the predicted taxa it does not flag reach a target precision (the share "
+            "of them that are truly there).")
+    return section("Model and review flag", note(text), kv_table(list(settings), table_id="settings"),
+                   section_id="settings-section")
+
+
 def write_prediction_report(predictions_csv: str | Path, out_html: str | Path, top: int = 24,
                             image_root: str | Path | None = None, patch_size: int = 224,
-                            normalised: bool | None = None) -> Path:
+                            normalised: bool | None = None,
+                            settings: Sequence[tuple[str, str]] | None = None) -> Path:
     """Write a one-file HTML report of a predictions CSV, to see what needs review at a glance.
 
-    Shows the counts, the share of rows that need review, the most frequent predicted paths, the
-    ``top`` most uncertain rows as thumbnails with their predicted paths and uncertainty, and the
-    rows that failed. A thumbnail that cannot be made is shown as such (and logged), never an error.
+    Shows which model, uncertainty and thresholds made the file and what the review threshold
+    guarantees on validation (``settings``), the counts, the share of rows that need review, the
+    most frequent predicted paths, the ``top`` most uncertain rows as thumbnails with their
+    predicted paths and uncertainty, and the rows that failed. A thumbnail that cannot be made is
+    shown as such (and logged), never an error.
 
     Args:
         predictions_csv: The predictions CSV.
@@ -262,6 +246,8 @@ def write_prediction_report(predictions_csv: str | Path, out_html: str | Path, t
         patch_size: Side of the patch shown around a point.
         normalised: x/y are fractions of the image size; None decides from the file (every point
             within [0, 1]).
+        settings: (what, value) pairs of the run that wrote the CSV
+            (:attr:`seafloorhmc.prediction.PredictSummary.settings`); None: not shown.
 
     Returns:
         ``out_html`` as a path.
@@ -289,19 +275,14 @@ def write_prediction_report(predictions_csv: str | Path, out_html: str | Path, t
     uncertain = section("Most uncertain", note(explain), f'<div class="cards">{cards}</div>' if cards
                         else note("No row has an uncertainty value."), section_id="most-uncertain")
     subtitle = f"{predictions_csv.resolve()} · {len(rows)} rows"
-    text = page(f"Prediction report — {predictions_csv.name}", subtitle, _counts(rows), uncertain,
+    text = page(f"Prediction report — {predictions_csv.name}", subtitle, _settings(settings), _counts(rows), uncertain,
                 _errors(rows) or "")
     return write_html(out_html, text)
 
 
 def predict_report_path(predictions_csv: str | Path) -> Path:
-    """Where ``seafloorhmc predict`` writes its report: beside its CSV, never over the predictions.
-
-    Args:
-        predictions_csv: The predictions file.
-
-    Returns:
-        ``predictions.csv`` → ``predictions.html``; ``x.html`` → ``x.report.html``.
+    """``predictions.csv`` → ``predictions.html``: the report ``seafloorhmc predict`` writes beside its CSV
+    (``x.html`` → ``x.report.html``: the report never replaces the predictions).
     """
     path = Path(predictions_csv)
     if path.suffix.lower() in (".html", ".htm"):
@@ -310,7 +291,8 @@ def predict_report_path(predictions_csv: str | Path) -> Path:
 
 
 def try_write_predict_report(predictions_csv: str | Path, source: str | Path, root: str | Path | None = None,
-                             checkpoint: str | Path | None = None, top: int = 24) -> Path | None:
+                             checkpoint: str | Path | None = None, top: int = 24,
+                             settings: Sequence[tuple[str, str]] | None = None) -> Path | None:
     """The report at the end of ``seafloorhmc predict``, next to its CSV.
 
     Knows predict's conventions, so thumbnails find their images and cut the patch the model saw.
@@ -322,6 +304,7 @@ def try_write_predict_report(predictions_csv: str | Path, source: str | Path, ro
         root: Folder the input file's image names are relative to (default: the file's folder).
         checkpoint: The model used; its ``data.patch_size`` is the patch shown (224 without).
         top: How many of the most uncertain rows to show.
+        settings: The model, uncertainty and thresholds predict used, shown at the top.
 
     Returns:
         The report's path, or None on a problem.
@@ -336,7 +319,7 @@ def try_write_predict_report(predictions_csv: str | Path, source: str | Path, ro
 
             patch_size = read_info(checkpoint).config.data.patch_size
         return write_prediction_report(predictions_csv, out, top=top, image_root=image_root, patch_size=patch_size,
-                                       normalised=False)
+                                       normalised=False, settings=settings)
     except Exception as err:  # noqa: BLE001 - the report is a by-product of finished predictions
         log.warning("could not write the prediction report %s: %s: %s", out, type(err).__name__, err)
         return None

@@ -52,6 +52,12 @@ HEADLINE_METRICS = (
     ("n_eval_nodes", "evaluated nodes"),
     ("n_eval_cells", "evaluated (known) cells"),
     ("threshold", "a node is predicted when p > threshold"),
+    ("review_threshold", "review flag: a predicted taxon needs review when its uncertainty exceeds this (chosen "
+                         "on validation)"),
+    ("review_target", "review flag: target precision of the predicted taxa it does not flag"),
+    ("review_flagged_share", "share of the test's predicted taxa flagged for review"),
+    ("review_unflagged_precision", "share of the unflagged predicted taxa that are right (the flag's precision)"),
+    ("review_rows_flagged_share", "share of test rows (images or points) with a flagged taxon"),
 )
 
 

@@ -22,6 +22,7 @@ from ..losses import build_loss
 from ..metrics import LOWER_IS_BETTER
 from ..models import build_model
 from ..models.persistence import load_weights, save_weights
+from ..prediction.review import calibrate_review
 from ..report import try_write_run_report
 from ..runtime import Runtime
 from ..utils.atomic import write_json, write_text
@@ -264,11 +265,15 @@ class Trainer:
                                      self.config.eval.threshold, self.data.train_targets, self.dist, keep_predictions=True,
                                      decoding=self.config.eval.decoding, forward=self.eval_forward)
         predictions = results.pop("_predictions", None)
+        # the review flag's threshold, chosen on validation, scored on test, stored with the model
+        review, review_metrics = calibrate_review(self.model, self.loaders.val, self.loaders.test, self.taxonomy,
+                                                  self.runtime, self.config, self.dist, forward=self.eval_forward)
         if not self.dist.is_main:
             return results
         selected = self.state.best_epoch if self.state.best_epoch is not None else self.state.epoch
         metrics = {
             **results,
+            **review_metrics,
             "split": "test" if self.loaders.test is not None else None,
             "selected_epoch": selected + 1,
             "selection": f"best val {self.config.train.select_metric}" if self.loaders.val is not None else "last epoch",
@@ -278,7 +283,7 @@ class Trainer:
             "config": self.config.to_dict(),
         }
         save_weights(self.model, self.run.path / "model.safetensors", self.config, self.taxonomy, selected,
-                     self.data.feature_dim)
+                     self.data.feature_dim, review=review.to_dict() if review is not None else None)
         if predictions is not None:
             self.run.write_predictions(predictions, self.taxonomy)
         write_json(self.run.path / "metrics.json", metrics)

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "derive_seed", "rng_state", "set_rng_state"]
+__all__ = ["seed_everything", "rng_state", "set_rng_state"]
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -27,21 +27,6 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.deterministic = True
         torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-def derive_seed(seed: int, *keys: int | str) -> int:
-    """A child seed for (seed, keys...) that is stable across runs and platforms.
-
-    Args:
-        seed: The experiment seed.
-        *keys: What the child seed is for (integers, or strings of which the first 8 bytes count).
-
-    Returns:
-        A 32-bit seed from ``numpy.random.SeedSequence``.
-    """
-    words = [seed] + [k if isinstance(k, int) else int.from_bytes(str(k).encode()[:8].ljust(8, b"\0"), "little")
-                      for k in keys]
-    return int(np.random.SeedSequence([w % 2**32 for w in words] + [w >> 32 for w in words]).generate_state(1)[0])
 
 
 def rng_state() -> dict:

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from seafloorhmc.data.readers import AnnotationFormatError, read_coralnet, read_coralnet_label_map
+from seafloorhmc.config import load_config
+from seafloorhmc.data.readers import FORMATS, AnnotationFormatError, read_coralnet, read_coralnet_label_map
+from seafloorhmc.data.readers.coralnet import read_coralnet_rows
 from seafloorhmc.data.records import Geometry
 
 EXPORT = ("Name,Row,Column,Label,Annotator,Date annotated,Machine suggestion 1,Machine confidence 1\n"
@@ -89,10 +91,15 @@ def test_label_map_errors(tmp_path: Path):
                                                     r"twice \(first at row 2\)"):
         read_coralnet_label_map(mapping)
     mapping.write_text("Label,taxon\nURCH,Biota\n")
-    with pytest.raises(AnnotationFormatError, match=r"map\.csv:1: missing column 'path'"):
+    with pytest.raises(AnnotationFormatError, match=r"map\.csv:1: the label map has no taxon path column \(accepted: "
+                                                    r"code column: 'Short Code', 'Label code', 'Label' or 'code'; "
+                                                    r"path column: 'path', 'taxon_path' or 'name'"):
+        read_coralnet_label_map(mapping)
+    mapping.write_text("Label ID,path\n12,Biota\n")
+    with pytest.raises(AnnotationFormatError, match=r"no code column .*header has 'label id', 'path'"):
         read_coralnet_label_map(mapping)
     mapping.write_text("Label,path\nURCH,\n")
-    with pytest.raises(AnnotationFormatError, match=r"map\.csv:2, column 'path': label code 'URCH' has no path"):
+    with pytest.raises(AnnotationFormatError, match=r"map\.csv:2, column 'path': label code 'URCH' has no taxon path"):
         read_coralnet_label_map(mapping)
     with pytest.raises(AnnotationFormatError, match="label map entry 'A'"):
         read_coralnet_label_map({"A": "X >  > Y"})
@@ -103,3 +110,41 @@ def test_missing_required_column(files):
     export.write_text("Name,Row,Label\nimg.jpg,1,URCH\n")
     with pytest.raises(AnnotationFormatError, match=r"annotations\.csv:1: missing column 'column'"):
         read_coralnet(export, mapping)
+
+
+@pytest.mark.parametrize("header, rows", [
+    ("Label,path", "URCH,Biota > Urchins\nSAND,Substrate"),
+    ("Label code,taxon_path", "URCH,Biota > Urchins\nSAND,Substrate"),
+    (" short CODE ,Name", "URCH,Biota > Urchins\nSAND,Substrate"),
+    ("code,Taxon Path", "URCH,Biota > Urchins\nSAND,Substrate"),
+    # CoralNet's labelset export (Label ID, Short Code) with a path column added; Name is CoralNet's label name
+    ("Label ID,Short Code,Name,path", "101,URCH,Urchin,Biota > Urchins\n7,SAND,Sand,Substrate"),
+])
+def test_label_map_columns_as_users_have_them(tmp_path: Path, header: str, rows: str):
+    mapping = tmp_path / "map.csv"
+    mapping.write_text(f"{header}\n{rows}\n")
+    assert read_coralnet_label_map(mapping) == {"URCH": (("Biota", "Urchins"), False), "SAND": (("Substrate",), False)}
+
+
+def test_label_map_separator_is_configurable(tmp_path: Path):
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("Short Code,path\nURCH,Biota/Echinoderms/Sea urchins\n")
+    assert read_coralnet_label_map(mapping, map_sep="/") == {"URCH": (("Biota", "Echinoderms", "Sea urchins"), False)}
+    export = tmp_path / "a.csv"
+    export.write_text("Name,Row,Column,Label\nimg.jpg,1,2,URCH\n")
+    config = load_config(None, ["data.format=coralnet", f"data.annotations={export}", f"data.label_map={mapping}",
+                                "data.separator=/"])
+    spec = FORMATS.get("coralnet")
+    (record,) = spec.read(config.data.annotations, **spec.reader_options(config.data))
+    assert record.path == ("Biota", "Echinoderms", "Sea urchins")
+
+
+def test_rows_keep_their_cells_as_written(tmp_path: Path):
+    export = tmp_path / "a.csv"
+    export.write_text("Name,Row,Column,Label code\nimg.jpg,007,12,URCH\nimg.jpg,3,4,\n")
+    points = read_coralnet_rows(export)
+    assert [(p.name, p.row, p.column, p.label, p.geometry.coords) for p in points] == [
+        ("img.jpg", "007", "12", "URCH", (12.0, 7.0)), ("img.jpg", "3", "4", "", (4.0, 3.0))]
+    export.write_text("Name,Row,Column\nimg.jpg,3.5,4\n")
+    with pytest.raises(AnnotationFormatError, match=r"a\.csv:2, column 'row': '3.5' is not a whole pixel index"):
+        read_coralnet_rows(export)

@@ -16,8 +16,9 @@ from seafloorhmc.registry import RegistryError
 
 
 def test_every_format_module_registers_itself():
-    assert set(FORMATS) == {"benthicnet", "biigle", "coralnet", "folder", "hmc", "manifest", "squidle", "synthetic"}
-    assert {n for n, f in FORMATS.items() if f.geometry} == {"biigle", "coralnet", "squidle"}
+    assert set(FORMATS) == {"benthicnet", "biigle", "coco", "coralnet", "folder", "hmc", "manifest", "squidle",
+                            "synthetic"}
+    assert {n for n, f in FORMATS.items() if f.geometry} == {"biigle", "coco", "coralnet", "squidle"}
     assert [n for n, f in FORMATS.items() if f.features] == ["hmc"]
 
 
@@ -29,8 +30,8 @@ def test_dispatch_passes_options(tmp_path: Path):
 
 
 def test_unknown_format_lists_valid_ones():
-    with pytest.raises(RegistryError, match=r"unknown data format 'coco'; choose one of benthicnet, biigle"):
-        read_annotations("coco", "x.json")
+    with pytest.raises(RegistryError, match=r"unknown data format 'yolo'; choose one of benthicnet, biigle"):
+        read_annotations("yolo", "x.json")
     with pytest.raises(ConfigError, match=r"data.format: 'manfest' is not one of .* \(did you mean 'manifest'\?\)"):
         load_config(None, ["data.format=manfest"])
 
@@ -67,7 +68,7 @@ def test_a_new_format_is_one_registration(tmp_path: Path):
 
 
 def test_predict_accepts_image_formats_only():
-    assert prediction_formats() == ("auto", "benthicnet", "biigle", "coralnet", "folder", "manifest", "squidle")
+    assert prediction_formats() == ("auto", "benthicnet", "biigle", "coco", "coralnet", "folder", "manifest", "squidle")
 
 
 def test_registry_and_config_load_no_torch():

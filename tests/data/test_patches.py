@@ -121,3 +121,17 @@ def test_geometry_box_polygon_and_line_use_the_bounding_box(image):
 def test_geometry_with_wrong_coordinate_count_is_named(image, geometry):
     with pytest.raises(ValueError, match=f"{geometry.kind} geometry has {len(geometry.coords)} coordinates"):
         crop_for_geometry(image, geometry, 8)
+
+
+def test_patch_size_warning_names_the_smallest_image_and_what_to_set(tmp_path):
+    from PIL import Image
+
+    from seafloorhmc.data.patches import patch_size_warning
+
+    for name, size in (("big.png", (400, 300)), ("small.png", (120, 80)), ("tiny.png", (200, 60))):
+        Image.new("RGB", size).save(tmp_path / name)
+    paths = [str(tmp_path / n) for n in ("big.png", "small.png", "tiny.png", "missing.png")]
+    assert patch_size_warning(paths[:1], 224) is None
+    warning = patch_size_warning(paths, 224)
+    assert "data.patch_size=224 is larger than image" in warning and "tiny.png (200x60)" in warning
+    assert "--set data.patch_size=16" in warning and "data.group_by=image" in warning

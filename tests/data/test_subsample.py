@@ -11,7 +11,7 @@ from seafloorhmc.data.subsample import (
     subset_record,
     subset_size,
 )
-from seafloorhmc.utils.seeding import derive_seed
+from seafloorhmc.utils.derived_seeds import derive_seed
 
 
 def random_targets(rows=200, nodes=12, seed=0):

@@ -2,7 +2,7 @@ import pytest
 import yaml
 
 from seafloorhmc.experiments.grid import SweepSpecError, expand, load_sweep, restrict, sweep_from_dict
-from seafloorhmc.utils.seeding import derive_seed
+from seafloorhmc.utils.derived_seeds import derive_seed
 
 
 def test_cells_follow_the_grid_order_with_methods_outermost(hmc_sweep):

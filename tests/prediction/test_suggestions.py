@@ -8,6 +8,7 @@ from seafloorhmc.prediction.suggestions import (
     decision_frontier,
     deepest_label_scores,
     deepest_predicted,
+    path_max,
     row_uncertainty,
     top_k_suggestions,
 )
@@ -89,10 +90,14 @@ def test_decision_frontier_by_hand():
     assert [TREE.nodes[i] for i in torch.nonzero(none).flatten().tolist()] == ["A/B", "A/E"]
 
 
-def test_row_uncertainty_ignores_nodes_below_the_frontier():
+def test_row_uncertainty_is_that_of_what_the_row_predicts():
     u = _row({"A": 0.99, "A/B": 0.1, "A/E": 0.2, "A/B/C": 0.4, "A/B/D": 0.3, "A/E/F": 0.95})
     got = row_uncertainty(_row(PROBS), u, TREE, threshold=0.5)
-    assert got.tolist() == pytest.approx([0.4])  # F (0.95) lies below the unpredicted E; A is not evaluated
+    assert got.tolist() == pytest.approx([0.1])  # only B is predicted and evaluated (A is a root, C sits at 0.5)
+    got = row_uncertainty(_row(PROBS), u, TREE, threshold=0.4)
+    assert got.tolist() == pytest.approx([0.4])  # B and C predicted
+    nothing = row_uncertainty(torch.zeros(1, len(TREE)), u, TREE, threshold=0.5)
+    assert nothing.tolist() == pytest.approx([0.2])  # predicts none: its top-level "absent" decisions B, E
     with pytest.raises(ValueError, match="same shape"):
         row_uncertainty(_row(PROBS), u[:, :3], TREE)
 
@@ -118,3 +123,15 @@ def test_a_head_decided_node_set_replaces_the_threshold():
     assert [TREE.nodes[i] for i in torch.nonzero(frontier).flatten().tolist()] == ["A/B", "A/E", "A/E/F"]
     with pytest.raises(ValueError, match="predicted .* same shape"):
         deepest_predicted(_row(PROBS), TREE, predicted=decided[:, :2])
+
+
+def test_path_max_by_hand_and_against_ancestor_lists():
+    u = _row({"A": 0.99, "A/B": 0.1, "A/E": 0.7, "A/B/C": 0.4, "A/B/D": 0.05, "A/E/F": 0.2})
+    got = path_max(u, TREE)[0]
+    expected = {"A": 0.0, "A/B": 0.1, "A/E": 0.7, "A/B/C": 0.4, "A/B/D": 0.1, "A/E/F": 0.7}  # the root is not evaluated
+    assert got.tolist() == pytest.approx([expected[n] for n in TREE.nodes])
+    for dag in (False, True):
+        tax = random_taxonomy(30, seed=3, dag=dag)
+        values = torch.rand(4, len(tax), generator=torch.Generator().manual_seed(0))
+        reference = torch.stack([values[:, tax.ancestors(i)].amax(1) for i in range(len(tax))], dim=1)
+        assert torch.equal(path_max(values, tax, evaluated_only=False), reference)

@@ -22,6 +22,7 @@ for _module in pkgutil.iter_modules(__path__):
 
 from .benthicnet import read_benthicnet  # noqa: E402
 from .biigle import read_biigle_label_tree, read_biigle_report  # noqa: E402
+from .coco import read_coco  # noqa: E402
 from .coralnet import read_coralnet, read_coralnet_label_map, read_coralnet_points  # noqa: E402
 from .folder import list_images, read_folder  # noqa: E402
 from .manifest import read_manifest, read_manifest_images, write_manifest  # noqa: E402
@@ -56,6 +57,6 @@ def prediction_formats() -> tuple[str, ...]:
 
 __all__ = [
     "prediction_formats", "FORMATS", "DataFormat", "AnnotationFormatError", "read_annotations", "read_benthicnet", "read_biigle_label_tree",
-    "read_biigle_report", "read_coralnet", "read_coralnet_label_map", "read_coralnet_points", "read_folder",
-    "list_images", "read_manifest", "read_manifest_images", "read_squidle", "write_manifest",
+    "read_biigle_report", "read_coco", "read_coralnet", "read_coralnet_label_map", "read_coralnet_points",
+    "read_folder", "list_images", "read_manifest", "read_manifest_images", "read_squidle", "write_manifest",
 ]

@@ -80,13 +80,24 @@ def read_biigle_report(
     root = Path(image_root) if image_root is not None else path.parent
     tree = read_biigle_label_tree(label_tree) if isinstance(label_tree, (str, Path)) else label_tree
     records: list[AnnotationRecord] = []
-    for name, text in _csv_texts(path, encoding):
+    for name, text in report_csv_texts(path, encoding):
         records.extend(_read_one(text, name, root, tree))
     return require_records(records, path)
 
 
-def _csv_texts(path: Path, encoding: str) -> list[tuple[str, str]]:
-    """(display name, text) of each CSV in the report: the file itself, or a ZIP's members."""
+def report_csv_texts(path: Path, encoding: str = "utf-8-sig") -> list[tuple[str, str]]:
+    """(display name, text) of each CSV in a report: the file itself, or a ZIP's members.
+
+    Args:
+        path: A BIIGLE CSV report, or the ZIP BIIGLE delivers (one CSV per volume).
+        encoding: Text encoding.
+
+    Returns:
+        (``file`` or ``file.zip:member``, text) per CSV, ZIP members in name order.
+
+    Raises:
+        AnnotationFormatError: If the file or ZIP cannot be read, or the ZIP holds no CSV.
+    """
     if not zipfile.is_zipfile(path):
         return [(str(path), read_text(path, encoding))]
     try:
@@ -117,7 +128,7 @@ def _read_one(text: str, name: str, root: Path, tree: dict[str, tuple[str, ...]]
         filename = row.get("filename")
         if not filename:
             raise row.error("empty filename", "filename")
-        geometry = Geometry("whole") if image_labels else _geometry(row)
+        geometry = Geometry("whole") if image_labels else shape_geometry(row)
         records.append(AnnotationRecord(
             image=resolve_image(root, filename), path=_label_path(row, tree), geometry=geometry,
             source=SOURCE, where=row.where, annotator=_annotator(row), meta=_meta(row)))
@@ -137,7 +148,18 @@ def _label_path(row: Row, tree: dict[str, tuple[str, ...]] | None) -> tuple[str,
     return path
 
 
-def _geometry(row: Row) -> Geometry:
+def shape_geometry(row: Row) -> Geometry:
+    """The geometry of an annotation report row from ``shape_name`` and ``points`` (module doc).
+
+    Args:
+        row: A row of an image annotation report.
+
+    Returns:
+        The annotation's geometry in pixels.
+
+    Raises:
+        AnnotationFormatError: For an unknown shape or the wrong number of coordinates, naming the row.
+    """
     shape = row.get("shape_name")
     if shape.lower() not in SHAPES:
         raise row.error(f"unknown shape {shape!r}; expected one of "

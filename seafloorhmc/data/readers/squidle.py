@@ -63,7 +63,7 @@ def read_squidle(
         if image_suffix and not key.lower().endswith(image_suffix.lower()):
             key += image_suffix
         records.append(AnnotationRecord(
-            image=resolve_image(root, key), path=lineage, geometry=_point(row), source=SOURCE,
+            image=resolve_image(root, key), path=lineage, geometry=squidle_point(row), source=SOURCE,
             where=row.where, annotator=row.get("user.username") or None, meta=_meta(row)))
     if skipped:
         log.warning("%s: skipped %d row(s) with an empty %s", path, skipped, label_column)
@@ -90,7 +90,18 @@ def _lineage(row: Row, column: str, sep: str) -> tuple[str, ...] | None:
     return row.path(parse_lineage(text), sep, column)
 
 
-def _point(row: Row) -> Geometry:
+def squidle_point(row: Row) -> Geometry:
+    """The point of a row: normalised ``point.x``/``point.y``, or the whole frame when both are empty.
+
+    Args:
+        row: A row of a SQUIDLE+ export.
+
+    Returns:
+        A normalised point, or a whole-frame geometry.
+
+    Raises:
+        AnnotationFormatError: If only one coordinate is given or one lies outside [0, 1], naming the row.
+    """
     x, y = row.get("point.x"), row.get("point.y")
     if x.lower() in ("", "nan", "none", "null") and y.lower() in ("", "nan", "none", "null"):
         return Geometry("whole")
