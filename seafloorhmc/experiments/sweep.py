@@ -6,8 +6,7 @@ Folder layout (``OUT``)::
     cells.csv          the plan: index, cell id, axis values
     runs/<cell>/       one normal run folder per cell (metrics.json, log.csv, checkpoints, ...)
     configs/<cell>.yaml  the cell's resolved config (what a worker process trains)
-    logs/<cell>.log    a worker process's output
-    .locks/<cell>.lock held while a cell runs (see :mod:`.worker`)
+    logs/<cell>.log    a worker process's output (each cell locks its run folder while it runs, see :mod:`.worker`)
     results.csv        the tidy table (:mod:`.results`), rewritten after every cell
     summary.md, plots/ statistics and figures (:mod:`.statistics`)
 
@@ -168,7 +167,7 @@ class _Subprocesses:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads)}
         command = [sys.executable, "-m", "seafloorhmc.experiments.worker", str(config_path),
-                   str(self.out / "runs" / cell.id), str(self.out / ".locks" / f"{cell.id}.lock")]
+                   str(self.out / "runs" / cell.id)]
         with open(log_path, "ab") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
             with self.lock:
@@ -194,7 +193,7 @@ def _in_process(out: Path) -> Callable[[Cell], str]:
 
     def run(cell: Cell) -> str:
         write_text(out / "configs" / f"{cell.id}.yaml", cell.config.to_yaml())
-        return run_cell(cell.config, out / "runs" / cell.id, out / ".locks" / f"{cell.id}.lock")
+        return run_cell(cell.config, out / "runs" / cell.id)
 
     return run
 

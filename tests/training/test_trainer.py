@@ -4,6 +4,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from seafloorhmc.config import ConfigError
 from seafloorhmc.models.persistence import read_info
 from seafloorhmc.training import NonFiniteLossError, RunDirError, train
 from seafloorhmc.training.checkpoints import CheckpointStore
@@ -71,7 +72,7 @@ def test_finished_and_unfinished_runs_are_protected(hmc_config, tmp_path):
 
 def test_resume_refuses_a_changed_config(hmc_config, tmp_path):
     train(hmc_config(), tmp_path / "run", stop_after_epoch=0)
-    with pytest.raises(RuntimeError, match="configuration changed in train.lr"):
+    with pytest.raises(ConfigError, match="configuration changed in train.lr"):
         train(hmc_config("train.lr=0.1"), tmp_path / "run", resume=True)
 
 
@@ -90,7 +91,7 @@ def test_checkpoint_store_keeps_last_and_best(hmc_config, tmp_path):
     train(hmc_config("train.epochs=3"), tmp_path / "run")
     store = CheckpointStore(tmp_path / "run" / "checkpoints")
     kept = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("epoch-*"))
-    assert store.last().name == "epoch-0002"
+    assert store.last().name == "epoch-0003"
     assert set(kept) == {store.last().name, store.best().name}
     state = store.load_state(store.last())
     assert state["epoch"] == 2 and "optimizer" in state and "rng" in state
