@@ -22,7 +22,7 @@ from ...labels import TaxonomyError, split_path
 from ..errors import AnnotationFormatError
 from ..formats import FORMATS, DataFormat
 from ..records import AnnotationRecord, Geometry
-from ..tables import Row, point_from_row, read_csv_rows, require_records, resolve_image
+from ..tables import Row, point_from_row, read_csv_rows, require_records, resolve_image, stream_csv_rows
 
 SOURCE = "coralnet"
 LABEL_ALIASES = {"label code": "label", "short code": "label"}
@@ -80,8 +80,8 @@ def read_coralnet(
     root = Path(image_root) if image_root is not None else path.parent
     mapping = read_coralnet_label_map(label_map, map_sep, encoding)
     map_name = f" in label map {label_map}" if isinstance(label_map, (str, Path)) else " in the label map"
-    _, rows = read_csv_rows(path, required=("name", "row", "column", "label"), aliases=LABEL_ALIASES,
-                         encoding=encoding)
+    _, rows = stream_csv_rows(path, required=("name", "row", "column", "label"), aliases=LABEL_ALIASES,
+                              encoding=encoding)
     offset = 1 if one_indexed else 0
     records: list[AnnotationRecord] = []
     skipped = 0
@@ -127,7 +127,7 @@ def read_coralnet_points(path: str | Path, image_root: str | Path | None = None,
     """
     path = Path(path)
     root = Path(image_root) if image_root is not None else path.parent
-    _, rows = read_csv_rows(path, required=("name", "row", "column"), aliases=LABEL_ALIASES, encoding=encoding)
+    _, rows = stream_csv_rows(path, required=("name", "row", "column"), aliases=LABEL_ALIASES, encoding=encoding)
     items = []
     for row in rows:
         name = row.get("name")

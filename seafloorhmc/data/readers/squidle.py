@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..formats import FORMATS, DataFormat
 from ..records import AnnotationRecord, Geometry
-from ..tables import Row, read_csv_rows, require_records, resolve_image
+from ..tables import Row, require_records, resolve_image, stream_csv_rows
 
 SOURCE = "squidle"
 TRANSLATED_COLUMN = "label.translated.lineage_names"
@@ -47,7 +47,7 @@ def read_squidle(
     root = Path(image_root) if image_root is not None else path.parent
     label_column = TRANSLATED_COLUMN if use_translated else label_column.lower()
     image_column = image_column.lower()
-    _, rows = read_csv_rows(path, required=(image_column, label_column), encoding=encoding)
+    _, rows = stream_csv_rows(path, required=(image_column, label_column), encoding=encoding)
     records: list[AnnotationRecord] = []
     skipped = 0
     for row in rows:
