@@ -13,7 +13,9 @@ conventions below follow C-HMCNN's ``utils/parser.py`` exactly, to make results 
 * Data rows: comma-separated features, ``?`` = missing (NaN), nominal ``{a,b}`` attributes
   one-hot encoded (an unknown value or ``?`` gives all zeros); the class field lists node ids
   joined by ``@``; anything after ``%`` is a comment. Labels are closed under ancestors only in
-  :meth:`HMCDataset.targets`.
+  :meth:`HMCDataset.targets`. A feature written as ``nan``/``inf``, or beyond what float32 holds
+  (±3.4e38, e.g. ``1e308``), is an error naming file, line and column: the model works in float32,
+  and such a value would overflow the standardisation and poison every row it is scaled with.
 * Preprocessing (:class:`HMCPreprocessor`): mean imputation + standardisation fitted on train ∪
   valid (C-HMCNN: train ∪ valid for FUN/GO, train for "others", which have no valid split).
 """
@@ -33,6 +35,10 @@ from sklearn.preprocessing import StandardScaler
 
 from ..taxonomy import Taxonomy, TaxonomyError
 from .errors import AnnotationFormatError
+
+__all__ = ["ArffSplit", "HMCDataset", "HMCPreprocessor", "read_arff", "infer_is_go", "hierarchy_edges",
+           "build_taxonomy", "ancestor_index", "closed_targets", "fit_preprocessor", "load_hmc_dataset", "MAX_FEATURE",
+           "ROOT", "GO_TOP_TERMS"]
 
 ROOT = "root"
 GO_TOP_TERMS = ("GO0003674", "GO0005575", "GO0008150")  # molecular function, cellular component, process
@@ -261,13 +267,24 @@ def _parse_data(path: Path, lines: list[str], header: _Header, nodes: set[str]) 
     return np.stack(rows), labels
 
 
+#: The largest feature magnitude accepted: what float32, the model's precision, can hold.
+MAX_FEATURE = float(np.finfo(np.float32).max)
+
+
 def _number(path: Path, number: int, column: str, text: str) -> float:
     if text == "?":
         return np.nan
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise AnnotationFormatError(f"{text!r} is not a number", path, number, column) from None
+    if not np.isfinite(value):
+        raise AnnotationFormatError(f"{text!r} is not a finite number (write a missing value as '?')", path,
+                                    number, column)
+    if abs(value) > MAX_FEATURE:
+        raise AnnotationFormatError(f"{text!r} is beyond what float32 holds (±{MAX_FEATURE:.3g}); the model "
+                                    "computes in float32", path, number, column)
+    return value
 
 
 def _labels(path: Path, number: int, text: str, nodes: set[str]) -> list[str]:
@@ -377,13 +394,26 @@ class HMCDataset:
 
     @property
     def num_features(self) -> int:
+        """Feature columns (nominal attributes one-hot encoded)."""
         return self.train.X.shape[1]
 
     @property
     def num_eval_nodes(self) -> int:
+        """Nodes scored (all but C-HMCNN's roots)."""
         return int(self.taxonomy.eval_mask.sum())
 
     def split(self, name: str) -> ArffSplit:
+        """One split's file.
+
+        Args:
+            name: ``train``, ``valid`` or ``test``.
+
+        Returns:
+            The split.
+
+        Raises:
+            ValueError: For another name, or a split this dataset lacks.
+        """
         if name not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {name!r}")
         split = getattr(self, name)
@@ -404,6 +434,14 @@ class HMCDataset:
         return [s.X for s in (self.train, self.valid) if s is not None]
 
     def preprocessor(self, impute: str = "train") -> HMCPreprocessor:
+        """The preprocessor C-HMCNN fits (on :meth:`fit_rows`).
+
+        Args:
+            impute: ``train`` or ``per_split`` (see :class:`HMCPreprocessor`).
+
+        Returns:
+            The fitted preprocessor.
+        """
         return fit_preprocessor(self.fit_rows(), impute)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..data.tables import read_csv_rows
+from ..data.tables import read_csv_rows, stream_csv_rows
 from .prediction_report import write_prediction_report
 from .run_report import write_run_report
 from .sweep_report import write_sweep_report
@@ -45,7 +45,7 @@ def report_path(path: str | Path, out: str | Path | None = None) -> Path | None:
         return Path(out or path) / "report.html" if (path / SWEEP_RESULTS).is_file() else None
     if not path.is_file() or path.suffix.lower() != ".csv":
         return None
-    header, _ = read_csv_rows(path)
+    header, _ = stream_csv_rows(path)  # the header only
     if "method" in header and any(x in header for x in SWEEP_X_COLUMNS):
         return Path(out or path.parent) / "report.html"
     return Path(out) if out else path.with_suffix(".html")

@@ -25,6 +25,7 @@ __all__ = ["write_run_report", "try_write_run_report", "draw_run_pictures", "loa
 log = logging.getLogger(__name__)
 
 PLOTS_DIR = "plots"
+SKIPPED_IMAGES = "skipped_images.txt"  # written by training next to metrics.json
 MAX_NODE_ROWS = 300  # per-node rows shown in the page; metrics.json keeps all of them
 SCROLL_WIDTH = 1800  # wider pictures keep their size and scroll sideways, or their labels shrink away
 SCROLL_HEIGHT = 1400  # taller ones (trees of big taxonomies) scroll inside a box of limited height
@@ -73,7 +74,18 @@ class Picture:
 
 
 def load_metrics(run_dir: str | Path) -> dict:
-    """``metrics.json`` of a finished run; a missing or broken file is an error naming it."""
+    """``metrics.json`` of a finished run; a missing or broken file is an error naming it.
+
+    Args:
+        run_dir: The run folder.
+
+    Returns:
+        The metrics.
+
+    Raises:
+        FileNotFoundError: If the run has no ``metrics.json`` (it is not finished).
+        ValueError: If the file cannot be read or is not a JSON object.
+    """
     path = Path(run_dir) / "metrics.json"
     try:
         text = path.read_text(encoding="utf-8")
@@ -164,7 +176,15 @@ PICTURES: tuple[tuple[Picture, Callable[[Path, Mapping, Path], Path]], ...] = (
 
 
 def draw_run_pictures(run_dir: str | Path, metrics: Mapping | None = None) -> list[Picture]:
-    """Write every picture the run has data for into ``run_dir/plots/``; never raises for one picture."""
+    """Write every picture the run has data for into ``run_dir/plots/``; never raises for one picture.
+
+    Args:
+        run_dir: The run folder.
+        metrics: Its metrics (default: read from ``metrics.json``).
+
+    Returns:
+        Every picture, drawn or with the reason it is missing.
+    """
     run_dir = Path(run_dir)
     metrics = load_metrics(run_dir) if metrics is None else metrics
     out_dir = run_dir / PLOTS_DIR
@@ -216,7 +236,12 @@ def _summary(metrics: Mapping) -> str:
             ("selection", metrics.get("selection")), ("epochs", metrics.get("epochs"))]
     data = metrics.get("data")
     if isinstance(data, Mapping):
-        info += [(f"data {k}", v) for k, v in data.items()]
+        info += [("data from", data.get("source")), ("a sample is", data.get("sample"))]
+        info += [(f"data {k}", v) for k, v in data.items() if k not in ("source", "sample", "skipped_images")]
+    skipped = metrics.get("skipped_images", data.get("skipped_images") if isinstance(data, Mapping) else None)
+    if skipped is not None:
+        info.append(("skipped images", f"{skipped} unreadable, left out of every split (listed in "
+                                       f"{SKIPPED_IMAGES})" if skipped else "0"))
     if metrics.get("rare_max_train_count") is not None:
         info.append(("rare nodes", f"{len(metrics.get('rare_nodes', []))} with ≤ {metrics['rare_max_train_count']} "
                                    "training examples"))
@@ -307,10 +332,16 @@ def _config_from_yaml(run_dir: Path) -> dict | None:
 
 
 def write_run_report(run_dir: str | Path) -> Path:
-    """Draw the run's pictures into ``run_dir/plots/`` and write ``run_dir/report.html``; returns its path.
+    """Draw the run's pictures into ``run_dir/plots/`` and write ``run_dir/report.html``.
 
     Raises only when ``metrics.json`` is missing or unreadable (the folder is no finished run) or
     the page cannot be written; a picture that fails is logged and shown as missing.
+
+    Args:
+        run_dir: The run folder.
+
+    Returns:
+        The page written.
     """
     run_dir = Path(run_dir)
     metrics = load_metrics(run_dir)
@@ -319,8 +350,15 @@ def write_run_report(run_dir: str | Path) -> Path:
 
 
 def try_write_run_report(run_dir: str | Path) -> Path | None:
-    """:func:`write_run_report` for the end of training: any problem is logged, never raised,
-    because the run itself has already finished and its metrics are on disk.
+    """:func:`write_run_report` for the end of training: any problem is logged, never raised.
+
+    The run itself has already finished and its metrics are on disk.
+
+    Args:
+        run_dir: The run folder.
+
+    Returns:
+        The page, or None if it could not be written.
     """
     try:
         return write_run_report(run_dir)
