@@ -15,6 +15,7 @@ to replace existing output without ``--overwrite``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import re
@@ -325,7 +326,11 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure_logging()
+    with _logging_to_stderr():
+        return _run(args)
+
+
+def _run(args) -> int:
     show_traceback = os.environ.get(TRACEBACK_VARIABLE, "").strip() not in ("", "0")
     try:
         code = args.func(args)
@@ -414,14 +419,24 @@ def _silence_stdout() -> None:
         pass
 
 
-def _configure_logging() -> None:
-    """Library log records of INFO and above go to stderr as plain lines (progress, warnings)."""
+@contextlib.contextmanager
+def _logging_to_stderr():
+    """Library log records of INFO and above go to stderr as plain lines while a command runs.
+
+    The logger's previous set-up is restored afterwards, so calling :func:`main` from Python (a
+    notebook, a test) leaves no handler behind bound to a stream that may since have closed.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("seafloorhmc")
+    saved = logger.handlers[:], logger.level, logger.propagate
     logger.handlers[:] = [handler]
     logger.setLevel(logging.INFO)
     logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.handlers[:], logger.level, logger.propagate = saved
 
 
 if __name__ == "__main__":

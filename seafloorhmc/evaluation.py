@@ -113,7 +113,8 @@ def collect_predictions(model: torch.nn.Module, loader, loss_fn: torch.nn.Module
         with runtime.autocast():
             logits = forward(x)
         logits = logits.float()
-        finite = torch.isfinite(logits).flatten(1).all(dim=1).cpu()
+        prediction = model.predict_from_logits(logits)
+        finite = torch.isfinite(prediction.probs).all(dim=1).cpu()
         if not bool(finite.all()):
             bad = torch.as_tensor(batch["index"])[~finite]
             raise DivergenceError(f"non-finite predictions for {len(bad)} of {len(finite)} rows of a batch "
@@ -126,7 +127,6 @@ def collect_predictions(model: torch.nn.Module, loader, loss_fn: torch.nn.Module
         weight = int((batch["known"] & model.taxonomy.eval_mask).sum()) if per_cell else target.shape[0]
         loss_sum += loss * weight
         count += weight
-        prediction = model.predict_from_logits(logits)
         probs.append(prediction.probs.cpu())
         for name, choice in prediction.level_choices.items():
             choices.setdefault(name, []).append(choice.cpu())

@@ -384,17 +384,17 @@ def label_lookalikes(paths: Iterable[tuple[Sequence[str], str]], sep: str) -> li
             display = sep.join(components[:depth])
             parent_of.setdefault(display, sep.join(components[:depth - 1]) if depth > 1 else None)
             spellings.setdefault(_squeeze(display), {}).setdefault(display, (full, where))
-    conflicted: set[str] = set()
+    def inherited(a: str, b: str) -> bool:
+        """Whether a and b differ only because their parents are look-alikes (reported there)."""
+        pa, pb = parent_of.get(a), parent_of.get(b)
+        return pa is not None and pb is not None and pa != pb and _squeeze(pa) == _squeeze(pb)
+
     found = []
-    for group in spellings.values():  # shorter prefixes first within each path, by insertion order
-        if len(group) < 2:
-            continue
+    for group in spellings.values():
         names = list(group)
-        conflicted.update(names)
-        if all(parent_of.get(name) in conflicted for name in names):
-            continue  # the typo is in a shorter prefix, reported already
         for other in names[1:]:
-            found.append(LabelLookalike(names[0], other, group[names[0]], group[other]))
+            if not inherited(names[0], other):
+                found.append(LabelLookalike(names[0], other, group[names[0]], group[other]))
     return found
 
 

@@ -12,13 +12,14 @@ not with the file (a 1,000,000-row CoralNet export is read without holding its t
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from ..labels import TaxonomyError, split_path
 from .errors import AnnotationFormatError
@@ -253,6 +254,39 @@ def _table(records: Iterator[list[str]], name: str, required: Iterable[str], ali
     return header, rows()
 
 
+def _text_lines(handle: BinaryIO, encoding: str, name: Path) -> Iterator[str]:
+    """The file's lines as text, decoded one physical line at a time so that a bad byte is named by its line.
+
+    ASCII-compatible encodings (UTF-8, Latin-1, cp1252, ...) are split on newline bytes; others
+    (UTF-16) are decoded in blocks and split after decoding, and a bad byte is then named by the
+    first line of its block.
+    """
+    decoder = codecs.getincrementaldecoder(encoding)()
+    encoder = codecs.getincrementalencoder(encoding)()
+    encoder.encode("x")  # past a byte-order mark
+    by_line = encoder.encode("\n") == b"\n"
+    line = 0
+    pending = ""
+    try:
+        if by_line:
+            for raw in handle:
+                line += 1
+                text = decoder.decode(raw)
+                if text:
+                    yield text
+        else:
+            for block in iter(lambda: handle.read(1 << 16), b""):
+                *lines, pending = (pending + decoder.decode(block)).split("\n")
+                for text in lines:
+                    line += 1
+                    yield text + "\n"
+        tail = pending + decoder.decode(b"", final=True)
+        if tail:
+            yield tail
+    except UnicodeDecodeError:
+        raise AnnotationFormatError(_encoding_error(encoding), name, line + (0 if by_line else 1)) from None
+
+
 def stream_csv_rows(
     path: str | Path,
     required: Iterable[str] = (),
@@ -278,13 +312,15 @@ def stream_csv_rows(
     """
     path = Path(path)
     try:
-        handle = open(path, encoding=encoding, newline="")  # noqa: SIM115 - closed by the row iterator
-    except OSError as err:
-        raise AnnotationFormatError(f"cannot read file: {err.strerror or err}", path) from None
+        codecs.lookup(encoding)
     except LookupError:
         raise AnnotationFormatError(f"unknown text encoding {encoding!r}", path) from None
     try:
-        header, rows = _table(csv.reader(handle), str(path), required, aliases, encoding)
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the row iterator
+    except OSError as err:
+        raise AnnotationFormatError(f"cannot read file: {err.strerror or err}", path) from None
+    try:
+        header, rows = _table(csv.reader(_text_lines(handle, encoding, path)), str(path), required, aliases, encoding)
     except BaseException:
         handle.close()
         raise

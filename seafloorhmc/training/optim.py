@@ -1,5 +1,6 @@
-"""Optimisers and the warm-up + cosine learning-rate schedule (a pure function of the step, so
-resuming needs no scheduler state).
+"""Optimisers and the warm-up + cosine learning-rate schedule.
+
+The schedule is a pure function of the step, so resuming needs no scheduler state.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from ..config import TrainConfig
 
 
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, extra_params=()) -> torch.optim.Optimizer:
-    """Groups: head (+ ``extra_params``, e.g. a loss's learned weights) at ``lr``, the encoder at
+    """The optimizer, with parameter groups at their learning rates.
+
+    Groups: head (+ ``extra_params``, e.g. a loss's learned weights) at ``lr``, the encoder at
     ``encoder_lr``, and any head parameters the head asks to scale (``lr_scaled_parameters``:
     HCAL's prototypes) at ``lr`` × their multiplier.
     """
@@ -48,6 +51,15 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str) -> 
 
 
 def set_lr(optimizer: torch.optim.Optimizer, factor: float) -> float:
+    """Set every group's learning rate to its base rate × ``factor``.
+
+    Args:
+        optimizer: The optimizer (groups carry ``base_lr``).
+        factor: The schedule's factor.
+
+    Returns:
+        The first group's new learning rate.
+    """
     for group in optimizer.param_groups:
         group["lr"] = group["base_lr"] * factor
     return optimizer.param_groups[0]["lr"]

@@ -40,7 +40,7 @@ from .checkpoints import CheckpointStore
 from .divergence import DivergenceGuard, NonFiniteLossError, gradient_norm
 from .feature_cache import cached_feature_bundle, feature_cache_applies
 from .optim import build_optimizer, lr_factor, set_lr
-from .run_dir import LOG_COLUMNS, RunDir
+from .run_dir import LOG_COLUMNS, SKIPPED_IMAGES, RunDir
 
 __all__ = ["Trainer", "TrainState", "train", "NonFiniteLossError", "DivergenceError"]
 
@@ -116,14 +116,12 @@ class Trainer:
                               f"but encoder {config.model.encoder} has BatchNorm layers, which need at least two; "
                               "use a batch of at least 2 per process")
 
-    def _skipped(self, items) -> int:
-        """Note images skipped while running (changed since the check); warn once per image."""
-        items = list(items)
+    def _skipped(self, items) -> None:
+        """Note images skipped while running (unreadable since the check); one warning for all that are new."""
         new = self.run.note_skipped(items)
         if new and self.dist.is_main:
-            log.warning("skipped %d unreadable image%s (listed in %s): %s", len(new), "s" if len(new) > 1 else "",
-                        self.run.path / "skipped_images.txt", new[0])
-        return len(items)
+            log.warning("skipped %d image%s that became unreadable after the check before training (listed in %s), "
+                        "e.g. %s", len(new), "s" if len(new) > 1 else "", self.run.path / SKIPPED_IMAGES, new[0])
 
     # ------------------------------------------------------------------ helpers
     def _to_device(self, batch: dict):
@@ -269,14 +267,15 @@ class Trainer:
         self.dist.seed_rank(self.config.seed, epoch)  # per-rank dropout streams (no-op on one process)
         steps = self.steps_per_epoch
         warmup = int(round(cfg.warmup_epochs * steps))
-        total, count, skipped, lr = 0.0, 0, 0, self.optimizer.param_groups[0]["lr"]
+        total, count, lr = 0.0, 0, self.optimizer.param_groups[0]["lr"]
         bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
                    disable=None if (cfg.progress and self.dist.is_main) else True)  # None: off when not a TTY
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        unreadable: list[tuple[str, str]] = []
         for i, batch in enumerate(loader):
             if i >= steps:
                 break
-            skipped += self._skipped(batch.get("skipped", ()))
+            unreadable += batch.get("skipped", ())
             bar.update(1)
             rows = batch["target"].shape[0]
             if rows == 0 or (rows == 1 and batchnorm_trains and batch.get("skipped")):
@@ -305,7 +304,8 @@ class Trainer:
             count += target.shape[0]
             bar.set_postfix(loss=f"{total / max(count, 1):.4f}")
         bar.close()
-        total, count, skipped = self.dist.sum_floats(total, count, skipped)
+        self._skipped(unreadable)
+        total, count, skipped = self.dist.sum_floats(total, count, len(unreadable))
         return total / max(count, 1), lr, int(skipped)
 
     @staticmethod

@@ -26,7 +26,8 @@ def load_error_reason(err: BaseException) -> str:
         could run code"`` for an unsafe pickle; otherwise the first sentence of the message.
     """
     text = str(err)
-    if "Weights only load failed" in text or type(err).__name__ == "UnpicklingError":
+    if ("Weights only load failed" in text or "non-allowlisted" in text or "weights_only=True blocked" in text
+            or type(err).__name__ == "UnpicklingError"):
         found = _GLOBAL.search(text)
         what = f" ({found.group(1)})" if found else ""
         return (f"it holds Python objects{what} beyond plain tensors, which are never unpickled because loading "
