@@ -115,7 +115,7 @@ def _cmd_predict(args) -> int:
         workers=args.workers, device=args.device, progress=not args.no_progress)
     review = None if args.review is None else (args.review or default_review_path(args.out))
     html = predict_report_path(args.out)
-    refuse_existing([html], args.overwrite, "prediction report")
+    refuse_existing([p for p in (args.out, review, html) if p], args.overwrite)  # the CSVs and their report
     for target in (Path(args.out), Path(review) if review else None, html):
         if target is not None:
             remove_stale_temporaries(target.parent, targets=[target.name])
