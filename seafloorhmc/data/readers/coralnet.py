@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from sys import intern
 
 from ...labels import TaxonomyError, split_path
 from ..errors import AnnotationFormatError
@@ -99,12 +100,14 @@ def read_coralnet(
             raise row.error("empty image name", "name")
         y, x = (_pixel(row, col, offset) for col in ("row", "column"))
         taxon, complete = mapping[code]
-        meta = {"label_code": code}
+        meta = {"label_code": intern(code)}  # interned: exports repeat codes, images and names on every row
         if row.get("date annotated"):
-            meta["date_annotated"] = row.get("date annotated")
+            meta["date_annotated"] = intern(row.get("date annotated"))
+        annotator = row.get("annotator")
         records.append(AnnotationRecord(
-            image=resolve_image(root, name), path=taxon, complete=complete, geometry=Geometry("point", (x, y)),
-            source=SOURCE, where=row.where, annotator=row.get("annotator") or None, meta=meta))
+            image=intern(resolve_image(root, name)), path=taxon, complete=complete,
+            geometry=Geometry("point", (x, y)), source=SOURCE, where=row.where,
+            annotator=intern(annotator) if annotator else None, meta=meta))
     if skipped:
         log.warning("%s: skipped %d point(s) without a label", path, skipped)
     return require_records(records, path, skipped, "no label")
