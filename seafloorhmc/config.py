@@ -64,6 +64,8 @@ def doc(default: Any, text: str) -> Any:
 
 @dataclass
 class DataConfig:
+    """``data.*``: where the images and labels come from and how samples are made of them."""
+
     format: str = doc("synthetic", "where the images and labels come from")
     root: str | None = doc(None, "data folder (images; C-HMCNN data root for hmc; output folder for synthetic)")
     annotations: str | None = doc(None, "annotation file (manifest/BIIGLE/SQUIDLE+/CoralNet/BenthicNet CSV)")
@@ -116,6 +118,8 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
+    """``model.*``: the encoder and the hierarchical head."""
+
     encoder: str = doc("resnet18", "any timm model name (hmc data: ignored, features go straight to the head)")
     pretrained: bool = doc(False, "load pretrained encoder weights from `weights` (no downloads)")
     weights: str | None = doc(None, "local weights file for the encoder (.safetensors or a weights_only .pt/.pth)")
@@ -131,13 +135,16 @@ class ModelConfig:
     dropout: float = doc(0.7, "dropout after each hidden layer of the head")
     embedding_dim: int = doc(256, "prototype head: width d of the L2-normalised embedding")
     temperature: float = doc(0.1, "prototype head: τ of the cosine logits cos/τ")
-    prototype_noise: float = doc(0.01, "prototype head: ε of the uniform noise on the prototypes while training (0: off)")
+    prototype_noise: float = doc(0.01, "prototype head: ε of the uniform noise on the prototypes while training "
+                                       "(0: off)")
     prototype_lr_scale: float = doc(5.0, "prototype head: LR multiplier of the finest level's prototypes, doubled per "
                                          "coarser level (5×, 10×, 20× in HCAL's code)")
 
 
 @dataclass
 class LossConfig:
+    """``loss.*``: the rare-node loss (node weights, focal factor, schedules) and HCAL's level weights."""
+
     node_weights: NodeWeightMode = doc("none", "node-wise imbalance weights")
     omega: float = doc(0.25, "minimum weight ω of the rescaled node weights (and the schedules' target)")
     negative_weights: NegativeWeights = doc("ones", "weights on the other target value")
@@ -161,6 +168,8 @@ class LossConfig:
 
 @dataclass
 class TrainConfig:
+    """``train.*``: optimisation, devices, epochs and epoch selection."""
+
     epochs: int = doc(10, "training epochs")
     batch_size: int = doc(32, "batch size")
     optimizer: Optimizer = doc("adamw", "optimizer")
@@ -175,7 +184,8 @@ class TrainConfig:
     amp: Amp = doc("auto", "bf16 autocast (auto: on CUDA only)")
     channels_last: ChannelsLast = doc("auto", "channels-last memory format (auto: on CUDA)")
     compile: bool = doc(False, "torch.compile the model")
-    select_metric: SelectMetric = doc("au_prc", "validation metric that picks the best epoch (loss, ece and hvr: lowest)")
+    select_metric: SelectMetric = doc("au_prc", "validation metric that picks the best epoch (loss, ece and hvr: "
+                                                "lowest)")
     eval_every: int = doc(1, "validate every N epochs")
     max_steps_per_epoch: int | None = doc(None, "cap on batches per epoch (smoke tests)")
     deterministic: bool = doc(False, "deterministic kernels (slower)")
@@ -186,6 +196,8 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
+    """``eval.*``: thresholds, review flags and decoding."""
+
     threshold: float = doc(0.5, "probability above which a node is predicted")
     review_threshold: float = doc(0.5, "uncertainty above which a prediction needs review")
     review_uncertainty: UncertaintyMode = doc("bma", "uncertainty reported with predictions")
@@ -195,6 +207,8 @@ class EvalConfig:
 
 @dataclass
 class Config:
+    """A whole run configuration: the seed, the name and the five sections."""
+
     seed: int = doc(0, "seed for everything")
     name: str = doc("run", "run name")
     data: DataConfig = field(default_factory=DataConfig)
@@ -204,9 +218,19 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict:
+        """Plain nested data (what ``config.yaml`` and checkpoints store).
+
+        Returns:
+            The configuration as dicts.
+        """
         return dataclasses.asdict(self)
 
     def to_yaml(self) -> str:
+        """The configuration as YAML text.
+
+        Returns:
+            The text.
+        """
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
 

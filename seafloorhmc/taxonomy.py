@@ -177,6 +177,14 @@ class Taxonomy:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Taxonomy:
+        """Rebuild a taxonomy from :meth:`to_dict`'s plain data.
+
+        Args:
+            data: What :meth:`to_dict` returned.
+
+        Returns:
+            An equal taxonomy.
+        """
         return cls(
             data["nodes"],
             [tuple(e) for e in data["edges"]],
@@ -208,14 +216,17 @@ class Taxonomy:
 
     @property
     def num_edges(self) -> int:
+        """Number of (parent, child) edges."""
         return sum(len(p) for p in self.parents)
 
     @property
     def max_depth(self) -> int:
+        """Depth of the deepest node (roots have depth 0)."""
         return max(self.depth)
 
     @property
     def is_tree(self) -> bool:
+        """Whether every node has at most one parent."""
         return all(len(p) <= 1 for p in self.parents)
 
     def edge_index(self) -> torch.Tensor:

@@ -109,7 +109,8 @@ def test_an_unusable_cache_only_costs_a_recheck(mixed, tmp_path, caplog):
 
 def test_labels_differing_only_in_case_or_spacing_are_found():
     paths = [(("Biota", "Fishes"), "m.csv:2"), (("Biota", "Sponges"), "m.csv:3"), (("biota", "fishes"), "m.csv:7"),
-             (("Biota>Fishes",), "m.csv:9"), (("Biota", "Sea  urchins"), "m.csv:4"), (("Biota", "Sea urchins"), "m.csv:5")]
+             (("Biota>Fishes",), "m.csv:9"), (("Biota", "Sea  urchins"), "m.csv:4"),
+             (("Biota", "Sea urchins"), "m.csv:5")]
     found = label_lookalikes(paths, " > ")
     messages = [f.message() for f in found]
     assert len(found) == 3

@@ -10,7 +10,8 @@ from seafloorhmc.cli import main
 from seafloorhmc.testing import write_tiny_hmc, write_tiny_image_manifest
 
 IMAGE_SETTINGS = ["data.format=manifest", "data.image_size=32", "model.encoder=test_resnet", "model.members=2",
-                  "model.hidden=8", "train.epochs=1", "train.batch_size=8", "train.progress=false", "train.report=false"]
+                  "model.hidden=8", "train.epochs=1", "train.batch_size=8", "train.progress=false",
+                  "train.report=false"]
 HMC_SETTINGS = ["data.format=hmc", "data.dataset=toy_FUN", "model.hidden=8", "train.epochs=1", "train.batch_size=8",
                 "train.progress=false", "train.report=false"]
 
