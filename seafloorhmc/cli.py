@@ -135,7 +135,7 @@ def _cmd_report(args) -> int:
 
     from .report import write_report
     from .report.dispatch import report_path
-    from .utils.atomic import refuse_existing
+    from .utils.atomic import refuse_existing, remove_stale_temporaries
     from .utils.locks import RunLock
 
     target = report_path(args.path, args.out)
@@ -143,6 +143,10 @@ def _cmd_report(args) -> int:
         refuse_existing([target], args.overwrite, "report")
     is_run = Path(args.path).is_dir() and (Path(args.path) / "metrics.json").is_file()
     with RunLock(args.path) if is_run else contextlib.nullcontext():  # a run folder has one writer at a time
+        if is_run:
+            remove_stale_temporaries(args.path, recursive=True, min_age=0.0)
+        elif target is not None:
+            remove_stale_temporaries(target.parent, targets=[target.name])
         print(f"report: {write_report(args.path, out=args.out, top=args.top, image_root=args.image_root)}")
     return 0
 

@@ -283,15 +283,29 @@ def _by_depth_table(metrics: Mapping) -> str | None:
                    section_id="by-depth-section")
 
 
+def _node_label(metrics: Mapping):
+    """How nodes are written on the page: image-data node ids (paths joined by "/") in the run's separator.
+
+    Feature datasets (HMC) keep their ids, whose "/" is part of the benchmark's own notation.
+    """
+    config = metrics.get("config") if isinstance(metrics.get("config"), Mapping) else {}
+    data = config.get("data") if isinstance(config.get("data"), Mapping) else {}
+    separator = data.get("separator")
+    if not isinstance(separator, str) or not separator or data.get("format") == "hmc":
+        return lambda node: node
+    return lambda node: separator.join(str(node).split("/")) if isinstance(node, str) else node
+
+
 def _per_node_table(metrics: Mapping) -> str | None:
     per_node = metrics.get("per_node")
     if not per_node:
         return None
     rare = set(metrics.get("rare_nodes") or ())
     shown = per_node[:MAX_NODE_ROWS]
+    label = _node_label(metrics)
     headers = ("node", "depth", "train n", "test n", "TP", "FP", "FN", "precision", "recall", "F1", "AP")
-    rows = [(r.get("node"), r.get("depth"), r.get("support_train"), r.get("support_test"), r.get("tp"), r.get("fp"),
-             r.get("fn"), r.get("precision"), r.get("recall"), r.get("f1"), r.get("ap")) for r in shown]
+    rows = [(label(r.get("node")), r.get("depth"), r.get("support_train"), r.get("support_test"), r.get("tp"),
+             r.get("fp"), r.get("fn"), r.get("precision"), r.get("recall"), r.get("f1"), r.get("ap")) for r in shown]
     classes = ["rare" if r.get("node") in rare else None for r in shown]
     text = "Test scores of every evaluated node (★ rare: lowest quartile of training counts)."
     if len(per_node) > len(shown):

@@ -405,18 +405,17 @@ def train(config: Config, out: str | Path, resume: bool = False, overwrite: bool
             write_text(run.path / "config.yaml", config.to_yaml())
         try:
             trainer = Trainer(config, run, dist=dist)
+            if dist.is_main and trainer.data.train_record is not None:  # the limited-data subset / LPROS clones
+                write_json(run.path / "train_subset.json", trainer.data.train_record)
+            if resume and trainer.store.last() is not None:
+                trainer.resume()
+            return trainer.fit(stop_after_epoch=stop_after_epoch)
         except BadImagesError as err:
             if not dist.is_main:
                 raise
             raise err.listed_in(run.write_bad_images(err.bad)) from None
-        if dist.is_main and trainer.data.train_record is not None:  # the limited-data subset / LPROS clones drawn
-            write_json(run.path / "train_subset.json", trainer.data.train_record)
-        if resume and trainer.store.last() is not None:
-            trainer.resume()
-        try:
-            return trainer.fit(stop_after_epoch=stop_after_epoch)
         except (BadImageError, RuntimeError) as err:
-            changed = image_changed_since_check(err)
+            changed = image_changed_since_check(err)  # unreadable since the check (e.g. while encoding features)
             if changed is None:
                 raise
             raise changed from None
