@@ -337,7 +337,14 @@ class PredictMemory:
         return max((rss for _, rss in self.samples), default=self.baseline) - self.baseline
 
     def quarter_peak(self, quarter: int) -> int:
-        """Highest sample in a quarter (1-4) of the run, above the baseline."""
+        """Highest sample in a quarter of the run, above the baseline.
+
+        Args:
+            quarter: 1 to 4.
+
+        Returns:
+            Bytes (0 when no sample fell in that quarter).
+        """
         start, end = self.seconds * (quarter - 1) / 4, self.seconds * quarter / 4
         inside = [rss for t, rss in self.samples if start <= t <= end]
         return (max(inside) if inside else self.baseline) - self.baseline

@@ -226,7 +226,11 @@ class RankBatches:
         self.batches.set_epoch(epoch)
 
     def rows(self) -> torch.Tensor:
-        """Row positions this rank visits in the current epoch, in order."""
+        """Row positions this rank visits in the current epoch, in order.
+
+        Returns:
+            The positions.
+        """
         order = torch.as_tensor(self.batches.order())
         if self.pad and len(order):
             padded = math.ceil(len(order) / self.world_size) * self.world_size

@@ -36,7 +36,14 @@ SPLITS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "
 
 
 def normalise_column(name: str) -> str:
-    """``"  Label  Code "`` → ``"label code"``: how header cells are compared."""
+    """``"  Label  Code "`` → ``"label code"``: how header cells are compared.
+
+    Args:
+        name: A header cell.
+
+    Returns:
+        The normalised name.
+    """
     return " ".join(str(name).split()).lower()
 
 
@@ -78,7 +85,17 @@ class Row:
         return AnnotationFormatError(message, self.file, self.line, column)
 
     def number(self, column: str) -> float:
-        """A finite float from ``column``; anything else is an error naming row and column."""
+        """A finite float from ``column``; anything else is an error naming row and column.
+
+        Args:
+            column: The column.
+
+        Returns:
+            The number.
+
+        Raises:
+            AnnotationFormatError: If the cell is not a finite number.
+        """
         text = self.get(column)
         try:
             value = float(text)
@@ -89,7 +106,18 @@ class Row:
         return value
 
     def flag(self, column: str, default: bool = False) -> bool:
-        """true/false/1/0/yes/no (any case); empty gives ``default``."""
+        """true/false/1/0/yes/no (any case); empty gives ``default``.
+
+        Args:
+            column: The column.
+            default: The value of an empty cell.
+
+        Returns:
+            The flag.
+
+        Raises:
+            AnnotationFormatError: If the cell is not a boolean.
+        """
         text = self.get(column).lower()
         if not text:
             return default
@@ -100,7 +128,19 @@ class Row:
         raise self.error(f"{self.get(column)!r} is not a boolean (use true/false, 1/0 or yes/no)", column)
 
     def path(self, text: str | Sequence[str], sep: str, column: str) -> tuple[str, ...]:
-        """A taxon path from ``text`` split on ``sep`` (or given as names); empty components are an error."""
+        """A taxon path from ``text`` split on ``sep`` (or given as names); empty components are an error.
+
+        Args:
+            text: The path as written, or its names.
+            sep: The separator.
+            column: The column it came from (for the error).
+
+        Returns:
+            The names from the root down.
+
+        Raises:
+            AnnotationFormatError: If a component is empty.
+        """
         try:
             return tuple(split_path(text, sep))
         except TaxonomyError:
@@ -108,7 +148,18 @@ class Row:
 
 
 def parse_split(row: Row, column: str) -> str | None:
-    """train/val/test (also valid/validation), any case; empty means no split given."""
+    """train/val/test (also valid/validation), any case; empty means no split given.
+
+    Args:
+        row: The table row.
+        column: The split column.
+
+    Returns:
+        ``train``, ``val``, ``test`` or None.
+
+    Raises:
+        AnnotationFormatError: For another value.
+    """
     value = row.get(column).lower()
     if not value:
         return None

@@ -78,6 +78,9 @@ class Trainer:
         run: The run folder (already prepared by :func:`train`).
         data: Prepared data (default: :func:`~seafloorhmc.datamodule.prepare_data` of ``config``).
         dist: The process group (default: a single process).
+
+    Raises:
+        ConfigError: If batches of one image per process would meet trainable BatchNorm layers.
     """
 
     def __init__(self, config: Config, run: RunDir, data: DataModule | None = None,

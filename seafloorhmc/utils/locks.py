@@ -40,7 +40,13 @@ _HELD_GUARD = threading.Lock()
 
 
 class RunLockedError(RuntimeError):
-    """The folder belongs to another running process; the message names it."""
+    """The folder belongs to another running process; the message names it.
+
+    Args:
+        folder: The run folder.
+        holder: Who holds it (None if its details are not written yet).
+        lock_path: The lock file.
+    """
 
     def __init__(self, folder: Path, holder: LockHolder | None, lock_path: Path) -> None:
         self.folder, self.holder, self.lock_path = folder, holder, lock_path
