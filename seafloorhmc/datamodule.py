@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -148,23 +149,26 @@ def read_records(config: Config, fmt: DataFormat,
     return records, label_tree
 
 
-def describe_samples(config: Config, fmt: DataFormat) -> dict[str, str]:
+def describe_samples(config: Config, fmt: DataFormat, records: Sequence[AnnotationRecord] = ()) -> dict[str, str]:
     """What one sample is and where the data comes from, in words (for metrics.json and report.html).
 
     Args:
         config: The run configuration.
         fmt: Its data format.
+        records: The records read (names the image folder when the format's source key is unset,
+            as for generated synthetic data).
 
     Returns:
         ``{"sample": ..., "source": ...}``.
     """
     d = config.data
+    source = getattr(d, fmt.source) or (str(Path(records[0].image).parent) if records else "(not set)")
     if d.group_by == "annotation" and fmt.geometry:
         sample = (f"{d.patch_size}-px patch around each annotated point or shape, resized to {d.image_size} px "
                   "(whole image where an annotation has no place)")
     else:
         sample = f"whole image, resized to {d.image_size} px"
-    return {"sample": sample, "source": f"{fmt.name}: {getattr(d, fmt.source)}"}
+    return {"sample": sample, "source": f"{fmt.name}: {source}"}
 
 
 def _check_labels(config: Config, records: Sequence[AnnotationRecord], taxonomy: Taxonomy,
@@ -268,7 +272,7 @@ def _prepare_images(config: Config, fmt: DataFormat, dist: DistContext | None) -
     val, test = (HierarchicalImageDataset(splits[name], transform=eval_transform_for(config), **common)
                  if splits[name] else None for name in ("val", "test"))
     info = {"format": d.format, "train": len(splits["train"]), "val": len(splits["val"]), "test": len(splits["test"]),
-            "nodes": len(taxonomy), "records": len(records), **describe_samples(config, fmt),
+            "nodes": len(taxonomy), "records": len(records), **describe_samples(config, fmt, records),
             "skipped_images": len(bad)}
     if d.single_path:
         info["dropped_multi_path"] = dropped

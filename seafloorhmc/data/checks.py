@@ -280,6 +280,8 @@ def _decode_all(todo: Sequence[str], max_pixels: int | None, allow_truncated: bo
     if not todo:
         return verdicts
     workers = default_check_workers() if workers is None else workers
+    log.info("checking %d image%s (each decoded once; the verdicts are cached for later runs)", len(todo),
+             "s" if len(todo) > 1 else "")
     bar = tqdm(total=len(todo), desc="checking images", unit="image", disable=None if progress else True)
     pending: list[tuple[str, int, int, str]] = []
     last_commit = time.monotonic()
