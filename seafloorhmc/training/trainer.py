@@ -273,7 +273,7 @@ class Trainer:
         total, count, lr = 0.0, 0, self.optimizer.param_groups[0]["lr"]
         bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
                    disable=None if (cfg.progress and self.dist.is_main) else True)  # None: off when not a TTY
-        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        params = list(self.model.parameters())  # clipped and checked together, as train.grad_clip always did
         unreadable: list[tuple[str, str]] = []
         for i, batch in enumerate(loader):
             if i >= steps:
