@@ -259,7 +259,12 @@ def test_cached_batches_follow_the_image_loaders_order(frozen):
     torch.testing.assert_close(row["target"], bundle.train.targets[row["index"]])
 
 
-def test_an_unreadable_image_is_skipped_and_never_stored(frozen, own_images):
+def test_an_unreadable_image_is_skipped_and_never_stored(frozen, own_images, monkeypatch):
+    """An image that breaks after the check before training (which would otherwise leave it out)."""
+    import seafloorhmc.datamodule as datamodule
+    from seafloorhmc.data.checks import ImageCheck
+
+    monkeypatch.setattr(datamodule, "check_images", lambda *args, **kwargs: ImageCheck())
     (own_images.parent / "images" / "000.png").write_bytes(b"not a png")
     config = frozen("data.skip_bad_images=true", manifest=own_images)
     bundle, _, cached, skipped = encode(config)
