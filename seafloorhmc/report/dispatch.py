@@ -41,7 +41,7 @@ def report_path(path: str | Path, out: str | Path | None = None) -> Path | None:
     path = Path(path)
     if path.is_dir():
         if (path / "metrics.json").is_file():
-            return path / "report.html"
+            return path / "report.html" if out is None else None  # a run's report has no --out
         return Path(out or path) / "report.html" if (path / SWEEP_RESULTS).is_file() else None
     if not path.is_file() or path.suffix.lower() != ".csv":
         return None
