@@ -31,16 +31,16 @@ def test_the_reference_reads_the_same_records(tmp_path):
 
 
 def test_streaming_keeps_no_per_row_memory_beyond_the_records(tmp_path):
-    result = run_reader_bench(tmp_path, sizes=(500, 2000), reference_sizes=(500, 2000), rate_rows=500, rounds=1,
+    result = run_reader_bench(tmp_path, sizes=(250, 1000), reference_sizes=(250, 1000), rate_rows=250, rounds=1,
                               log=lambda _: None)
     by = {(m.format, m.rows): m for m in result["memory"]}
     for fmt in ("coralnet", "squidle"):
-        stream_big = by[(fmt, 2000)]
-        whole_small, whole_big = by[(f"{fmt} (whole file)", 500)], by[(f"{fmt} (whole file)", 2000)]
+        stream_big = by[(fmt, 1000)]
+        whole_small, whole_big = by[(f"{fmt} (whole file)", 250)], by[(f"{fmt} (whole file)", 1000)]
         assert whole_big.transient_bytes > 3 * whole_small.transient_bytes, "the reference grows with the rows"
         assert stream_big.transient_bytes < whole_small.transient_bytes / 4, "streaming does not"
         assert stream_big.kept_bytes == pytest.approx(whole_big.kept_bytes, rel=0.05), "the same records"
-    assert "| coralnet | 2,000 |" in format_reader_table(result)
+    assert "| coralnet | 1,000 |" in format_reader_table(result)
 
 
 def test_the_predict_table_compares_with_the_first_count():

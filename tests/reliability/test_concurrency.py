@@ -56,6 +56,7 @@ def _kill(process: subprocess.Popen) -> None:
     process.communicate()
 
 
+@pytest.mark.slow
 def test_one_folder_one_training_and_a_killed_holder_is_replaced(tmp_path, hmc_root):
     run = tmp_path / "run"
     long = _config(tmp_path, hmc_root, epochs=5000)
@@ -95,6 +96,7 @@ def test_one_folder_one_training_and_a_killed_holder_is_replaced(tmp_path, hmc_r
             _kill(process)
 
 
+@pytest.mark.slow
 def test_a_sweep_cell_waits_for_a_training_on_its_folder(tmp_path, hmc_root):
     """The sweep's cell lock and the run lock are one lock: a cell never trains beside another writer."""
     cell = tmp_path / "runs" / "cell"
