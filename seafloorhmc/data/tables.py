@@ -19,7 +19,7 @@ import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import TextIO
 
 from ..labels import TaxonomyError, split_path
 from .errors import AnnotationFormatError
@@ -305,37 +305,36 @@ def _table(records: Iterator[list[str]], name: str, required: Iterable[str], ali
     return header, rows()
 
 
-def _text_lines(handle: BinaryIO, encoding: str, name: Path) -> Iterator[str]:
-    """The file's lines as text, decoded one physical line at a time so that a bad byte is named by its line.
+def _bad_byte_line(path: Path, encoding: str) -> int | None:
+    """The line of the first byte ``encoding`` cannot decode (read again only when decoding failed).
 
-    ASCII-compatible encodings (UTF-8, Latin-1, cp1252, ...) are split on newline bytes; others
-    (UTF-16) are decoded in blocks and split after decoding, and a bad byte is then named by the
-    first line of its block.
+    ASCII-compatible encodings are decoded line by line; others cannot be split on newline bytes,
+    so their bad byte is not placed (None).
     """
-    decoder = codecs.getincrementaldecoder(encoding)()
     encoder = codecs.getincrementalencoder(encoding)()
     encoder.encode("x")  # past a byte-order mark
-    by_line = encoder.encode("\n") == b"\n"
-    line = 0
-    pending = ""
+    if encoder.encode("\n") != b"\n":
+        return None
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with open(path, "rb") as handle:
+        for line, raw in enumerate(handle, start=1):
+            try:
+                decoder.decode(raw)
+            except UnicodeDecodeError:
+                return line
+    return None
+
+
+def _text_lines(handle: TextIO, encoding: str, path: Path) -> Iterator[str]:
+    """The file's lines, decoded by the io layer; a bad byte is an error naming its line.
+
+    Decoding stays in C for speed; only when it fails is the file read again, line by line, to
+    find the line that holds the bad byte.
+    """
     try:
-        if by_line:
-            for raw in handle:
-                line += 1
-                text = decoder.decode(raw)
-                if text:
-                    yield text
-        else:
-            for block in iter(lambda: handle.read(1 << 16), b""):
-                *lines, pending = (pending + decoder.decode(block)).split("\n")
-                for text in lines:
-                    line += 1
-                    yield text + "\n"
-        tail = pending + decoder.decode(b"", final=True)
-        if tail:
-            yield tail
+        yield from handle
     except UnicodeDecodeError:
-        raise AnnotationFormatError(_encoding_error(encoding), name, line + (0 if by_line else 1)) from None
+        raise AnnotationFormatError(_encoding_error(encoding), path, _bad_byte_line(path, encoding)) from None
 
 
 def stream_csv_rows(
@@ -367,7 +366,7 @@ def stream_csv_rows(
     except LookupError:
         raise AnnotationFormatError(f"unknown text encoding {encoding!r}", path) from None
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed by the row iterator
+        handle = open(path, encoding=encoding, newline="")  # noqa: SIM115 - closed by the row iterator
     except OSError as err:
         raise AnnotationFormatError(f"cannot read file: {err.strerror or err}", path) from None
     try:
