@@ -14,7 +14,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import HMC_SETTINGS, IMAGE_SETTINGS, train_args
+from reliability_helpers import HMC_SETTINGS, IMAGE_SETTINGS, train_args
 
 from seafloorhmc.config import load_config
 from seafloorhmc.testing.bad_inputs import (

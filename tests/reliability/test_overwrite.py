@@ -7,7 +7,7 @@ import os
 import shutil
 import time
 
-from conftest import HMC_SETTINGS, train_args
+from reliability_helpers import HMC_SETTINGS, train_args
 
 
 def _snapshot(*paths):
