@@ -47,13 +47,21 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
-    from .config import Config as Config, ConfigError as ConfigError, load_config as load_config
+    from .config import Config as Config
+    from .config import ConfigError as ConfigError
+    from .config import load_config as load_config
     from .constraint import max_constraint as max_constraint
     from .evaluation import evaluate_checkpoint as evaluate_checkpoint
     from .labels import TaxonomyError as TaxonomyError
-    from .losses import HCALLoss as HCALLoss, RareNodeLoss as RareNodeLoss, build_loss as build_loss, node_weights as node_weights
-    from .models import HierarchicalClassifier as HierarchicalClassifier, create_model as create_model, load_model as load_model
-    from .prediction import predict as predict, write_predictions as write_predictions
+    from .losses import HCALLoss as HCALLoss
+    from .losses import RareNodeLoss as RareNodeLoss
+    from .losses import build_loss as build_loss
+    from .losses import node_weights as node_weights
+    from .models import HierarchicalClassifier as HierarchicalClassifier
+    from .models import create_model as create_model
+    from .models import load_model as load_model
+    from .prediction import predict as predict
+    from .prediction import write_predictions as write_predictions
     from .runtime import Runtime as Runtime
     from .taxonomy import Taxonomy as Taxonomy
     from .training import train as train

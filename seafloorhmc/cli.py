@@ -1,27 +1,54 @@
 """The ``seafloorhmc`` command line: train, evaluate, predict, report, sweep, tune, synth, keys, export-encoder.
 
 Each command imports what it needs when it runs, so ``--help``, ``keys`` and argument or config
-errors answer without loading torch. Library errors become one line on stderr and exit status 2;
-only this module prints (the library logs, and :func:`main` routes its log records to stderr).
+errors answer without loading torch. Only this module prints (the library logs, and :func:`main`
+routes its log records to stderr, one line each).
+
+How a command ends (:func:`main`): a user error (a bad file, row, node or setting; a folder in use;
+an unreadable image; a diverged run) is one line on stderr and exit status 2, never a traceback.
+Anything else is a bug in seafloorhmc: one line that says so and where its traceback was written,
+exit status 70 (``EX_SOFTWARE``); ``SEAFLOORHMC_TRACEBACK=1`` prints the traceback of either kind.
+A closed output pipe (``seafloorhmc keys | head``) ends quietly. Every command that writes refuses
+to replace existing output without ``--overwrite``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
+import re
 import sys
+import tempfile
 import time
+import traceback
 from pathlib import Path
 
 from . import __version__
 from .data.readers import prediction_formats
 from .prediction.exports import EXPORTS
 
+__all__ = ["main", "build_parser", "format_metrics", "describe_error", "EXIT_USER_ERROR", "EXIT_BUG",
+           "TRACEBACK_VARIABLE"]
+
+EXIT_USER_ERROR = 2
+EXIT_BUG = 70  # sysexits.h EX_SOFTWARE: an internal software error
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a writer whose reader went away
+TRACEBACK_VARIABLE = "SEAFLOORHMC_TRACEBACK"
+
 SUMMARY_KEYS = ("au_prc", "bin_ap", "precision", "recall", "f1", "rare_recall", "h_f1", "hvr", "ece")
 
 
 def format_metrics(metrics: dict) -> str:
-    """A small plain-text table of the headline metrics and recall/F1 by depth."""
+    """A small plain-text table of the headline metrics and recall/F1 by depth.
+
+    Args:
+        metrics: A run's or an evaluation's metrics.
+
+    Returns:
+        The table.
+    """
     lines = [f"{'metric':<14}{'value':>10}"]
     for key in SUMMARY_KEYS:
         value = metrics.get(key)
@@ -75,8 +102,9 @@ def _cmd_evaluate(args) -> int:
     _require(args.checkpoint, "checkpoint")
     from .evaluation import evaluate_checkpoint
 
-    metrics = evaluate_checkpoint(args.checkpoint, args.set, split=args.split, out=args.out, device=args.device)
-    print(f"{args.checkpoint}: {args.split} split")
+    metrics = evaluate_checkpoint(args.checkpoint, args.set, split=args.split, out=args.out, device=args.device,
+                                  overwrite=args.overwrite)
+    print(f"{args.checkpoint}: {args.split} split" + (f" -> {metrics['out']}" if metrics.get("out") else ""))
     print(format_metrics(metrics))
     return 0
 
@@ -92,6 +120,7 @@ def _cmd_synth(args) -> int:
 
 def _cmd_predict(args) -> int:
     from .prediction.options import PredictOptions, check_request, default_review_path
+    from .utils.atomic import refuse_existing, remove_stale_temporaries
 
     options = PredictOptions(
         format=args.format, root=args.root, label_map=args.label_map, label_tree=args.label_tree,
@@ -101,6 +130,13 @@ def _cmd_predict(args) -> int:
     review = None if args.review is None else (args.review or default_review_path(args.out))
     _require(args.checkpoint, "checkpoint")
     check_request(args.input, args.out, options, review, args.overwrite)  # answered before torch is loaded
+    from .report.prediction_report import predict_report_path
+
+    html = None if args.export else predict_report_path(args.out)
+    refuse_existing([html] if html else [], args.overwrite, "report")  # the predictions' HTML report
+    for target in (Path(args.out), Path(review) if review else None, html):
+        if target is not None:
+            remove_stale_temporaries(target.parent, targets=[target.name])
     from .prediction.predictor import write_predictions
     from .report import try_write_predict_report
 
@@ -124,17 +160,33 @@ def _cmd_predict(args) -> int:
 
 def _cmd_report(args) -> int:
     _require(args.path, "path")
-    from .report import write_report
+    import contextlib
 
-    print(f"report: {write_report(args.path, out=args.out, top=args.top, image_root=args.image_root)}")
+    from .report import write_report
+    from .report.dispatch import report_path
+    from .utils.atomic import refuse_existing, remove_stale_temporaries
+    from .utils.locks import RunLock
+
+    target = report_path(args.path, args.out)
+    if target is not None:
+        refuse_existing([target], args.overwrite, "report")
+    is_run = Path(args.path).is_dir() and (Path(args.path) / "metrics.json").is_file()
+    with RunLock(args.path) if is_run else contextlib.nullcontext():  # a run folder has one writer at a time
+        if is_run:
+            remove_stale_temporaries(args.path, recursive=True, min_age=0.0)
+        elif target is not None:
+            remove_stale_temporaries(target.parent, targets=[target.name])
+        print(f"report: {write_report(args.path, out=args.out, top=args.top, image_root=args.image_root)}")
     return 0
 
 
 def _cmd_export_encoder(args) -> int:
     _require(args.checkpoint, "checkpoint")
     from .models.persistence import export_encoder
+    from .utils.atomic import remove_stale_temporaries
 
-    print(f"encoder weights: {export_encoder(args.checkpoint, args.out)}")
+    remove_stale_temporaries(Path(args.out).parent, targets=[Path(args.out).name])
+    print(f"encoder weights: {export_encoder(args.checkpoint, args.out, overwrite=args.overwrite)}")
     return 0
 
 
@@ -243,7 +295,11 @@ def _cmd_keys(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every command."""
+    """The argument parser of every command.
+
+    Returns:
+        The parser.
+    """
     parser = argparse.ArgumentParser(prog="seafloorhmc", description=__doc__)
     parser.add_argument("--version", action="version", version=f"seafloorhmc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -261,8 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override keys of the saved config (e.g. data.annotations=other.csv)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
-    p.add_argument("--out", help="folder for metrics.json")
+    p.add_argument("--out", help="folder for the metrics: OUT/metrics.json, or OUT/metrics-<split>.json when OUT is "
+                                 "a run folder (whose own metrics.json is never replaced)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing metrics file")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("synth", help="write the built-in synthetic seafloor dataset")
@@ -270,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=600, help="number of images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, default=128, help="image side in pixels")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace the dataset this command wrote there before")
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("predict", help="predict taxa for a folder, a CSV of images/points or an annotation export")
@@ -295,7 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the review queue, most uncertain first (default PATH: <out>.review.csv)")
     p.add_argument("--wide", action="store_true", help="one probability column per node instead of JSON")
     p.add_argument("--top-k", type=int, default=5, help="machine suggestions per row")
-    p.add_argument("--threshold", type=float, help="probability above which a node is predicted (default: eval.threshold)")
+    p.add_argument("--threshold", type=float,
+                   help="probability above which a node is predicted (default: eval.threshold)")
     p.add_argument("--review-threshold", type=float,
                    help="uncertainty above which a row needs review (default: the threshold calibrated on validation "
                         "at the end of training, else eval.review_threshold)")
@@ -312,11 +371,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="predictions: the .html file (default: CSV name with .html); sweep: the folder")
     p.add_argument("--top", type=int, default=24, help="predictions: most uncertain rows shown as thumbnails")
     p.add_argument("--image-root", help="predictions: folder the image paths are relative to (predict's --root)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("export-encoder", help="save a trained run's encoder weights for model.weights=")
     p.add_argument("checkpoint", help="run folder or .safetensors file")
     p.add_argument("out", help="output .safetensors file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
     p.set_defaults(func=_cmd_export_encoder)
 
     p = sub.add_parser("sweep", help="run a grid of trainings (methods × fractions × seeds ...), resumable, "
@@ -363,29 +424,122 @@ def main(argv: list[str] | None = None) -> int:
         argv: Arguments (default: ``sys.argv[1:]``).
 
     Returns:
-        The exit status: 0 on success, 1 when sweep cells failed, 2 on a user error, 130 on Ctrl-C.
+        The exit status: 0 on success, 1 when sweep cells failed, 2 on a user error, 70 on a bug
+        in seafloorhmc, 130 on Ctrl-C, 141 when the output pipe closed.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure_logging()
+    with _logging_to_stderr():
+        return _run(args)
+
+
+def _run(args) -> int:
+    show_traceback = os.environ.get(TRACEBACK_VARIABLE, "").strip() not in ("", "0")
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe fails here, inside the handlers, not at interpreter exit
+        return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileExistsError, FileNotFoundError, RuntimeError) as err:
-        print(f"seafloorhmc {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except Exception as err:  # noqa: BLE001 - every exception ends as one line (module docstring)
+        if show_traceback:
+            traceback.print_exc()
+        message, is_bug = describe_error(err)
+        if not is_bug:
+            print(f"seafloorhmc {args.command}: error: {message}", file=sys.stderr)
+            return EXIT_USER_ERROR
+        where = "" if show_traceback else _save_traceback(err)
+        print(f"seafloorhmc {args.command}: internal error (a bug in seafloorhmc, not in your data or settings): "
+              f"{message} — {where}please report it", file=sys.stderr)
+        return EXIT_BUG
 
 
-def _configure_logging() -> None:
-    """Library log records of INFO and above go to stderr as plain lines (progress, warnings)."""
+_BUG_TYPES = ("TypeError", "AttributeError", "KeyError", "IndexError", "NameError", "AssertionError",
+              "UnboundLocalError", "ZeroDivisionError", "NotImplementedError", "RecursionError", "ImportError",
+              "ModuleNotFoundError", "SyntaxError", "StopIteration")
+_WORKER_ERROR = re.compile(r"Caught (\w+) in DataLoader worker process \d+")
+
+
+def describe_error(err: BaseException) -> tuple[str, bool]:
+    """The one line to show for an exception, and whether it is a bug rather than a user error.
+
+    User errors: every exception type defined by seafloorhmc, ``ValueError`` (bad values, files,
+    rows, nodes, settings), ``OSError`` (missing, unreadable or existing files), arithmetic
+    failures (a diverged run), running out of (GPU) memory, and the same raised in a DataLoader
+    worker (which torch re-raises wrapped, with the worker's traceback in the message).
+
+    Args:
+        err: The exception.
+
+    Returns:
+        (message without newlines, is a bug).
+    """
+    text = str(err)
+    if isinstance(err, RuntimeError):
+        wrapped = _WORKER_ERROR.search(text)
+        if wrapped is not None:  # the worker's own last line: "BadImageError: cannot read image ...: truncated"
+            lines = [line.strip() for line in text.splitlines() if line.strip()]
+            inner = wrapped.group(1)
+            last = next((line for line in reversed(lines) if line.startswith(f"{inner}:")), lines[-1])
+            message = last.split(":", 1)[1].strip() if last.startswith(f"{inner}:") else last
+            return _one_line(message if inner not in _BUG_TYPES else f"{inner}: {message}"), inner in _BUG_TYPES
+        if "DataLoader worker" in text and "exited unexpectedly" in text:
+            return (_one_line(text) + " — a data-loading process died, usually for lack of memory or shared memory; "
+                    "lower data.workers or train.batch_size", False)
+    ours = any(cls.__module__.split(".")[0] == "seafloorhmc" for cls in type(err).__mro__)
+    if ours or isinstance(err, (ValueError, OSError, FloatingPointError, OverflowError, MemoryError)):
+        return _one_line(text or type(err).__name__), False
+    if type(err).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError, without importing torch here
+        return _one_line(text.split(". ")[0]) + " — lower train.batch_size or data.image_size", False
+    return _one_line(f"{type(err).__name__}: {text}" if text else type(err).__name__), True
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _save_traceback(err: BaseException) -> str:
+    """Write the traceback to a temporary file; the phrase naming it (empty if it cannot be written)."""
+    try:
+        fd, path = tempfile.mkstemp(prefix="seafloorhmc-traceback-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("".join(traceback.format_exception(err)))
+    except OSError:
+        return f"set {TRACEBACK_VARIABLE}=1 to see the traceback; "
+    return f"traceback in {path} (or set {TRACEBACK_VARIABLE}=1 to print it); "
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush does not fail on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+@contextlib.contextmanager
+def _logging_to_stderr():
+    """Library log records of INFO and above go to stderr as plain lines while a command runs.
+
+    The logger's previous set-up is restored afterwards, so calling :func:`main` from Python (a
+    notebook, a test) leaves no handler behind bound to a stream that may since have closed.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("seafloorhmc")
+    saved = logger.handlers[:], logger.level, logger.propagate
     logger.handlers[:] = [handler]
     logger.setLevel(logging.INFO)
     logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.handlers[:], logger.level, logger.propagate = saved
 
 
 if __name__ == "__main__":

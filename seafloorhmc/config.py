@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -50,10 +51,12 @@ from .errors import ConfigError
 
 __all__ = ["Config", "DataConfig", "ModelConfig", "LossConfig", "TrainConfig", "EvalConfig", "ConfigError",
            "load_config", "config_from_dict", "apply_overrides", "parse_override", "set_key", "validate", "describe",
-           "config_changes", "RESUMABLE_KEYS"]
+           "config_changes", "RESUMABLE_KEYS", "Range", "NUMERIC_RANGES", "numeric_keys"]
 
-#: Keys a run may change when it is resumed: they do not change what is computed.
-RESUMABLE_KEYS = frozenset({"train.progress", "train.report", "data.workers", "train.device", "name"})
+#: Keys a run may change when it is resumed: they do not change what is computed on the images that
+#: are used. ``data.skip_bad_images`` may be turned on to leave out images found unreadable since.
+RESUMABLE_KEYS = frozenset({"train.progress", "train.report", "data.workers", "train.device", "name",
+                            "data.skip_bad_images"})
 
 
 def doc(default: Any, text: str) -> Any:
@@ -63,6 +66,8 @@ def doc(default: Any, text: str) -> Any:
 
 @dataclass
 class DataConfig:
+    """``data.*``: where the images and labels come from and how samples are made of them."""
+
     format: str = doc("synthetic", "where the images and labels come from")
     root: str | None = doc(None, "data folder (images; C-HMCNN data root for hmc; output folder for synthetic)")
     annotations: str | None = doc(None, "annotation file (manifest/BIIGLE/SQUIDLE+/CoralNet/BenthicNet CSV)")
@@ -120,6 +125,8 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
+    """``model.*``: the encoder and the hierarchical head."""
+
     encoder: str = doc("resnet18", "any timm model name (hmc data: ignored, features go straight to the head)")
     pretrained: bool = doc(False, "load pretrained encoder weights from `weights` (no downloads)")
     weights: str | None = doc(None, "local weights file for the encoder (.safetensors or a weights_only .pt/.pth)")
@@ -135,13 +142,16 @@ class ModelConfig:
     dropout: float = doc(0.7, "dropout after each hidden layer of the head")
     embedding_dim: int = doc(256, "prototype head: width d of the L2-normalised embedding")
     temperature: float = doc(0.1, "prototype head: τ of the cosine logits cos/τ")
-    prototype_noise: float = doc(0.01, "prototype head: ε of the uniform noise on the prototypes while training (0: off)")
+    prototype_noise: float = doc(0.01, "prototype head: ε of the uniform noise on the prototypes while training "
+                                       "(0: off)")
     prototype_lr_scale: float = doc(5.0, "prototype head: LR multiplier of the finest level's prototypes, doubled per "
                                          "coarser level (5×, 10×, 20× in HCAL's code)")
 
 
 @dataclass
 class LossConfig:
+    """``loss.*``: the rare-node loss (node weights, focal factor, schedules) and HCAL's level weights."""
+
     node_weights: NodeWeightMode = doc("none", "node-wise imbalance weights")
     omega: float = doc(0.25, "minimum weight ω of the rescaled node weights (and the schedules' target)")
     negative_weights: NegativeWeights = doc("ones", "weights on the other target value")
@@ -165,6 +175,8 @@ class LossConfig:
 
 @dataclass
 class TrainConfig:
+    """``train.*``: optimisation, devices, epochs and epoch selection."""
+
     epochs: int = doc(10, "training epochs")
     batch_size: int = doc(32, "batch size")
     optimizer: Optimizer = doc("adamw", "optimizer")
@@ -181,7 +193,8 @@ class TrainConfig:
     amp: Amp = doc("auto", "bf16 autocast (auto: on CUDA only)")
     channels_last: ChannelsLast = doc("auto", "channels-last memory format (auto: on CUDA)")
     compile: bool = doc(False, "torch.compile the model")
-    select_metric: SelectMetric = doc("au_prc", "validation metric that picks the best epoch (loss, ece and hvr: lowest)")
+    select_metric: SelectMetric = doc("au_prc", "validation metric that picks the best epoch (loss, ece and hvr: "
+                                                "lowest)")
     eval_every: int = doc(1, "validate every N epochs")
     max_steps_per_epoch: int | None = doc(None, "cap on batches per epoch (smoke tests)")
     deterministic: bool = doc(False, "deterministic kernels (slower)")
@@ -192,6 +205,8 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
+    """``eval.*``: thresholds, review flags and decoding."""
+
     threshold: float = doc(0.5, "probability above which a node is predicted")
     review_threshold: float = doc(0.5, "uncertainty above which a prediction needs review, when it is not "
                                        "calibrated (eval.review_calibration=off, or no validation split)")
@@ -208,6 +223,8 @@ class EvalConfig:
 
 @dataclass
 class Config:
+    """A whole run configuration: the seed, the name and the five sections."""
+
     seed: int = doc(0, "seed for everything")
     name: str = doc("", "run name (empty: the name of the run's output folder)")
     data: DataConfig = field(default_factory=DataConfig)
@@ -217,9 +234,19 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict:
+        """Plain nested data (what ``config.yaml`` and checkpoints store).
+
+        Returns:
+            The configuration as dicts.
+        """
         return dataclasses.asdict(self)
 
     def to_yaml(self) -> str:
+        """The configuration as YAML text.
+
+        Returns:
+            The text.
+        """
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
 
@@ -273,9 +300,12 @@ def _coerce(value, tp, key: str):
         try:
             if isinstance(value, bool):
                 raise ValueError
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+        return number
     if tp is str:
         if isinstance(value, (dict, list)):
             raise ConfigError(f"{key}: expected text, got {value!r}")
@@ -375,14 +405,159 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         raise ConfigError(f"{path}: {err}" if path else str(err)) from None
 
 
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric key may take: an interval, open or closed at each end, None = unbounded.
+
+    Attributes:
+        low: Lower bound (None: none).
+        high: Upper bound (None: none).
+        low_open: Whether ``low`` itself is excluded.
+        high_open: Whether ``high`` itself is excluded.
+        why: What a value outside means, for the message.
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    why: str = ""
+
+    def contains(self, value: float) -> bool:
+        """Whether ``value`` lies in the interval.
+
+        Args:
+            value: The number to test.
+
+        Returns:
+            True inside the interval.
+        """
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return False
+        return not (self.high is not None and (value > self.high or (self.high_open and value == self.high)))
+
+    def describe(self) -> str:
+        """What a value must do, in words: ``be positive``, ``be at least 1``, ``lie in [0, 1)``.
+
+        Returns:
+            The phrase (it follows "must").
+        """
+        if self.low is not None and self.high is not None:
+            return f"lie in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        if self.low == 0:
+            return "be positive" if self.low_open else "be non-negative"
+        if self.low is not None:
+            return f"be {'greater than' if self.low_open else 'at least'} {self.low:g}"
+        if self.high is not None:
+            return f"be {'less than' if self.high_open else 'at most'} {self.high:g}"
+        return "be a number"
+
+
+_POSITIVE = Range(0, low_open=True)
+_NON_NEGATIVE = Range(0)
+_AT_LEAST_ONE = Range(1)
+_SHARE = Range(0, 1)
+_PROBABILITY_BELOW_ONE = Range(0, 1, high_open=True)
+
+#: The range of every int/float key (null, where a key allows it, means "off" and is not checked).
+#: A test checks that every numeric key of the schema is listed here: a new key declares its range.
+NUMERIC_RANGES: dict[str, Range] = {
+    "seed": _NON_NEGATIVE,
+    "data.patch_size": _AT_LEAST_ONE,
+    "data.image_size": _AT_LEAST_ONE,
+    "data.min_crop_scale": Range(0, 1, low_open=True),
+    "data.val_fraction": _PROBABILITY_BELOW_ONE,
+    "data.test_fraction": _PROBABILITY_BELOW_ONE,
+    "data.train_fraction": Range(0, 1, low_open=True),
+    "data.train_count": _AT_LEAST_ONE,
+    "data.subsample_seed": _NON_NEGATIVE,
+    "data.lpros_share": Range(0, 1, low_open=True),
+    "data.max_image_pixels": Range(1, why="use null for no limit"),
+    "data.synthetic_images": _AT_LEAST_ONE,
+    "data.synthetic_size": Range(16, why="smaller scenes cannot hold an organism"),
+    "data.synthetic_seed": _NON_NEGATIVE,
+    "data.workers": _NON_NEGATIVE,
+    "model.noise_alpha": _SHARE,
+    "model.drop_rate": _PROBABILITY_BELOW_ONE,
+    "model.members": _AT_LEAST_ONE,
+    "model.hidden": _AT_LEAST_ONE,
+    "model.head_layers": _AT_LEAST_ONE,
+    "model.dropout": _PROBABILITY_BELOW_ONE,
+    "model.embedding_dim": _AT_LEAST_ONE,
+    "model.temperature": _POSITIVE,
+    "model.prototype_noise": _NON_NEGATIVE,
+    "model.prototype_lr_scale": _POSITIVE,
+    "loss.omega": _NON_NEGATIVE,
+    "loss.focal_k": Range(0, why="a negative exponent makes the weight of a certain node infinite"),
+    "loss.focal_min": _NON_NEGATIVE,
+    "loss.schedule_k": _POSITIVE,
+    "loss.mixed_lambda": _SHARE,
+    "loss.gamma": _POSITIVE,
+    "loss.dwa_temperature": _POSITIVE,
+    "train.epochs": _AT_LEAST_ONE,
+    "train.batch_size": _AT_LEAST_ONE,
+    "train.lr": Range(0, low_open=True, why="a zero learning rate trains nothing and a negative one climbs the loss"),
+    "train.encoder_lr": Range(0, low_open=True, why="to keep the encoder fixed set model.freeze=true"),
+    "train.weight_decay": Range(0, why="negative weight decay inflates the weights"),
+    "train.momentum": _PROBABILITY_BELOW_ONE,
+    "train.warmup_epochs": _NON_NEGATIVE,
+    "train.grad_clip": Range(0, low_open=True, why="use null for no clipping"),
+    "train.eval_every": _AT_LEAST_ONE,
+    "train.max_steps_per_epoch": _AT_LEAST_ONE,
+    "eval.threshold": _PROBABILITY_BELOW_ONE,
+    "eval.review_threshold": _NON_NEGATIVE,
+}
+
+
+def numeric_keys(cls=Config, prefix: str = "") -> list[str]:
+    """Every int/float key of the schema (optional ones included), dotted.
+
+    Args:
+        cls: The config section to list.
+        prefix: Dotted prefix of its keys.
+
+    Returns:
+        The keys, in declaration order.
+    """
+    keys = []
+    for f in dataclasses.fields(cls):
+        tp = _hints(cls)[f.name]
+        if _is_section(tp):
+            keys += numeric_keys(tp, f"{prefix}{f.name}.")
+            continue
+        args = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+        if any(a in (int, float) for a in args):
+            keys.append(prefix + f.name)
+    return keys
+
+
+def _value(config: Config, key: str):
+    node = config
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def _validate_ranges(config: Config) -> None:
+    """Refuse numbers no run can mean (``train.lr=-1``, ``train.weight_decay=-0.1``) before anything runs."""
+    for key, allowed in NUMERIC_RANGES.items():
+        value = _value(config, key)
+        if value is None or allowed.contains(value):
+            continue
+        why = f" ({allowed.why})" if allowed.why else ""
+        raise ConfigError(f"{key} must {allowed.describe()}, got {value:g}{why}")
+
+
 def validate(config: Config) -> None:
-    """Cross-field checks that single-field types cannot express."""
-    if config.model.members < 1:
-        raise ConfigError(f"model.members must be at least 1, got {config.model.members}")
-    if not 0.0 <= config.model.noise_alpha <= 1.0:
-        raise ConfigError(f"model.noise_alpha must lie in [0, 1], got {config.model.noise_alpha}")
-    if not 0.0 <= config.model.dropout < 1.0:
-        raise ConfigError(f"model.dropout must lie in [0, 1), got {config.model.dropout}")
+    """Ranges and cross-field checks that single-field types cannot express.
+
+    Args:
+        config: The configuration to check.
+
+    Raises:
+        ConfigError: Naming the first key that cannot be used, and why.
+    """
+    _validate_ranges(config)
     if config.model.member_type == "mc_dropout" and config.model.dropout == 0.0:
         raise ConfigError("model.member_type=mc_dropout needs model.dropout > 0")
     if config.model.pretrained and not config.model.weights:
@@ -396,12 +571,9 @@ def validate(config: Config) -> None:
                           "(or drop model.weights) so the encoder is not silently left at its random initialisation")
     if config.model.head == "prototype":
         _validate_prototype(config)
-    if config.loss.mixed_lambda is not None and not 0.0 <= config.loss.mixed_lambda <= 1.0:
-        raise ConfigError(f"loss.mixed_lambda must lie in [0, 1], got {config.loss.mixed_lambda}")
-    if config.train.epochs < 1 or config.train.batch_size < 1:
-        raise ConfigError("train.epochs and train.batch_size must be positive")
-    if not 0.0 <= config.data.val_fraction < 1.0 or not 0.0 <= config.data.test_fraction < 1.0:
-        raise ConfigError("data.val_fraction and data.test_fraction must lie in [0, 1)")
+    if config.train.warmup_epochs > config.train.epochs:
+        raise ConfigError(f"train.warmup_epochs={config.train.warmup_epochs:g} is longer than the run "
+                          f"(train.epochs={config.train.epochs}): the learning rate would never reach train.lr")
     if config.data.val_fraction + config.data.test_fraction >= 1.0:
         raise ConfigError("data.val_fraction + data.test_fraction must leave some training data")
     _validate_subsample(config.data)
@@ -440,26 +612,13 @@ def _validate_prototype(config: Config) -> None:
         if value != off:
             raise ConfigError(f"{key}={value} belongs to the rare-node loss, which model.head=prototype does not use; "
                               f"set {key}={off if off is not None else 'null'}")
-    for key, value in (("model.embedding_dim", m.embedding_dim), ("model.temperature", m.temperature),
-                       ("model.prototype_lr_scale", m.prototype_lr_scale), ("loss.gamma", loss.gamma),
-                       ("loss.dwa_temperature", loss.dwa_temperature)):
-        if value <= 0:
-            raise ConfigError(f"{key} must be positive, got {value}")
-    if m.prototype_noise < 0:
-        raise ConfigError(f"model.prototype_noise must be non-negative, got {m.prototype_noise}")
 
 
 def _validate_subsample(d: DataConfig) -> None:
-    """Limited-data and resampling keys: one size, in range."""
+    """Limited-data and resampling keys: one size, and no LPROS with the single-path filter."""
     if d.train_fraction is not None and d.train_count is not None:
         raise ConfigError(f"data.train_fraction={d.train_fraction} and data.train_count={d.train_count}: "
                           "give one of them, not both")
-    if d.train_fraction is not None and not 0.0 < d.train_fraction <= 1.0:
-        raise ConfigError(f"data.train_fraction must lie in (0, 1], got {d.train_fraction}")
-    if d.train_count is not None and d.train_count < 1:
-        raise ConfigError(f"data.train_count must be at least 1, got {d.train_count}")
-    if not 0.0 < d.lpros_share <= 1.0:
-        raise ConfigError(f"data.lpros_share must lie in (0, 1], got {d.lpros_share}")
     if d.resample == "lpros" and d.single_path:
         raise ConfigError("data.resample=lpros with data.single_path=true is not supported: the single-path filter "
                           "would recompute node weights from the cloned rows; drop one of them")

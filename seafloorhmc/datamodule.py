@@ -8,34 +8,49 @@ sets in-memory :class:`~seafloorhmc.data.dataset.TensorBatches`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from .config import Config, ConfigError
-from .distributed import DistContext
-from .levels import keep_single_path, single_path_mask
-from .taxonomy import Taxonomy
 from .data.arff import fit_preprocessor, load_hmc_dataset
+from .data.checks import (
+    BadImagesError,
+    check_images,
+    default_check_cache,
+    label_lookalikes,
+    separator_in_names,
+    unknown_labels,
+)
 from .data.dataset import HierarchicalImageDataset, TensorBatches, collate_skipping_bad
 from .data.formats import DataFormat
 from .data.loaders import EpochLoader, RankBatches
-from .data.patches import patch_size_warning
 from .data.lpros import clone_samples, clone_targets, lpros_for_config
+from .data.patches import patch_size_warning
 from .data.readers import FORMATS
 from .data.records import AnnotationRecord, group_samples
 from .data.splits import split_samples
 from .data.subsample import subset_for_config, subset_record
 from .data.transforms import eval_transform_for, train_transform_for
+from .distributed import DistContext
+from .labels import PATH_ID_SEP
+from .levels import keep_single_path, single_path_mask
+from .taxonomy import Taxonomy, TaxonomyError
 
-__all__ = ["DataModule", "Loaders", "prepare_data", "read_records"]
+__all__ = ["DataModule", "Loaders", "prepare_data", "read_records", "describe_samples"]
+
+log = logging.getLogger(__name__)
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Loaders:
+    """The loaders of one run's splits (None where a split is empty)."""
+
     train: object
     val: object | None
     test: object | None
@@ -43,8 +58,10 @@ class Loaders:
 
 @dataclass
 class DataModule:
-    """Everything training needs from the data. ``train_targets`` are the rows of the training
-    split proper (node weights and rare-node metrics are computed from them).
+    """Everything training needs from the data.
+
+    ``train_targets`` are the rows of the training split proper (node weights and rare-node
+    metrics are computed from them).
     """
 
     taxonomy: Taxonomy
@@ -57,6 +74,7 @@ class DataModule:
     info: dict = field(default_factory=dict)
     collate_fn: object = None
     train_record: dict | None = None  # limited-data subset / LPROS clones, saved as train_subset.json
+    bad_images: dict[str, str] = field(default_factory=dict)  # left out (data.skip_bad_images): path → reason
 
     def loaders(self, config: Config, dist: DistContext, pin_memory: bool = False) -> Loaders:
         """Per-rank loaders: ``train.batch_size`` is the global batch, each of the W ranks takes 1/W.
@@ -82,7 +100,7 @@ class DataModule:
                 return None
             return EpochLoader(dataset, per_rank, shuffle=shuffle, seed=config.seed,
                                workers=config.data.workers, collate_fn=self.collate_fn, pin_memory=pin_memory,
-                               rank=dist.rank, world_size=dist.world_size)
+                               rank=dist.rank, world_size=dist.world_size, fold_single=shuffle)
 
         return Loaders(make(self.train, True), make(self.val, False), make(self.test, False))
 
@@ -115,6 +133,9 @@ def read_records(config: Config, fmt: DataFormat,
 
     Returns:
         (records, label tree path or None).
+
+    Raises:
+        ConfigError: If the format holds no images (feature data).
     """
     d = config.data
     options = fmt.reader_options(d)
@@ -131,12 +152,97 @@ def read_records(config: Config, fmt: DataFormat,
     return records, label_tree
 
 
+def describe_samples(config: Config, fmt: DataFormat, records: Sequence[AnnotationRecord] = ()) -> dict[str, str]:
+    """What one sample is and where the data comes from, in words (for metrics.json and report.html).
+
+    Args:
+        config: The run configuration.
+        fmt: Its data format.
+        records: The records read (names the image folder when the format's source key is unset,
+            as for generated synthetic data).
+
+    Returns:
+        ``{"sample": ..., "source": ...}``.
+    """
+    d = config.data
+    source = getattr(d, fmt.source) or (str(Path(records[0].image).parent) if records else "(not set)")
+    if d.group_by == "annotation" and fmt.geometry:
+        sample = (f"{d.patch_size}-px patch around each annotated point or shape, resized to {d.image_size} px "
+                  "(whole image where an annotation has no place)")
+    else:
+        sample = f"whole image, resized to {d.image_size} px"
+    return {"sample": sample, "source": f"{fmt.name}: {source}"}
+
+
+def _check_labels(config: Config, records: Sequence[AnnotationRecord], taxonomy: Taxonomy,
+                  label_tree: str | None) -> None:
+    """Unknown labels are an error listing all of them; look-alike spellings are warnings."""
+    sep = config.data.separator
+    first_seen: dict[tuple[str, ...], str] = {}
+    for record in records:
+        first_seen.setdefault(record.path, record.where or record.image)
+    if label_tree:
+        def resolves(label: str) -> bool:
+            try:
+                taxonomy.resolve(label)
+            except TaxonomyError:
+                return False
+            return True
+
+        labels = [(PATH_ID_SEP.join(path), where) for path, where in first_seen.items()]
+        missing = unknown_labels(labels, taxonomy.nodes, sep, is_known=resolves)
+        if missing:
+            raise TaxonomyError(f"{len(missing)} label{'s are' if len(missing) > 1 else ' is'} not in the label tree "
+                                f"{label_tree}: " + "; ".join(missing[:10])
+                                + (f"; and {len(missing) - 10} more" if len(missing) > 10 else ""))
+        return
+    for lookalike in label_lookalikes(first_seen.items(), sep):
+        log.warning("%s", lookalike.message())
+    glued = separator_in_names(first_seen.items(), sep)
+    if glued is not None:
+        log.warning("label %r (%s) contains %r without the spaces of data.separator=%r, so it is read as one name; "
+                    "set data.separator to the separator the file uses", glued[0], glued[1], sep.strip(), sep)
+
+
+def _check_images(config: Config, splits: dict[str, list], dist: DistContext | None) -> dict[str, str]:
+    """Decode every image of every split once; raise listing the bad ones, or return them to leave out.
+
+    Under DDP rank 0 checks first and the other ranks then read its verdicts from the cache.
+    """
+    d = config.data
+    paths = [s.image for samples in splits.values() for s in samples]
+    is_main = dist is None or dist.is_main
+    if not is_main:
+        dist.barrier()
+    found = check_images(paths, d.max_image_pixels, d.allow_truncated, progress=config.train.progress and is_main,
+                         cache=default_check_cache())
+    if is_main and dist is not None:
+        dist.barrier()
+    if found.truncated and is_main:
+        log.warning("%d truncated image%s accepted (data.allow_truncated=true; the missing part is grey), e.g. %s",
+                    len(found.truncated), "s" if len(found.truncated) > 1 else "", found.truncated[0])
+    if found.bad and not d.skip_bad_images:
+        raise BadImagesError(found.bad)
+    return found.bad
+
+
+def _leave_out(splits: dict[str, list], bad: dict[str, str]) -> dict[str, int]:
+    """Drop the samples of unreadable images from every split, in place; samples dropped per split."""
+    dropped = {}
+    for name, samples in splits.items():
+        kept = [s for s in samples if s.image not in bad]
+        dropped[name] = len(samples) - len(kept)
+        splits[name] = kept
+    return dropped
+
+
 def _prepare_images(config: Config, fmt: DataFormat, dist: DistContext | None) -> DataModule:
     d = config.data
     records, label_tree = read_records(config, fmt, dist)
     if not records:
         raise ConfigError(f"data.format={d.format}: no annotations found")
     taxonomy = Taxonomy.from_csv(label_tree) if label_tree else Taxonomy.from_paths([r.path for r in records])
+    _check_labels(config, records, taxonomy, label_tree)
     samples = group_samples(records, by=fmt.grouping(d.group_by))
     patch_images = [s.image for s in samples if s.geometry is not None and s.geometry.kind in ("point", "circle")]
     if patch_images and (warning := patch_size_warning(patch_images, d.patch_size)):
@@ -149,23 +255,36 @@ def _prepare_images(config: Config, fmt: DataFormat, dist: DistContext | None) -
     if d.train_on_val:
         splits["train"] += splits["val"]
         splits["val"] = []
+    # every image the run will use is checked before the first epoch; bad ones leave every split together,
+    # after the split is drawn, so the other images keep their splits whether or not bad ones are skipped
+    splits["clones"] = clones
+    bad = _check_images(config, splits, dist)
+    left_out = _leave_out(splits, bad) if bad else {}
+    clones = splits.pop("clones")
+    if bad and (dist is None or dist.is_main):
+        counts = ", ".join(f"{k} {v}" for k, v in left_out.items() if v and k != "clones")
+        log.warning("left out %d unreadable image%s (data.skip_bad_images=true; samples dropped: %s): %s",
+                    len(bad), "s" if len(bad) > 1 else "", counts,
+                    "; ".join(f"{p}: {r}" for p, r in list(bad.items())[:5]) + (" ..." if len(bad) > 5 else ""))
     if not splits["train"]:
-        raise ConfigError("the training split is empty")
+        raise ConfigError("the training split is empty" + (f" once the {len(bad)} unreadable images are left out"
+                                                           if bad else ""))
     n_weighted = len(splits["train"])  # node weights and rare nodes: the rows before any LPROS clone
     splits["train"] += clones
     train_tf = train_transform_for(config) if d.augment else eval_transform_for(config)
     common = dict(taxonomy=taxonomy, patch_size=d.patch_size, max_pixels=d.max_image_pixels,
                   allow_truncated=d.allow_truncated, skip_bad=d.skip_bad_images, seed=config.seed)
     train = HierarchicalImageDataset(splits["train"], transform=train_tf, **common)
-    val = HierarchicalImageDataset(splits["val"], transform=eval_transform_for(config), **common) if splits["val"] else None
-    test = HierarchicalImageDataset(splits["test"], transform=eval_transform_for(config), **common) if splits["test"] else None
+    val, test = (HierarchicalImageDataset(splits[name], transform=eval_transform_for(config), **common)
+                 if splits[name] else None for name in ("val", "test"))
     info = {"format": d.format, "train": len(splits["train"]), "val": len(splits["val"]), "test": len(splits["test"]),
-            "nodes": len(taxonomy), "records": len(records)}
+            "nodes": len(taxonomy), "records": len(records), **describe_samples(config, fmt, records),
+            "skipped_images": len(bad)}
     if d.single_path:
         info["dropped_multi_path"] = dropped
     info.update(subset_info)
     return DataModule(taxonomy, train, val, test, train.targets[:n_weighted], train.known[:n_weighted], info=info,
-                      collate_fn=collate_skipping_bad, train_record=record)
+                      collate_fn=collate_skipping_bad, train_record=record, bad_images=bad)
 
 
 def _limit_and_resample(config: Config, samples: list, taxonomy: Taxonomy) -> tuple[list, list, dict | None, dict]:

@@ -8,8 +8,20 @@ status 2. Module-specific errors live with their module (``TaxonomyError`` in :m
 
 from __future__ import annotations
 
-__all__ = ["ConfigError"]
+__all__ = ["ConfigError", "DivergenceError", "DIVERGENCE_CAUSES"]
+
+#: What usually makes a training run diverge, appended to every divergence message.
+DIVERGENCE_CAUSES = ("likely causes: a learning rate too high for this model and batch size (lower train.lr, e.g. "
+                     "tenfold), no gradient clipping (set train.grad_clip=1.0), or extreme input values")
 
 
 class ConfigError(ValueError):
     """A configuration key or value that cannot be used; the message names it and the choices."""
+
+
+class DivergenceError(FloatingPointError):
+    """Training diverged: a non-finite loss, gradient or prediction, or a loss far above its start.
+
+    The message names the epoch and step (counted from 1), the images of the batch where it was
+    seen, and :data:`DIVERGENCE_CAUSES`.
+    """

@@ -3,10 +3,16 @@
 Training scores its validation and test splits with :func:`evaluate_split`; :func:`evaluate_checkpoint`
 scores a saved model the same way (same :class:`~seafloorhmc.runtime.Runtime`, same data
 preparation), so evaluating a finished run's folder on its test split reproduces its ``metrics.json``.
+
+Non-finite predictions are never scored: they mean the model diverged, and
+:func:`collect_predictions` raises :class:`~seafloorhmc.errors.DivergenceError` naming the images.
+Evaluating *into* a run folder writes ``metrics-<split>.json`` beside the run's own
+``metrics.json`` (which only training writes) while holding the run's lock.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,17 +20,60 @@ import numpy as np
 import torch
 
 from .config import apply_overrides, config_from_dict
+from .data.checks import image_changed_since_check
+from .data.images import BadImageError
 from .datamodule import prepare_data
 from .decoding import evaluate_decodings
 from .distributed import SINGLE_PROCESS, DistContext
+from .errors import DIVERGENCE_CAUSES, DivergenceError
 from .losses import build_loss
 from .metrics import evaluate
 from .models.persistence import CheckpointError, load_trained_model, read_info
 from .runtime import Runtime
-from .taxonomy import Taxonomy
-from .utils.atomic import write_json
+from .taxonomy import Taxonomy, describe_taxonomy_change
+from .utils.atomic import refuse_existing, remove_stale_temporaries, write_json
+from .utils.locks import RunLock
 
-__all__ = ["collect_predictions", "evaluate_split", "evaluate_checkpoint"]
+__all__ = ["collect_predictions", "evaluate_split", "evaluate_checkpoint", "evaluation_output", "is_run_folder"]
+
+RUN_MARKERS = ("config.yaml", "checkpoints", "model.safetensors")
+
+
+def is_run_folder(folder: str | Path) -> bool:
+    """Whether ``folder`` is a training run's folder (its ``metrics.json`` belongs to training).
+
+    Args:
+        folder: A folder.
+
+    Returns:
+        True if it holds a run's config, checkpoints or model.
+    """
+    folder = Path(folder)
+    return any((folder / name).exists() for name in RUN_MARKERS)
+
+
+def evaluation_output(out: str | Path, split: str) -> Path:
+    """Where ``seafloorhmc evaluate --out OUT`` writes its metrics.
+
+    Args:
+        out: The ``--out`` folder.
+        split: The split scored.
+
+    Returns:
+        ``OUT/metrics-<split>.json`` in a training run's folder (whose ``metrics.json`` is the
+        run's own), else ``OUT/metrics.json``.
+    """
+    out = Path(out)
+    return out / f"metrics-{split}.json" if is_run_folder(out) else out / "metrics.json"
+
+
+def _describe_rows(loader, rows: torch.Tensor) -> str:
+    """The images (or row numbers) of some batch rows, for an error message."""
+    rows = rows[:4].tolist()
+    dataset = getattr(loader, "dataset", None)
+    if dataset is not None and hasattr(dataset, "image_path"):
+        return "images " + ", ".join(dataset.image_path(i) for i in rows)
+    return f"rows {rows}"
 
 
 @torch.no_grad()
@@ -44,6 +93,9 @@ def collect_predictions(model: torch.nn.Module, loader, loss_fn: torch.nn.Module
     Returns:
         ``probs``, ``targets``, ``known``, ``index`` (in dataset order, sampler padding dropped),
         ``loss`` and the per-level ``level_choices`` of heads that decide per level.
+
+    Raises:
+        DivergenceError: If the model's outputs for some rows are not finite.
     """
     model.eval()
     forward = model if forward is None else forward
@@ -61,6 +113,13 @@ def collect_predictions(model: torch.nn.Module, loader, loss_fn: torch.nn.Module
         with runtime.autocast():
             logits = forward(x)
         logits = logits.float()
+        prediction = model.predict_from_logits(logits)
+        finite = torch.isfinite(prediction.probs).all(dim=1).cpu()
+        if not bool(finite.all()):
+            bad = torch.as_tensor(batch["index"])[~finite]
+            raise DivergenceError(f"non-finite predictions for {len(bad)} of {len(finite)} rows of a batch "
+                                  f"({_describe_rows(loader, bad)}); the model's weights hold NaN or inf values — "
+                                  f"{DIVERGENCE_CAUSES}")
         loss = loss_fn(logits, target, None if bool(known.all()) else known).item()
         # weight each batch's mean by what it averaged over (the rare-node loss: known, evaluated
         # cells), so the split's loss does not depend on how rows fall into batches or ranks
@@ -68,7 +127,6 @@ def collect_predictions(model: torch.nn.Module, loader, loss_fn: torch.nn.Module
         weight = int((batch["known"] & model.taxonomy.eval_mask).sum()) if per_cell else target.shape[0]
         loss_sum += loss * weight
         count += weight
-        prediction = model.predict_from_logits(logits)
         probs.append(prediction.probs.cpu())
         for name, choice in prediction.level_choices.items():
             choices.setdefault(name, []).append(choice.cpu())
@@ -137,30 +195,49 @@ def evaluate_split(model: torch.nn.Module, loader, loss_fn: torch.nn.Module, tax
 
 
 def evaluate_checkpoint(checkpoint: str | Path, overrides: list[str] | tuple[str, ...] = (), split: str = "test",
-                        out: str | Path | None = None, device: str = "auto") -> dict:
+                        out: str | Path | None = None, device: str = "auto", overwrite: bool = False) -> dict:
     """Score a saved model on ``split`` of the data its config names (``overrides`` change it).
 
     Args:
         checkpoint: A run folder, checkpoint folder or ``model.safetensors``.
         overrides: ``key=value`` changes to the stored config (e.g. ``data.annotations=other.csv``).
         split: ``train``, ``val`` or ``test``.
-        out: Folder for ``metrics.json`` (None: write nothing).
+        out: Folder for the metrics (None: write nothing); see :func:`evaluation_output`. A run
+            folder is locked while it is evaluated into.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        overwrite: Replace an existing metrics file.
 
     Returns:
-        The metrics, with ``split``, ``checkpoint``, ``data`` and ``config`` added.
+        The metrics, with ``split``, ``checkpoint``, ``data`` and ``config`` added (and ``out``,
+        the file written, when ``out`` is given).
 
     Raises:
-        CheckpointError: If the data's taxonomy differs from the model's.
+        CheckpointError: If the data's taxonomy differs from the model's (naming the nodes added,
+            removed or moved).
         ValueError: If the data has no such split.
+        FileExistsError: If the metrics file exists and ``overwrite`` is not set.
+        RunLockedError: If ``out`` is a run folder another process holds.
     """
+    if out is None:
+        return _evaluate(checkpoint, overrides, split, device)
+    target = evaluation_output(out, split)
+    refuse_existing([target], overwrite, "metrics file")
+    with RunLock(out) if is_run_folder(out) else contextlib.nullcontext():
+        remove_stale_temporaries(target.parent, targets=[target.name])
+        metrics = _evaluate(checkpoint, overrides, split, device)
+        refuse_existing([target], overwrite, "metrics file")  # written meanwhile by another command
+        write_json(target, metrics)
+    return {**metrics, "out": str(target)}
+
+
+def _evaluate(checkpoint: str | Path, overrides, split: str, device: str) -> dict:
     info = read_info(checkpoint)
     config = config_from_dict(apply_overrides(info.config.to_dict(), overrides))
     bundle = prepare_data(config)
     if bundle.taxonomy.fingerprint() != info.fingerprint:
+        change = describe_taxonomy_change(info.taxonomy, bundle.taxonomy, config.data.separator)
         raise CheckpointError(f"checkpoint {info.path} was trained on a different taxonomy than the data "
-                              f"({info.fingerprint} vs {bundle.taxonomy.fingerprint()}): its outputs do not "
-                              "line up with these labels")
+                              f"({change}): its outputs do not line up with these labels")
     runtime = Runtime.from_config(config, device=device, images=bundle.feature_dim is None)
     model, _ = load_trained_model(info.path, runtime.device)
     model = runtime.prepare_model(model)
@@ -169,9 +246,14 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: list[str] | tuple[str
     if loader is None:
         raise ValueError(f"the data has no {split!r} split")
     loss = build_loss(config, bundle.taxonomy, bundle.train_targets).to(runtime.device)
-    metrics = evaluate_split(model, loader, loss, bundle.taxonomy, runtime, config.eval.threshold,
-                             bundle.train_targets, decoding=config.eval.decoding)
-    metrics.update({"split": split, "checkpoint": str(info.path), "data": bundle.info, "config": config.to_dict()})
-    if out is not None:
-        write_json(Path(out) / "metrics.json", metrics)
+    try:
+        metrics = evaluate_split(model, loader, loss, bundle.taxonomy, runtime, config.eval.threshold,
+                                 bundle.train_targets, decoding=config.eval.decoding)
+    except (BadImageError, RuntimeError) as err:
+        changed = image_changed_since_check(err)
+        if changed is None:
+            raise
+        raise changed from None
+    metrics.update({"split": split, "checkpoint": str(info.path), "data": bundle.info, "config": config.to_dict(),
+                    "skipped_images": len(bundle.bad_images)})
     return metrics

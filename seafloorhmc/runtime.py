@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .config import Config
+from .config import Config, ConfigError
 from .data.transforms import eval_transform_for
 
 __all__ = ["Runtime", "resolve_device"]
@@ -30,7 +30,7 @@ def resolve_device(name: str | torch.device) -> torch.device:
         The device.
 
     Raises:
-        RuntimeError: If CUDA is asked for but not available.
+        ConfigError: If CUDA is asked for but not available.
     """
     if isinstance(name, torch.device):
         return name
@@ -38,7 +38,8 @@ def resolve_device(name: str | torch.device) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"train.device={name} but CUDA is not available on this machine")
+        raise ConfigError(f"train.device={name} but CUDA is not available on this machine; use train.device=cpu "
+                          "(or auto)")
     return device
 
 

@@ -12,14 +12,15 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
 from .labels import PATH_ID_SEP, TaxonomyError, check_path_ids, label_table_paths, read_label_table, split_path
 
-__all__ = ["Taxonomy", "TaxonomyError", "PATH_ID_SEP", "split_path"]
+__all__ = ["Taxonomy", "TaxonomyError", "PATH_ID_SEP", "split_path", "TaxonomyChange", "taxonomy_change",
+           "describe_taxonomy_change"]
 
 
 class Taxonomy:
@@ -545,6 +546,107 @@ class Taxonomy:
                 lists[i] = np.unique(np.concatenate(parts))
             self._descendants = lists
         return self._descendants
+
+
+class TaxonomyChange(NamedTuple):
+    """How a taxonomy differs from another: node ids added and removed, nodes moved (old id, new id).
+
+    A node is *moved* when it keeps its name under another parent: in path-built taxonomies its id
+    changes (it shows up as removed + added, so those are paired by name), elsewhere its parents do.
+    Nodes under an added, removed or moved node are not listed again.
+    """
+
+    added: list[str]
+    removed: list[str]
+    moved: list[tuple[str, str]]
+    evaluated: list[str]  # nodes scored in one taxonomy but not the other
+
+    @property
+    def empty(self) -> bool:
+        """Whether nothing differs."""
+        return not (self.added or self.removed or self.moved or self.evaluated)
+
+
+def taxonomy_change(old: Taxonomy, new: Taxonomy) -> TaxonomyChange:
+    """What changed from ``old`` to ``new``.
+
+    Args:
+        old: The taxonomy a model was trained on.
+        new: The taxonomy of the data at hand.
+
+    Returns:
+        The nodes added, removed and moved, and those whose evaluation differs.
+    """
+    old_ids, new_ids = set(old.nodes), set(new.nodes)
+    removed = [n for n in old.nodes if n not in new_ids]
+    added = [n for n in new.nodes if n not in old_ids]
+    names_removed: dict[str, list[str]] = {}
+    names_added: dict[str, list[str]] = {}
+    for node in removed:
+        names_removed.setdefault(old.names[old.index[node]], []).append(node)
+    for node in added:
+        names_added.setdefault(new.names[new.index[node]], []).append(node)
+    moved = [(names_removed[name][0], names_added[name][0]) for name in names_removed
+             if len(names_removed[name]) == 1 and len(names_added.get(name, ())) == 1]
+    moved_old, moved_new = {a for a, _ in moved}, {b for _, b in moved}
+    for node in old.nodes:  # same id, other parents (taxonomies whose ids are not paths)
+        if node in new_ids:
+            before = {old.nodes[p] for p in old.parents[old.index[node]]}
+            after = {new.nodes[p] for p in new.parents[new.index[node]]}
+            if before != after:
+                moved.append((node, node))
+    removed = [n for n in removed if n not in moved_old]
+    added = [n for n in added if n not in moved_new]
+
+    def tops(nodes: list[str], taxonomy: Taxonomy, covered: set[str]) -> list[str]:
+        listed = set(nodes) | covered
+        return [n for n in nodes if not any(taxonomy.nodes[p] in listed for p in taxonomy.parents[taxonomy.index[n]])]
+
+    moved_tops = [(a, b) for a, b in moved
+                  if not any(old.nodes[p] in moved_old for p in old.parents[old.index[a]])
+                  or not any(new.nodes[p] in moved_new for p in new.parents[new.index[b]])]
+    common = old_ids & new_ids
+    evaluated = [n for n in old.nodes if n in common
+                 and bool(old.eval_mask[old.index[n]]) != bool(new.eval_mask[new.index[n]])]
+    return TaxonomyChange(tops(added, new, moved_new), tops(removed, old, moved_old), moved_tops, evaluated)
+
+
+def describe_taxonomy_change(old: Taxonomy, new: Taxonomy, sep: str = " > ", limit: int = 8) -> str:
+    """The change from ``old`` to ``new`` in one line, node paths written with the user's separator.
+
+    Args:
+        old: The taxonomy a model was trained on.
+        new: The taxonomy of the data at hand.
+        sep: The separator to write paths with (``data.separator``).
+        limit: Nodes named per kind of change.
+
+    Returns:
+        e.g. ``1 node added: Biota > Worms; 1 moved: Biota > Fishes → Biota > Vertebrates > Fishes``.
+    """
+    change = taxonomy_change(old, new)
+
+    def path(taxonomy: Taxonomy, node: str) -> str:
+        return sep.join(taxonomy.node_path(node))
+
+    def listing(items: list[str]) -> str:
+        shown = ", ".join(items[:limit])
+        return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+    parts = []
+    if change.added:
+        parts.append(f"{len(change.added)} node{'s' if len(change.added) > 1 else ''} added: "
+                     + listing([path(new, n) for n in change.added]))
+    if change.removed:
+        parts.append(f"{len(change.removed)} removed: " + listing([path(old, n) for n in change.removed]))
+    if change.moved:
+        parts.append(f"{len(change.moved)} moved: "
+                     + listing([f"{path(old, a)} → {path(new, b)}" for a, b in change.moved]))
+    if change.evaluated:
+        parts.append(f"{len(change.evaluated)} scored differently: "
+                     + listing([path(old, n) for n in change.evaluated]))
+    if not parts:
+        parts.append("same nodes and edges; the node order differs")
+    return "; ".join(parts)
 
 
 def _canonical_order(nodes: Sequence[str], edges: set[tuple[str, str]]) -> list[str]:

@@ -63,3 +63,45 @@ def test_describe_lists_every_leaf_key():
     assert {"loss.node_weights", "loss.omega", "loss.weight_target", "loss.uncertainty", "loss.focal_k",
             "loss.focal_min", "loss.schedule", "loss.mixed_lambda", "model.members", "model.member_type",
             "seed"} <= keys
+
+
+def test_every_numeric_key_declares_its_range():
+    """A key added without a range would accept any number; the table is the one place ranges live."""
+    from seafloorhmc.config import NUMERIC_RANGES, numeric_keys
+
+    assert set(numeric_keys()) == set(NUMERIC_RANGES)
+    assert {"train.lr", "train.weight_decay", "data.max_image_pixels", "seed"} <= set(numeric_keys())
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.lr=-1", "train.lr must be positive, got -1 (a zero learning rate trains nothing and a negative one"),
+    ("train.lr=0", "train.lr must be positive, got 0"),
+    ("train.encoder_lr=0", "train.encoder_lr must be positive, got 0 (to keep the encoder fixed set model.freeze"),
+    ("train.weight_decay=-1e-4", "train.weight_decay must be non-negative, got -0.0001"),
+    ("train.momentum=1", "train.momentum must lie in [0, 1), got 1"),
+    ("train.grad_clip=0", "train.grad_clip must be positive, got 0 (use null for no clipping)"),
+    ("train.eval_every=0", "train.eval_every must be at least 1"),
+    ("train.epochs=0", "train.epochs must be at least 1"),
+    ("train.batch_size=0", "train.batch_size must be at least 1"),
+    ("data.patch_size=0", "data.patch_size must be at least 1"),
+    ("data.max_image_pixels=0", "data.max_image_pixels must be at least 1, got 0 (use null for no limit)"),
+    ("data.synthetic_size=8", "data.synthetic_size must be at least 16"),
+    ("model.dropout=1", "model.dropout must lie in [0, 1)"),
+    ("loss.schedule_k=0", "loss.schedule_k must be positive"),
+    ("loss.gamma=-1", "loss.gamma must be positive"),
+    ("eval.threshold=1.5", "eval.threshold must lie in [0, 1)"),
+    ("eval.review_threshold=-0.1", "eval.review_threshold must be non-negative"),
+    ("seed=-1", "seed must be non-negative"),
+    ("train.lr=.inf", "train.lr: expected a finite number, got inf"),
+    ("loss.omega=.nan", "loss.omega: expected a finite number"),
+])
+def test_meaningless_numbers_are_refused_naming_the_key(override, message):
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, [override])
+    assert message in str(caught.value)
+
+
+def test_numbers_at_the_edges_of_their_ranges_are_accepted():
+    config = load_config(None, ["train.momentum=0", "model.dropout=0", "eval.threshold=0", "loss.omega=0",
+                                "train.weight_decay=0", "data.max_image_pixels=null", "train.grad_clip=null"])
+    assert config.train.momentum == 0.0 and config.data.max_image_pixels is None

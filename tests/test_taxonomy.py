@@ -176,3 +176,27 @@ def test_round_trip_through_dict():
 def test_names_with_the_id_separator_are_refused():
     with pytest.raises(TaxonomyError, match="'Sponges/Ascidians'"):
         Taxonomy.from_paths(["Biota > Sponges/Ascidians"], sep=" > ")
+
+
+def test_a_taxonomy_change_lists_nodes_added_removed_and_moved():
+    from seafloorhmc.taxonomy import describe_taxonomy_change, taxonomy_change
+
+    old = Taxonomy.from_paths([("Biota", "Fishes", "Cod"), ("Biota", "Sponges"), ("Biota", "Worms")])
+    new = Taxonomy.from_paths([("Biota", "Vertebrates", "Fishes", "Cod"), ("Biota", "Corals", "Soft"),
+                               ("Biota", "Worms")])
+    change = taxonomy_change(old, new)
+    assert change.added == ["Biota/Corals", "Biota/Vertebrates"], "children of an added node are not repeated"
+    assert change.removed == ["Biota/Sponges"]
+    assert change.moved == [("Biota/Fishes", "Biota/Vertebrates/Fishes")], "Cod moved with its parent"
+    assert describe_taxonomy_change(old, new, sep=" | ") == (
+        "2 nodes added: Biota | Corals, Biota | Vertebrates; 1 removed: Biota | Sponges; "
+        "1 moved: Biota | Fishes → Biota | Vertebrates | Fishes")
+    assert taxonomy_change(old, old).empty
+
+
+def test_a_dag_change_of_parents_is_a_move():
+    from seafloorhmc.taxonomy import taxonomy_change
+
+    old = Taxonomy.from_edges([("r", "a"), ("r", "b"), ("a", "c")])
+    new = Taxonomy.from_edges([("r", "a"), ("r", "b"), ("b", "c")])
+    assert taxonomy_change(old, new).moved == [("c", "c")]

@@ -13,7 +13,9 @@ conventions below follow C-HMCNN's ``utils/parser.py`` exactly, to make results 
 * Data rows: comma-separated features, ``?`` = missing (NaN), nominal ``{a,b}`` attributes
   one-hot encoded (an unknown value or ``?`` gives all zeros); the class field lists node ids
   joined by ``@``; anything after ``%`` is a comment. Labels are closed under ancestors only in
-  :meth:`HMCDataset.targets`.
+  :meth:`HMCDataset.targets`. A feature written as ``nan``/``inf``, or beyond what float32 holds
+  (±3.4e38, e.g. ``1e308``), is an error naming file, line and column: the model works in float32,
+  and such a value would overflow the standardisation and poison every row it is scaled with.
 * Preprocessing (:class:`HMCPreprocessor`): mean imputation + standardisation fitted on train ∪
   valid (C-HMCNN: train ∪ valid for FUN/GO, train for "others", which have no valid split).
 """
@@ -33,6 +35,10 @@ from sklearn.preprocessing import StandardScaler
 
 from ..taxonomy import Taxonomy, TaxonomyError
 from .errors import AnnotationFormatError
+
+__all__ = ["ArffSplit", "HMCDataset", "HMCPreprocessor", "read_arff", "infer_is_go", "hierarchy_edges",
+           "build_taxonomy", "ancestor_index", "closed_targets", "fit_preprocessor", "load_hmc_dataset", "MAX_FEATURE",
+           "ROOT", "GO_TOP_TERMS"]
 
 ROOT = "root"
 GO_TOP_TERMS = ("GO0003674", "GO0005575", "GO0008150")  # molecular function, cellular component, process
@@ -66,15 +72,29 @@ class ArffSplit:
                 f"{len(self.hierarchy)} hierarchy edges, {'GO' if self.is_go else 'tree'})")
 
     def taxonomy(self) -> Taxonomy:
-        """The declared hierarchy as a :class:`Taxonomy` with C-HMCNN's evaluation exclusions."""
+        """The declared hierarchy as a :class:`Taxonomy` with C-HMCNN's evaluation exclusions.
+
+        Returns:
+            The taxonomy.
+        """
         return build_taxonomy(self.hierarchy, self.is_go, where=str(self.path))
 
 
 def read_arff(path: str | Path, is_go: bool | None = None) -> ArffSplit:
     """Parse one HMC ARFF file; ``is_go=None`` infers GO from a hierarchy of ``root/...`` term pairs.
 
-    Malformed headers, wrong field counts, bad numbers and labels missing from the hierarchy are
-    :class:`AnnotationFormatError` s naming the file and line.
+    Malformed headers, wrong field counts, bad or non-finite numbers and labels missing from the
+    hierarchy are :class:`AnnotationFormatError` s naming the file and line.
+
+    Args:
+        path: The ARFF file.
+        is_go: Whether the hierarchy is a GO DAG (None: infer it).
+
+    Returns:
+        The split's features, labels and hierarchy.
+
+    Raises:
+        AnnotationFormatError: Naming the file, line and column of the first problem.
     """
     path = Path(path)
     lines = _read_lines(path)
@@ -93,13 +113,31 @@ def read_arff(path: str | Path, is_go: bool | None = None) -> ArffSplit:
 
 
 def infer_is_go(entries: Sequence[str]) -> bool:
-    """GO hierarchies are ``parent/child`` term pairs with ``root`` among the parents."""
+    """Whether a declared hierarchy is GO's: ``parent/child`` term pairs with ``root`` among the parents.
+
+    Args:
+        entries: The hierarchy's entries.
+
+    Returns:
+        True for a GO DAG.
+    """
     pairs = [e.split("/") for e in entries]
     return bool(pairs) and all(len(p) == 2 for p in pairs) and any(p[0] == ROOT for p in pairs)
 
 
 def hierarchy_edges(entries: Iterable[str], is_go: bool) -> list[tuple[str, str]]:
-    """(parent, child) edges of the declared hierarchy, C-HMCNN's way (see the module docstring)."""
+    """(parent, child) edges of the declared hierarchy, C-HMCNN's way (see the module docstring).
+
+    Args:
+        entries: The hierarchy's entries.
+        is_go: Whether they are GO ``parent/child`` pairs.
+
+    Returns:
+        The edges, in declaration order.
+
+    Raises:
+        TaxonomyError: For an empty component, a GO entry that is not a pair, or no entries.
+    """
     edges: dict[tuple[str, str], None] = {}
     for entry in entries:
         parts = entry.split("/")
@@ -120,7 +158,19 @@ def hierarchy_edges(entries: Iterable[str], is_go: bool) -> list[tuple[str, str]
 
 
 def build_taxonomy(edges: Iterable[tuple[str, str]], is_go: bool, where: str = "hierarchy") -> Taxonomy:
-    """A :class:`Taxonomy` of ``edges`` excluding C-HMCNN's roots from evaluation."""
+    """A :class:`Taxonomy` of ``edges`` excluding C-HMCNN's roots from evaluation.
+
+    Args:
+        edges: (parent, child) pairs.
+        is_go: Whether the GO top terms are excluded too.
+        where: Names the source in errors.
+
+    Returns:
+        The taxonomy.
+
+    Raises:
+        AnnotationFormatError: If the edges do not form a DAG.
+    """
     edges = list(edges)
     present = {n for edge in edges for n in edge}
     skip = (ROOT, *GO_TOP_TERMS) if is_go else (ROOT,)
@@ -261,13 +311,24 @@ def _parse_data(path: Path, lines: list[str], header: _Header, nodes: set[str]) 
     return np.stack(rows), labels
 
 
+#: The largest feature magnitude accepted: what float32, the model's precision, can hold.
+MAX_FEATURE = float(np.finfo(np.float32).max)
+
+
 def _number(path: Path, number: int, column: str, text: str) -> float:
     if text == "?":
         return np.nan
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise AnnotationFormatError(f"{text!r} is not a number", path, number, column) from None
+    if not np.isfinite(value):
+        raise AnnotationFormatError(f"{text!r} is not a finite number (write a missing value as '?')", path,
+                                    number, column)
+    if abs(value) > MAX_FEATURE:
+        raise AnnotationFormatError(f"{text!r} is beyond what float32 holds (±{MAX_FEATURE:.3g}); the model "
+                                    "computes in float32", path, number, column)
+    return value
 
 
 def _labels(path: Path, number: int, text: str, nodes: set[str]) -> list[str]:
@@ -282,7 +343,14 @@ def _labels(path: Path, number: int, text: str, nodes: set[str]) -> list[str]:
 
 # ------------------------------------------------------------------------------- ancestor closure
 def ancestor_index(taxonomy: Taxonomy) -> list[np.ndarray]:
-    """For each node, the sorted indices of itself and all its ancestors (one pass, parents first)."""
+    """For each node, the sorted indices of itself and all its ancestors (one pass, parents first).
+
+    Args:
+        taxonomy: The hierarchy.
+
+    Returns:
+        One index array per node.
+    """
     closure: list[np.ndarray] = []
     for i in range(len(taxonomy)):
         parts = [np.array([i], dtype=np.int64), *(closure[p] for p in taxonomy.parents[i])]
@@ -292,7 +360,16 @@ def ancestor_index(taxonomy: Taxonomy) -> list[np.ndarray]:
 
 def closed_targets(label_lists: Sequence[Sequence[str]], taxonomy: Taxonomy,
                    ancestors: list[np.ndarray] | None = None) -> np.ndarray:
-    """float32 [n, N]: 1 on every listed node and on all its ancestors."""
+    """Targets closed under ancestors: 1 on every listed node and on all its ancestors.
+
+    Args:
+        label_lists: Node ids per row.
+        taxonomy: The hierarchy.
+        ancestors: :func:`ancestor_index` of ``taxonomy`` (computed when None).
+
+    Returns:
+        float32 [n, N].
+    """
     ancestors = ancestor_index(taxonomy) if ancestors is None else ancestors
     targets = np.zeros((len(label_lists), len(taxonomy)), dtype=np.float32)
     rows, cols = [], []
@@ -315,6 +392,12 @@ class HMCPreprocessor:
     to :meth:`fit` or :meth:`transform` first has its NaNs filled with *its own* column means (so
     the test split is imputed with test statistics, a small leak), then the same pipeline runs.
     Columns that are entirely missing in the fitted rows become 0.
+
+    Args:
+        impute: ``train`` or ``per_split``.
+
+    Raises:
+        ValueError: For another mode.
     """
 
     IMPUTE_MODES = ("train", "per_split")
@@ -329,13 +412,27 @@ class HMCPreprocessor:
         ])
 
     def fit(self, X: np.ndarray | Sequence[np.ndarray]) -> HMCPreprocessor:
-        """Fit on one array or on several stacked (e.g. ``[train.X, valid.X]``)."""
+        """Fit on one array or on several stacked (e.g. ``[train.X, valid.X]``).
+
+        Args:
+            X: An array [n, d] or a list of them.
+
+        Returns:
+            This preprocessor.
+        """
         parts = [X] if isinstance(X, np.ndarray) else list(X)
         self.pipeline.fit(np.vstack([self._own_means(np.asarray(p, dtype=np.float64)) for p in parts]))
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        """float32 [n, d], ready for a model."""
+        """Impute and standardise ``X``.
+
+        Args:
+            X: Features [n, d] (NaN = missing).
+
+        Returns:
+            float32 [n, d], ready for a model.
+        """
         X = self._own_means(np.asarray(X, dtype=np.float64))
         return self.pipeline.transform(X).astype(np.float32)
 
@@ -352,7 +449,15 @@ class HMCPreprocessor:
 
 
 def fit_preprocessor(X: np.ndarray | Sequence[np.ndarray], impute: str = "train") -> HMCPreprocessor:
-    """:class:`HMCPreprocessor` fitted on ``X`` (an array, or a list of arrays to stack)."""
+    """:class:`HMCPreprocessor` fitted on ``X`` (an array, or a list of arrays to stack).
+
+    Args:
+        X: The rows to fit on.
+        impute: ``train`` or ``per_split``.
+
+    Returns:
+        The fitted preprocessor.
+    """
     return HMCPreprocessor(impute).fit(X)
 
 
@@ -377,13 +482,26 @@ class HMCDataset:
 
     @property
     def num_features(self) -> int:
+        """Feature columns (nominal attributes one-hot encoded)."""
         return self.train.X.shape[1]
 
     @property
     def num_eval_nodes(self) -> int:
+        """Nodes scored (all but C-HMCNN's roots)."""
         return int(self.taxonomy.eval_mask.sum())
 
     def split(self, name: str) -> ArffSplit:
+        """One split's file.
+
+        Args:
+            name: ``train``, ``valid`` or ``test``.
+
+        Returns:
+            The split.
+
+        Raises:
+            ValueError: For another name, or a split this dataset lacks.
+        """
         if name not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {name!r}")
         split = getattr(self, name)
@@ -392,7 +510,14 @@ class HMCDataset:
         return split
 
     def targets(self, split: str) -> np.ndarray:
-        """Ancestor-closed float32 targets [n, N] of ``split`` (cached)."""
+        """Ancestor-closed targets of ``split`` (cached).
+
+        Args:
+            split: ``train``, ``valid`` or ``test``.
+
+        Returns:
+            float32 [n, N].
+        """
         if split not in self._targets:
             if self._ancestors is None:
                 self._ancestors = ancestor_index(self.taxonomy)
@@ -400,10 +525,22 @@ class HMCDataset:
         return self._targets[split]
 
     def fit_rows(self) -> list[np.ndarray]:
-        """The feature rows C-HMCNN fits preprocessing on (and trains on): train ∪ valid."""
+        """The feature rows C-HMCNN fits preprocessing on (and trains on): train ∪ valid.
+
+        Returns:
+            One array per split.
+        """
         return [s.X for s in (self.train, self.valid) if s is not None]
 
     def preprocessor(self, impute: str = "train") -> HMCPreprocessor:
+        """The preprocessor C-HMCNN fits (on :meth:`fit_rows`).
+
+        Args:
+            impute: ``train`` or ``per_split`` (see :class:`HMCPreprocessor`).
+
+        Returns:
+            The fitted preprocessor.
+        """
         return fit_preprocessor(self.fit_rows(), impute)
 
 
@@ -413,6 +550,16 @@ def load_hmc_dataset(root: str | Path, name: str) -> HMCDataset:
     Looks (case-insensitively) for ``datasets_FUN/<name>/<name>.{train,valid,test}.arff``,
     ``datasets_GO/...`` or ``others/<Stem>_{train,trainvalid,test}.arff`` under ``root`` (or
     ``root/HMC_data``). All files must declare the same hierarchy and features.
+
+    Args:
+        root: The data folder.
+        name: The dataset, e.g. ``cellcycle_FUN``.
+
+    Returns:
+        The dataset.
+
+    Raises:
+        AnnotationFormatError: If a split declares another hierarchy or other features.
     """
     stem, kind = _parse_name(name)
     is_go = kind == "go"

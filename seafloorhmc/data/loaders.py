@@ -4,6 +4,11 @@
 that draws its permutation from (seed, epoch) and, under distributed training, hands each rank
 its own shard of it. Workers are re-created each epoch so they see the dataset's current epoch
 (augmentation is reseeded per (epoch, item) by the dataset itself).
+
+Training loaders never end an epoch with a batch of one (``fold_single``): BatchNorm cannot
+normalise a single example in training mode ("Expected more than 1 value per channel"), so when
+the split size leaves one example over it joins the batch before it (one batch of ``batch + 1``)
+rather than being dropped, and every example is still seen every epoch.
 """
 
 from __future__ import annotations
@@ -17,9 +22,63 @@ from torch.utils.data import DataLoader, Sampler
 from ..distributed import per_rank_batch
 from ..utils.derived_seeds import derive_seed
 
+__all__ = ["ShardedEpochSampler", "FoldingBatchSampler", "EpochLoader", "RankBatches", "batch_count"]
+
+
+def batch_count(n: int, batch_size: int, drop_last: bool = False, fold_single: bool = False) -> int:
+    """How many batches ``n`` examples make.
+
+    Args:
+        n: Examples.
+        batch_size: Examples per batch.
+        drop_last: Drop a last, smaller batch.
+        fold_single: A last batch of one joins the batch before it.
+
+    Returns:
+        The number of batches.
+    """
+    if drop_last:
+        return n // batch_size
+    if fold_single and n > batch_size and n % batch_size == 1:
+        return n // batch_size
+    return math.ceil(n / batch_size)
+
+
+class FoldingBatchSampler(Sampler[list[int]]):
+    """Consecutive batches of a sampler's indices; a last batch of one joins the batch before it.
+
+    Args:
+        sampler: The index order.
+        batch_size: Examples per batch.
+    """
+
+    def __init__(self, sampler: Sampler[int], batch_size: int) -> None:
+        self.sampler, self.batch_size = sampler, int(batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = list(self.sampler)
+        bounds = list(range(0, len(order), self.batch_size))
+        if len(bounds) > 1 and len(order) - bounds[-1] == 1:
+            bounds.pop()  # the lone last example joins the batch before it
+        for i, start in enumerate(bounds):
+            end = bounds[i + 1] if i + 1 < len(bounds) else len(order)
+            yield order[start:end]
+
+    def __len__(self) -> int:
+        return batch_count(len(self.sampler), self.batch_size, fold_single=True)
+
 
 class ShardedEpochSampler(Sampler[int]):
-    """A (seed, epoch)-determined permutation, padded and split across ``world_size`` ranks."""
+    """A (seed, epoch)-determined permutation, padded and split across ``world_size`` ranks.
+
+    Args:
+        size: Examples in the dataset.
+        seed: The run's seed.
+        shuffle: Permute (training) or keep the order (evaluation).
+        rank: This process's rank.
+        world_size: Number of processes.
+        pad: Repeat the first examples so that every rank gets as many (training).
+    """
 
     def __init__(self, size: int, seed: int, shuffle: bool = True, rank: int = 0, world_size: int = 1,
                  pad: bool = True) -> None:
@@ -28,9 +87,19 @@ class ShardedEpochSampler(Sampler[int]):
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Draw the next epoch's order.
+
+        Args:
+            epoch: The epoch index.
+        """
         self.epoch = epoch
 
     def indices(self) -> list[int]:
+        """This rank's indices for the current epoch, in order.
+
+        Returns:
+            The indices.
+        """
         if self.shuffle:
             gen = torch.Generator().manual_seed(derive_seed(self.seed, "order", self.epoch))
             order = torch.randperm(self.size, generator=gen).tolist()
@@ -64,35 +133,57 @@ def _seed_worker(worker_id: int) -> None:
 
 
 class EpochLoader:
+    """Batches of a map-style dataset in an order that depends only on (seed, epoch) (module docstring).
+
+    Args:
+        dataset: The dataset.
+        batch_size: Examples per batch on this rank.
+        shuffle: Permute each epoch (training) or keep the order (evaluation).
+        seed: The run's seed.
+        workers: DataLoader worker processes.
+        collate_fn: How items become a batch.
+        pin_memory: Pin batches in host memory (for a GPU).
+        drop_last: Drop a last, smaller batch.
+        rank: This process's rank.
+        world_size: Number of processes.
+        fold_single: A last batch of one joins the batch before it (training with BatchNorm).
+    """
+
     def __init__(self, dataset, batch_size: int, shuffle: bool, seed: int, workers: int = 0,
                  collate_fn: Callable | None = None, pin_memory: bool = False, drop_last: bool = False,
-                 rank: int = 0, world_size: int = 1) -> None:
+                 rank: int = 0, world_size: int = 1, fold_single: bool = False) -> None:
         self.dataset = dataset
         self.batch_size = batch_size
         self.workers = workers
         self.collate_fn = collate_fn
         self.pin_memory = pin_memory
         self.drop_last = drop_last
+        self.fold_single = fold_single and not drop_last
         self.seed = seed
         self.sampler = ShardedEpochSampler(len(dataset), seed, shuffle, rank, world_size, pad=shuffle)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Set the epoch whose order (and augmentation) the next iteration yields.
+
+        Args:
+            epoch: The epoch index.
+        """
         self.epoch = epoch
         self.sampler.set_epoch(epoch)
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(epoch)
 
     def __len__(self) -> int:
-        n = len(self.sampler)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        return batch_count(len(self.sampler), self.batch_size, self.drop_last, self.fold_single)
 
     def __iter__(self):
+        batching = (dict(batch_sampler=FoldingBatchSampler(self.sampler, self.batch_size)) if self.fold_single else
+                    dict(batch_size=self.batch_size, sampler=self.sampler, drop_last=self.drop_last))
         loader = DataLoader(
-            self.dataset, batch_size=self.batch_size, sampler=self.sampler, num_workers=self.workers,
-            collate_fn=self.collate_fn, pin_memory=self.pin_memory, drop_last=self.drop_last,
+            self.dataset, num_workers=self.workers, collate_fn=self.collate_fn, pin_memory=self.pin_memory,
             worker_init_fn=_seed_worker if self.workers else None,
-            generator=torch.Generator().manual_seed(derive_seed(self.seed, "workers", self.epoch)),
+            generator=torch.Generator().manual_seed(derive_seed(self.seed, "workers", self.epoch)), **batching,
         )
         return iter(loader)
 
@@ -108,6 +199,16 @@ class RankBatches:
     """
 
     def __init__(self, batches, rank: int, world_size: int) -> None:
+        """Wrap ``batches`` for one rank.
+
+        Args:
+            batches: The in-memory batches of the whole split.
+            rank: This process's rank.
+            world_size: Number of processes.
+
+        Raises:
+            ValueError: If ``rank`` is outside the world.
+        """
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is outside a world of {world_size} processes")
         self.batches = batches
@@ -117,10 +218,19 @@ class RankBatches:
         self.drop_last = bool(getattr(batches, "drop_last", False))
 
     def set_epoch(self, epoch: int) -> None:
+        """Set the epoch whose order the next iteration yields.
+
+        Args:
+            epoch: The epoch index.
+        """
         self.batches.set_epoch(epoch)
 
     def rows(self) -> torch.Tensor:
-        """Row positions this rank visits in the current epoch, in order."""
+        """Row positions this rank visits in the current epoch, in order.
+
+        Returns:
+            The positions.
+        """
         order = torch.as_tensor(self.batches.order())
         if self.pad and len(order):
             padded = math.ceil(len(order) / self.world_size) * self.world_size

@@ -3,20 +3,31 @@
 Headers are matched the way the annotation tools themselves match them (CoralNet: case-insensitive,
 whitespace-stripped; a UTF-8 BOM is dropped), and every row remembers its spreadsheet row number
 (header = 1) so that errors can point at it.
+
+Tables are streamed: :func:`stream_csv_rows` checks the header at once and then yields one
+:class:`Row` at a time from the open file, so a reader's memory grows with the records it keeps,
+not with the file (a 1,000,000-row CoralNet export is read without holding its text or its rows;
+``scripts/bench_load.py`` measures it). :func:`read_csv_rows` is the same, collected into a list.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from ..labels import TaxonomyError, split_path
 from .errors import AnnotationFormatError
 from .records import Geometry
+
+__all__ = ["Row", "normalise_column", "parse_split", "read_text", "decode_text", "parse_table", "stream_csv_rows",
+           "read_csv_rows", "resolve_image", "has_image_extension", "require_records", "point_from_row",
+           "TRUE_WORDS", "FALSE_WORDS", "IMAGE_EXTENSIONS", "SPLITS"]
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "f", ""})
@@ -25,7 +36,14 @@ SPLITS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "
 
 
 def normalise_column(name: str) -> str:
-    """``"  Label  Code "`` → ``"label code"``: how header cells are compared."""
+    """``"  Label  Code "`` → ``"label code"``: how header cells are compared.
+
+    Args:
+        name: A header cell.
+
+    Returns:
+        The normalised name.
+    """
     return " ".join(str(name).split()).lower()
 
 
@@ -39,16 +57,45 @@ class Row:
 
     @property
     def where(self) -> str:
+        """``file:row``, for messages and records."""
         return f"{self.file}:{self.line}"
 
     def get(self, column: str, default: str = "") -> str:
+        """The value of a (normalised) column.
+
+        Args:
+            column: The column.
+            default: What an absent column gives.
+
+        Returns:
+            The stripped cell text.
+        """
         return self.values.get(column, default)
 
     def error(self, message: str, column: str | None = None) -> AnnotationFormatError:
+        """An error about this row (and a column of it).
+
+        Args:
+            message: What is wrong.
+            column: The column at fault.
+
+        Returns:
+            The error, to raise.
+        """
         return AnnotationFormatError(message, self.file, self.line, column)
 
     def number(self, column: str) -> float:
-        """A finite float from ``column``; anything else is an error naming row and column."""
+        """A finite float from ``column``; anything else is an error naming row and column.
+
+        Args:
+            column: The column.
+
+        Returns:
+            The number.
+
+        Raises:
+            AnnotationFormatError: If the cell is not a finite number.
+        """
         text = self.get(column)
         try:
             value = float(text)
@@ -59,7 +106,18 @@ class Row:
         return value
 
     def flag(self, column: str, default: bool = False) -> bool:
-        """true/false/1/0/yes/no (any case); empty gives ``default``."""
+        """true/false/1/0/yes/no (any case); empty gives ``default``.
+
+        Args:
+            column: The column.
+            default: The value of an empty cell.
+
+        Returns:
+            The flag.
+
+        Raises:
+            AnnotationFormatError: If the cell is not a boolean.
+        """
         text = self.get(column).lower()
         if not text:
             return default
@@ -70,7 +128,19 @@ class Row:
         raise self.error(f"{self.get(column)!r} is not a boolean (use true/false, 1/0 or yes/no)", column)
 
     def path(self, text: str | Sequence[str], sep: str, column: str) -> tuple[str, ...]:
-        """A taxon path from ``text`` split on ``sep`` (or given as names); empty components are an error."""
+        """A taxon path from ``text`` split on ``sep`` (or given as names); empty components are an error.
+
+        Args:
+            text: The path as written, or its names.
+            sep: The separator.
+            column: The column it came from (for the error).
+
+        Returns:
+            The names from the root down.
+
+        Raises:
+            AnnotationFormatError: If a component is empty.
+        """
         try:
             return tuple(split_path(text, sep))
         except TaxonomyError:
@@ -78,7 +148,18 @@ class Row:
 
 
 def parse_split(row: Row, column: str) -> str | None:
-    """train/val/test (also valid/validation), any case; empty means no split given."""
+    """train/val/test (also valid/validation), any case; empty means no split given.
+
+    Args:
+        row: The table row.
+        column: The split column.
+
+    Returns:
+        ``train``, ``val``, ``test`` or None.
+
+    Raises:
+        AnnotationFormatError: For another value.
+    """
     value = row.get(column).lower()
     if not value:
         return None
@@ -88,7 +169,18 @@ def parse_split(row: Row, column: str) -> str | None:
 
 
 def read_text(path: str | Path, encoding: str = "utf-8-sig") -> str:
-    """The whole file as text; missing, unreadable, empty or wrongly encoded files are errors."""
+    """The whole file as text; missing, unreadable, empty or wrongly encoded files are errors.
+
+    Args:
+        path: The file.
+        encoding: Its text encoding.
+
+    Returns:
+        The text (a UTF-8 BOM dropped).
+
+    Raises:
+        AnnotationFormatError: Naming the file and the problem.
+    """
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -97,13 +189,28 @@ def read_text(path: str | Path, encoding: str = "utf-8-sig") -> str:
     return decode_text(data, path, encoding)
 
 
+def _encoding_error(encoding: str, where: str = "") -> str:
+    return f"not valid {encoding} text{where}; re-save the file as UTF-8 or pass encoding=... (e.g. 'cp1252')"
+
+
 def decode_text(data: bytes, name: object, encoding: str = "utf-8-sig") -> str:
+    """Bytes as text; wrongly encoded or empty content is an error.
+
+    Args:
+        data: The content.
+        name: What to call it in errors (a file name).
+        encoding: Its text encoding.
+
+    Returns:
+        The text (a UTF-8 BOM dropped).
+
+    Raises:
+        AnnotationFormatError: Naming the file and the problem.
+    """
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as err:
-        raise AnnotationFormatError(
-            f"not valid {encoding} text (byte {err.start}); re-save the file as UTF-8 or pass "
-            "encoding=... (e.g. 'cp1252')", name) from None
+        raise AnnotationFormatError(_encoding_error(encoding, f" (byte {err.start})"), name) from None
     if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
         text = text.removeprefix("\ufeff")
     if not text.strip():
@@ -112,31 +219,60 @@ def decode_text(data: bytes, name: object, encoding: str = "utf-8-sig") -> str:
 
 
 def parse_table(
-    text: str,
+    text: str | TextIO,
     name: object,
     required: Iterable[str] = (),
     aliases: Mapping[str, str] | None = None,
-) -> tuple[list[str], list[Row]]:
-    """Split CSV ``text`` into (normalised header, rows).
+    encoding: str = "utf-8",
+) -> tuple[list[str], Iterator[Row] | list[Row]]:
+    """Split CSV ``text`` (or a text stream) into (normalised header, rows).
 
     ``aliases`` maps alternative header names to the canonical one (e.g. ``"label code"`` →
     ``"label"``). Missing required columns, duplicate columns and rows whose field count differs
     from the header are errors; blank rows are skipped but still counted, as a spreadsheet would.
+
+    Args:
+        text: The CSV text, or an open text stream (read lazily, row by row).
+        name: What to call it in errors (a file name).
+        required: Columns that must be present.
+        aliases: Alternative header names → canonical ones.
+        encoding: The stream's encoding, named when its bytes do not decode.
+
+    Returns:
+        (header, rows): a list of rows for text, an iterator for a stream. The header is checked
+        before this returns; row errors are raised as the rows are reached.
+
+    Raises:
+        AnnotationFormatError: Naming the file, row and column of the first problem.
     """
+    stream = io.StringIO(text, newline="") if isinstance(text, str) else text
+    header, rows = _table(csv.reader(stream), str(name), required, aliases, encoding)
+    return (header, list(rows)) if isinstance(text, str) else (header, rows)
+
+
+def _table(records: Iterator[list[str]], name: str, required: Iterable[str], aliases: Mapping[str, str] | None,
+           encoding: str) -> tuple[list[str], Iterator[Row]]:
     aliases = {normalise_column(k): normalise_column(v) for k, v in (aliases or {}).items()}
-    name = str(name)
-    records = csv.reader(io.StringIO(text, newline=""))
     line = 0
+
+    def advance() -> list[str]:
+        try:
+            return next(records)
+        except csv.Error as err:
+            raise AnnotationFormatError(f"malformed CSV row: {err}", name, line + 1) from None
+        except UnicodeDecodeError:
+            raise AnnotationFormatError(_encoding_error(encoding), name, line + 1) from None
+
+    raw_header: list[str] = []
     try:
-        raw_header: list[str] = []
         while not any(cell.strip() for cell in raw_header):  # skip leading blank lines
-            raw_header = next(records)
+            raw_header = advance()
             line += 1
     except StopIteration:
         raise AnnotationFormatError("the file is empty", name) from None
-    except csv.Error as err:
-        raise AnnotationFormatError(f"malformed CSV header: {err}", name, line + 1) from None
     header_line = line
+    if raw_header and raw_header[0].startswith("\ufeff"):
+        raw_header[0] = raw_header[0][1:]
     header = [aliases.get(normalise_column(cell), normalise_column(cell)) for cell in raw_header]
     seen: set[str] = set()
     for cell in header:
@@ -149,23 +285,101 @@ def parse_table(
         raise AnnotationFormatError(
             f"missing column{'s' if len(missing) > 1 else ''} {', '.join(repr(m) for m in missing)} "
             f"(header has {found})", name, header_line)
-    rows: list[Row] = []
-    while True:
-        try:
-            fields = next(records)
-        except StopIteration:
-            break
-        except csv.Error as err:
-            raise AnnotationFormatError(f"malformed CSV row: {err}", name, line + 1) from None
-        line += 1
-        if not any(field.strip() for field in fields):
-            continue
-        if len(fields) != len(header):
-            raise AnnotationFormatError(
-                f"row has {len(fields)} fields but the header has {len(header)}", name, line)
-        values = {col: field.strip() for col, field in zip(header, fields) if col}
-        rows.append(Row(name, line, values))
-    return header, rows
+    columns = [(i, col) for i, col in enumerate(header) if col]
+    width = len(header)
+
+    def rows() -> Iterator[Row]:
+        nonlocal line
+        while True:
+            try:
+                fields = advance()
+            except StopIteration:
+                return
+            line += 1
+            if not any(field.strip() for field in fields):
+                continue
+            if len(fields) != width:
+                raise AnnotationFormatError(f"row has {len(fields)} fields but the header has {width}", name, line)
+            yield Row(name, line, {col: fields[i].strip() for i, col in columns})
+
+    return header, rows()
+
+
+def _bad_byte_line(path: Path, encoding: str) -> int | None:
+    """The line of the first byte ``encoding`` cannot decode (read again only when decoding failed).
+
+    ASCII-compatible encodings are decoded line by line; others cannot be split on newline bytes,
+    so their bad byte is not placed (None).
+    """
+    encoder = codecs.getincrementalencoder(encoding)()
+    encoder.encode("x")  # past a byte-order mark
+    if encoder.encode("\n") != b"\n":
+        return None
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with open(path, "rb") as handle:
+        for line, raw in enumerate(handle, start=1):
+            try:
+                decoder.decode(raw)
+            except UnicodeDecodeError:
+                return line
+    return None
+
+
+def _text_lines(handle: TextIO, encoding: str, path: Path) -> Iterator[str]:
+    """The file's lines, decoded by the io layer; a bad byte is an error naming its line.
+
+    Decoding stays in C for speed; only when it fails is the file read again, line by line, to
+    find the line that holds the bad byte.
+    """
+    try:
+        yield from handle
+    except UnicodeDecodeError:
+        raise AnnotationFormatError(_encoding_error(encoding), path, _bad_byte_line(path, encoding)) from None
+
+
+def stream_csv_rows(
+    path: str | Path,
+    required: Iterable[str] = (),
+    aliases: Mapping[str, str] | None = None,
+    encoding: str = "utf-8-sig",
+) -> tuple[list[str], Iterator[Row]]:
+    """Open a CSV file, check its header, and yield its rows one at a time (module docstring).
+
+    The file is closed when the rows are exhausted (or the iterator is discarded).
+
+    Args:
+        path: The CSV file.
+        required: Columns that must be present.
+        aliases: Alternative header names → canonical ones.
+        encoding: Its text encoding (a UTF-8 BOM is dropped).
+
+    Returns:
+        (normalised header, iterator of rows).
+
+    Raises:
+        AnnotationFormatError: For a missing, unreadable or empty file or a bad header at once;
+            for a bad row when the iteration reaches it.
+    """
+    path = Path(path)
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise AnnotationFormatError(f"unknown text encoding {encoding!r}", path) from None
+    try:
+        handle = open(path, encoding=encoding, newline="")  # noqa: SIM115 - closed by the row iterator
+    except OSError as err:
+        raise AnnotationFormatError(f"cannot read file: {err.strerror or err}", path) from None
+    try:
+        header, rows = _table(csv.reader(_text_lines(handle, encoding, path)), str(path), required, aliases, encoding)
+    except BaseException:
+        handle.close()
+        raise
+
+    def closing() -> Iterator[Row]:
+        with handle:
+            yield from rows
+
+    return header, closing()
 
 
 def read_csv_rows(
@@ -174,22 +388,63 @@ def read_csv_rows(
     aliases: Mapping[str, str] | None = None,
     encoding: str = "utf-8-sig",
 ) -> tuple[list[str], list[Row]]:
-    """:func:`parse_table` on a file."""
-    return parse_table(read_text(path, encoding), path, required, aliases)
+    """:func:`stream_csv_rows`, collected into a list (for small tables such as label maps).
+
+    Args:
+        path: The CSV file.
+        required: Columns that must be present.
+        aliases: Alternative header names → canonical ones.
+        encoding: Its text encoding (a UTF-8 BOM is dropped).
+
+    Returns:
+        (normalised header, rows).
+    """
+    header, rows = stream_csv_rows(path, required, aliases, encoding)
+    return header, list(rows)
 
 
 def resolve_image(image_root: Path, relative: str) -> str:
-    """``image_root / relative`` as a string (absolute ``relative`` paths are kept)."""
+    """``image_root / relative`` as a string (absolute ``relative`` paths are kept).
+
+    Args:
+        image_root: The folder image names are relative to.
+        relative: An image name from the table.
+
+    Returns:
+        The path.
+    """
     return str(image_root / relative)
 
 
 def has_image_extension(name: str, extensions: Iterable[str] = IMAGE_EXTENSIONS) -> bool:
+    """Whether ``name`` ends with one of ``extensions`` (any case).
+
+    Args:
+        name: A file name.
+        extensions: Accepted endings.
+
+    Returns:
+        True for an image name.
+    """
     lower = name.lower()
     return any(lower.endswith(ext.lower()) for ext in extensions)
 
 
 def require_records(records: list, name: object, skipped: int = 0, why: str = "") -> list:
-    """A reader that found nothing to train on says so instead of returning an empty list."""
+    """A reader that found nothing to train on says so instead of returning an empty list.
+
+    Args:
+        records: What the reader found.
+        name: The file read.
+        skipped: Rows the reader skipped.
+        why: Why they were skipped.
+
+    Returns:
+        ``records``.
+
+    Raises:
+        AnnotationFormatError: If ``records`` is empty.
+    """
     if not records:
         extra = f" ({skipped} rows skipped{': ' + why if why else ''})" if skipped else ""
         raise AnnotationFormatError(f"no annotations found{extra}", name)

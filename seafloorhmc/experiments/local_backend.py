@@ -204,13 +204,12 @@ class WorkerProcesses:
         Raises:
             RuntimeError: If the worker process exits with an error.
         """
-        config_path, run_dir, lock_path, log_path = cell_paths(self.out, cell.id)
+        config_path, run_dir, log_path = cell_paths(self.out, cell.id)
         write_text(config_path, cell.config.to_yaml())
         log_path.parent.mkdir(parents=True, exist_ok=True)
         gpu = self.gpus.get() if self.gpus is not None else None
         try:
-            command = [sys.executable, "-m", "seafloorhmc.experiments.worker", str(config_path), str(run_dir),
-                       str(lock_path)]
+            command = [sys.executable, "-m", "seafloorhmc.experiments.worker", str(config_path), str(run_dir)]
             with open(log_path, "ab") as log_handle:
                 process = subprocess.Popen(command, stdout=log_handle, stderr=subprocess.STDOUT,
                                            env=self.environment(gpu))
@@ -256,9 +255,9 @@ class LocalBackend(Backend):
         processes = workers > 1 if self.options.processes is None else self.options.processes
         if not processes:
             def runner(cell) -> str:
-                config_path, run_dir, lock_path, _ = cell_paths(out, cell.id)
+                config_path, run_dir, _ = cell_paths(out, cell.id)
                 write_text(config_path, cell.config.to_yaml())
-                return run_cell(cell.config, run_dir, lock_path)
+                return run_cell(cell.config, run_dir)
 
             run_in_workers(cells, runner, workers, on_done=on_done)
             return

@@ -42,7 +42,7 @@ class BackendOptions:
     retries: int = 3
 
 
-def cell_paths(out: Path, cell_id: str) -> tuple[Path, Path, Path, Path]:
+def cell_paths(out: Path, cell_id: str) -> tuple[Path, Path, Path]:
     """Where a sweep cell's files are.
 
     Args:
@@ -50,13 +50,12 @@ def cell_paths(out: Path, cell_id: str) -> tuple[Path, Path, Path, Path]:
         cell_id: The cell's id.
 
     Returns:
-        (config YAML, run folder, lock file, log file).
+        (config YAML, run folder, log file). The run folder's own lock keeps a cell to one process.
     """
-    return (out / "configs" / f"{cell_id}.yaml", out / "runs" / cell_id, out / ".locks" / f"{cell_id}.lock",
-            out / "logs" / f"{cell_id}.log")
+    return out / "configs" / f"{cell_id}.yaml", out / "runs" / cell_id, out / "logs" / f"{cell_id}.log"
 
 
-def run_cell_job(config_yaml: str, run_dir: str, lock_path: str, log_path: str, threads: int | None = None) -> str:
+def run_cell_job(config_yaml: str, run_dir: str, log_path: str, threads: int | None = None) -> str:
     """Run one sweep cell in this (worker) process and say how: the body of a Ray cell task.
 
     Writes ``<log>.where.json`` (host, pid) first, so an operator sees where each cell runs, and
@@ -65,7 +64,6 @@ def run_cell_job(config_yaml: str, run_dir: str, lock_path: str, log_path: str, 
     Args:
         config_yaml: The cell's resolved config as YAML text.
         run_dir: The cell's run folder.
-        lock_path: Its lock file (held while it trains).
         log_path: Its log file.
         threads: Torch threads (the task's CPUs), or None to keep the process's.
 
@@ -93,7 +91,7 @@ def run_cell_job(config_yaml: str, run_dir: str, lock_path: str, log_path: str, 
 
             torch.set_num_threads(int(threads))
         config = config_from_dict(yaml.safe_load(config_yaml))
-        status = run_cell(config, run_dir, lock_path)
+        status = run_cell(config, run_dir)
         log.info("cell %s: %s", Path(run_dir).name, status)
         return status
     finally:

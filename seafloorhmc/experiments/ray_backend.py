@@ -158,10 +158,10 @@ class RayBackend(Backend):
             while queue or in_flight:
                 while queue and len(in_flight) < cap:
                     index, cell = queue.pop(0)
-                    config_path, run_dir, lock_path, log_path = cell_paths(out, cell.id)
+                    config_path, run_dir, log_path = cell_paths(out, cell.id)
                     write_text(config_path, cell.config.to_yaml())
-                    handle = executor.submit(run_cell_job, cell.config.to_yaml(), str(run_dir), str(lock_path),
-                                             str(log_path), executor.threads)
+                    handle = executor.submit(run_cell_job, cell.config.to_yaml(), str(run_dir), str(log_path),
+                                             executor.threads)
                     in_flight[handle] = index
                 handle, ok, outcome = executor.wait(list(in_flight))
                 on_done(in_flight.pop(handle), ok, outcome)

@@ -6,8 +6,7 @@ Folder layout (``OUT``)::
     cells.csv          the plan: index, cell id, axis values
     runs/<cell>/       one normal run folder per cell (metrics.json, log.csv, checkpoints, ...)
     configs/<cell>.yaml  the cell's resolved config (what a worker process trains)
-    logs/<cell>.log    a worker process's output
-    .locks/<cell>.lock held while a cell runs (see :mod:`.worker`)
+    logs/<cell>.log    a worker process's output (each cell locks its run folder while it runs, see :mod:`.worker`)
     results.csv        the tidy table (:mod:`.results`), rewritten after every cell
     summary.md, plots/ statistics and figures (:mod:`.statistics`)
 

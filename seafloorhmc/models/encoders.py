@@ -17,6 +17,8 @@ import torch
 from timm.models import load_state_dict as timm_load_state_dict
 from torch import nn
 
+from ..utils.safe_load import load_error_reason
+
 __all__ = ["EncoderError", "Encoder", "build_encoder", "load_encoder_weights", "mix_with_random_init"]
 
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.", "encoder.", "backbone.", "model.")
@@ -77,7 +79,7 @@ def load_encoder_weights(model: nn.Module, path: str | Path) -> int:
     try:
         state = timm_load_state_dict(str(path), use_ema=False, weights_only=True)
     except Exception as err:  # noqa: BLE001 - report any unreadable or unsafe file the same way
-        raise EncoderError(f"cannot read encoder weights {path}: {err}") from None
+        raise EncoderError(f"cannot read encoder weights {path}: {load_error_reason(err)}") from None
     model_state = model.state_dict()
     state = _strip_prefixes(dict(state), set(model_state))
     pretrained_cfg = getattr(model, "pretrained_cfg", None)

@@ -23,7 +23,7 @@ from safetensors.torch import save_file, save_model
 from ..config import Config, config_from_dict
 from ..data.transforms import eval_transform_for
 from ..taxonomy import Taxonomy
-from ..utils.atomic import atomic_path
+from ..utils.atomic import atomic_path, refuse_existing
 from .factory import build_model
 from .model import HierarchicalClassifier
 
@@ -225,19 +225,22 @@ def load_trained_model(checkpoint: str | Path,
     return model.to(device).eval(), info
 
 
-def export_encoder(checkpoint: str | Path, out: str | Path) -> Path:
+def export_encoder(checkpoint: str | Path, out: str | Path, overwrite: bool = False) -> Path:
     """Save a trained model's encoder weights as safetensors, ready for ``model.weights=``.
 
     Args:
-        checkpoint: A weights file, checkpoint folder or run folder.
-        out: The safetensors file to write (atomically).
+        checkpoint: A run folder, checkpoint folder or ``model.safetensors``.
+        out: The weights file to write.
+        overwrite: Replace ``out`` if it exists.
 
     Returns:
-        ``out`` as a path.
+        ``out``.
 
     Raises:
-        ValueError: If the model was trained on feature vectors (no image encoder).
+        FileExistsError: If ``out`` exists and ``overwrite`` is not set.
+        ValueError: If the model has no image encoder.
     """
+    refuse_existing([out], overwrite, "encoder weights")
     model, info = load_trained_model(checkpoint)
     if info.feature_dim is not None:
         raise ValueError(f"{info.path} has no image encoder (it was trained on feature vectors)")

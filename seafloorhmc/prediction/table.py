@@ -14,8 +14,9 @@ Columns, in order:
   its ancestors), ``;``-joined — what a reviewer of a multi-label image should look at;
 * ``Machine suggestion i``, ``Machine confidence i`` for i = 1..k, interleaved as in CoralNet's
   export: taxon paths ranked by the chance of being the deepest label, confidences as integers 0-100;
-* ``probabilities``: compact JSON ``{node id: p}`` of the nodes with p ≥ ``min_probability``
-  (4 decimals), or with ``wide`` one column ``p:<node id>`` per node;
+* ``probabilities``: compact JSON ``{taxon path: p}`` of the nodes with p ≥ ``min_probability``
+  (4 decimals), or with ``wide`` one column ``p:<taxon path>`` per node; paths are written as in
+  ``predicted``, so one separator names nodes throughout the file;
 * ``error``: empty, or why the row could not be predicted (the other prediction columns are then empty).
 
 :class:`RowFile` writes rows to an open binary file as they come and remembers only each row's
@@ -66,7 +67,7 @@ class PredictionTable:
         self.with_place = bool(kinds)
         self.with_shape = bool(kinds - {"point"})
         self.display = [PATH_JOIN.join(taxonomy.node_path(i)) for i in range(len(taxonomy))]
-        self._json_keys = [json.dumps(node, ensure_ascii=False) for node in taxonomy.nodes]
+        self._json_keys = [json.dumps(path, ensure_ascii=False) for path in self.display]
         self._lead = 1 + 2 * self.with_place + self.with_shape
 
     @property
@@ -75,7 +76,7 @@ class PredictionTable:
         columns += ["predicted", "uncertainty", "needs_review", "to_review"]
         for i in range(1, self.top_k + 1):
             columns += [f"Machine suggestion {i}", f"Machine confidence {i}"]
-        columns += [f"p:{node}" for node in self.taxonomy.nodes] if self.wide else ["probabilities"]
+        columns += [f"p:{path}" for path in self.display] if self.wide else ["probabilities"]
         return columns + ["error"]
 
     def _lead_cells(self, item: PredictionItem) -> list[str]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..data.tables import read_csv_rows
+from ..data.tables import read_csv_rows, stream_csv_rows
 from .prediction_report import write_prediction_report
 from .run_report import write_run_report
 from .sweep_report import write_sweep_report
 
-__all__ = ["write_report", "SWEEP_RESULTS"]
+__all__ = ["write_report", "report_path", "SWEEP_RESULTS"]
 
 SWEEP_RESULTS = "results.csv"
 
@@ -24,6 +24,31 @@ def _sweep_report(results_csv: Path, header, out: Path) -> Path:
         raise ValueError(f"{results_csv}: a sweep table needs one of the columns {', '.join(SWEEP_X_COLUMNS)} "
                          f"for its x axis; header has {', '.join(map(repr, header))}")
     return write_sweep_report(results_csv, out, x=x)
+
+
+def report_path(path: str | Path, out: str | Path | None = None) -> Path | None:
+    """The HTML file :func:`write_report` would write for ``path`` (None when it would refuse ``path``).
+
+    Lets a caller refuse to replace an existing report before building a new one.
+
+    Args:
+        path: As for :func:`write_report`.
+        out: As for :func:`write_report`.
+
+    Returns:
+        The report's path.
+    """
+    path = Path(path)
+    if path.is_dir():
+        if (path / "metrics.json").is_file():
+            return path / "report.html" if out is None else None  # a run's report has no --out
+        return Path(out or path) / "report.html" if (path / SWEEP_RESULTS).is_file() else None
+    if not path.is_file() or path.suffix.lower() != ".csv":
+        return None
+    header, _ = stream_csv_rows(path)  # the header only
+    if "method" in header and any(x in header for x in SWEEP_X_COLUMNS):
+        return Path(out or path.parent) / "report.html"
+    return Path(out) if out else path.with_suffix(".html")
 
 
 def write_report(path: str | Path, out: str | Path | None = None, top: int = 24,

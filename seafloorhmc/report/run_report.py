@@ -25,6 +25,7 @@ __all__ = ["write_run_report", "try_write_run_report", "draw_run_pictures", "loa
 log = logging.getLogger(__name__)
 
 PLOTS_DIR = "plots"
+SKIPPED_IMAGES = "skipped_images.txt"  # written by training next to metrics.json
 MAX_NODE_ROWS = 300  # per-node rows shown in the page; metrics.json keeps all of them
 SCROLL_WIDTH = 1800  # wider pictures keep their size and scroll sideways, or their labels shrink away
 SCROLL_HEIGHT = 1400  # taller ones (trees of big taxonomies) scroll inside a box of limited height
@@ -251,7 +252,12 @@ def _summary(metrics: Mapping) -> str:
             ("selection", metrics.get("selection")), ("epochs", metrics.get("epochs"))]
     data = metrics.get("data")
     if isinstance(data, Mapping):
-        info += [(f"data {k}", v) for k, v in data.items()]
+        info += [("data from", data.get("source")), ("a sample is", data.get("sample"))]
+        info += [(f"data {k}", v) for k, v in data.items() if k not in ("source", "sample", "skipped_images")]
+    skipped = metrics.get("skipped_images", data.get("skipped_images") if isinstance(data, Mapping) else None)
+    if skipped is not None:
+        info.append(("skipped images", f"{skipped} unreadable, left out of every split (listed in "
+                                       f"{SKIPPED_IMAGES})" if skipped else "0"))
     if metrics.get("rare_max_train_count") is not None:
         info.append(("rare nodes", f"{len(metrics.get('rare_nodes', []))} with ≤ {metrics['rare_max_train_count']} "
                                    "training examples"))
@@ -293,15 +299,29 @@ def _by_depth_table(metrics: Mapping) -> str | None:
                    section_id="by-depth-section")
 
 
+def _node_label(metrics: Mapping):
+    """How nodes are written on the page: image-data node ids (paths joined by "/") in the run's separator.
+
+    Feature datasets (HMC) keep their ids, whose "/" is part of the benchmark's own notation.
+    """
+    config = metrics.get("config") if isinstance(metrics.get("config"), Mapping) else {}
+    data = config.get("data") if isinstance(config.get("data"), Mapping) else {}
+    separator = data.get("separator")
+    if not isinstance(separator, str) or not separator or data.get("format") == "hmc":
+        return lambda node: node
+    return lambda node: separator.join(str(node).split("/")) if isinstance(node, str) else node
+
+
 def _per_node_table(metrics: Mapping) -> str | None:
     per_node = metrics.get("per_node")
     if not per_node:
         return None
     rare = set(metrics.get("rare_nodes") or ())
     shown = per_node[:MAX_NODE_ROWS]
+    label = _node_label(metrics)
     headers = ("node", "depth", "train n", "test n", "TP", "FP", "FN", "precision", "recall", "F1", "AP")
-    rows = [(r.get("node"), r.get("depth"), r.get("support_train"), r.get("support_test"), r.get("tp"), r.get("fp"),
-             r.get("fn"), r.get("precision"), r.get("recall"), r.get("f1"), r.get("ap")) for r in shown]
+    rows = [(label(r.get("node")), r.get("depth"), r.get("support_train"), r.get("support_test"), r.get("tp"),
+             r.get("fp"), r.get("fn"), r.get("precision"), r.get("recall"), r.get("f1"), r.get("ap")) for r in shown]
     classes = ["rare" if r.get("node") in rare else None for r in shown]
     text = "Test scores of every evaluated node (★ rare: lowest quartile of training counts)."
     if len(per_node) > len(shown):

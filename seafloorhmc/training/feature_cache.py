@@ -75,6 +75,11 @@ ID_BYTES = 16
 
 # ---------------------------------------------------------------------- where, and whether
 def default_cache_root() -> Path:
+    """``$SEAFLOORHMC_DATA/features``, else ``~/.cache/seafloorhmc/features``.
+
+    Returns:
+        The folder.
+    """
     base = Path(os.environ.get("SEAFLOORHMC_DATA", Path.home() / ".cache" / "seafloorhmc")).expanduser()
     return base / "features"
 
@@ -142,6 +147,14 @@ def describe_pipeline(encoder_name: str, weights_sha256: str, dataset, device: t
 
 
 def cache_key(description: dict) -> str:
+    """The folder name of a pipeline's features: a hash of its description.
+
+    Args:
+        description: :func:`describe_pipeline`'s result.
+
+    Returns:
+        32 hex digits.
+    """
     return hashlib.sha256(json.dumps(description, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
@@ -201,6 +214,7 @@ class FeatureStore:
 
     @property
     def manifest(self) -> dict:
+        """The folder's manifest (its shards and their rows), read once."""
         if self._manifest is None:
             self._manifest = self._read_manifest()
         return self._manifest
@@ -359,8 +373,9 @@ def encode_samples(dataset, ids: Sequence[str], store: FeatureStore, encode: Cal
 
 
 class CachedFeatureBatches(TensorBatches):
-    """Cached features of an image split, batched in exactly the order :class:`EpochLoader` gives
-    the images ((seed, epoch) permutation of the sample indices), so a run on cached features
+    """Cached features of an image split, batched in exactly the order :class:`EpochLoader` gives the images.
+
+    The order is the (seed, epoch) permutation of the sample indices, so a run on cached features
     repeats the recomputing run step for step. ``index`` is the sample's index in the image
     dataset; unreadable samples (``present`` False) are left out.
     """
@@ -376,6 +391,11 @@ class CachedFeatureBatches(TensorBatches):
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def order(self) -> torch.Tensor:
+        """The present samples in this epoch's order.
+
+        Returns:
+            Row positions.
+        """
         sampler = ShardedEpochSampler(self.features.shape[0], self.seed, self.shuffle)
         sampler.set_epoch(self.epoch)
         order = torch.as_tensor(sampler.indices(), dtype=torch.long)
@@ -392,8 +412,9 @@ def _encoder_fn(encoder: torch.nn.Module, runtime: Runtime):
 
 
 def cached_feature_bundle(bundle, encoder: torch.nn.Module, config, runtime: Runtime, shard_rows: int = SHARD_ROWS):
-    """The image ``bundle`` with every split replaced by :class:`CachedFeatureBatches` of ``encoder``'s
-    features (``feature_dim`` stays None: the model keeps its encoder). Returns (bundle, skipped images).
+    """The image ``bundle`` with every split replaced by :class:`CachedFeatureBatches` of ``encoder``'s features.
+
+    ``feature_dim`` stays None: the model keeps its encoder. Returns (bundle, skipped images).
 
     The global RNG state is restored afterwards, so a run with the cache draws the same dropout
     masks as one that recomputes features.

@@ -1,5 +1,6 @@
-"""Optimisers and the warm-up + cosine learning-rate schedule (a pure function of the step, so
-resuming needs no scheduler state).
+"""Optimisers and the warm-up + cosine learning-rate schedule.
+
+The schedule is a pure function of the step, so resuming needs no scheduler state.
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ import torch
 from seafloorhmc import Taxonomy
 from seafloorhmc.config import ConfigError, load_config
 from seafloorhmc.data.arff import closed_targets, load_hmc_dataset
-from seafloorhmc.datamodule import prepare_data
 from seafloorhmc.data.lpros import annotation_indices, clone_samples, clone_targets, lpros_plan
 from seafloorhmc.data.records import Sample
+from seafloorhmc.datamodule import prepare_data
 from seafloorhmc.losses import node_weights
 from seafloorhmc.testing import write_tiny_hmc, write_tiny_image_manifest
 

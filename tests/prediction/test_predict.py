@@ -54,6 +54,11 @@ def _reference(run, pixels: list[np.ndarray]):
     return prediction.probs, prediction.member_probs, info
 
 
+def _shown(tax) -> list[str]:
+    """Node paths as the predictions CSV writes them (one separator throughout the file)."""
+    return [" > ".join(tax.node_path(i)) for i in range(len(tax))]
+
+
 def _json_probs(row: dict, nodes: list[str]) -> list[float]:
     stored = json.loads(row["probabilities"])
     return [stored.get(n, 0.0) for n in nodes]
@@ -73,7 +78,7 @@ def test_folder_rows_equal_model_predict(trained, tmp_path):
     tax = info.taxonomy
     for row, p in zip(rows, probs):
         stored = json.loads(row["probabilities"])
-        for node, value in zip(tax.nodes, p.tolist()):
+        for node, value in zip(_shown(tax), p.tolist()):
             if value >= 0.01:
                 assert stored[node] == pytest.approx(value, abs=5.1e-5)
             else:
@@ -96,7 +101,7 @@ def test_suggestions_are_ranked_deepest_label_scores(trained, tmp_path):
     tax = info.taxonomy
     display = {" > ".join(tax.node_path(i)): i for i in range(len(tax))}
     for row in rows:
-        p = torch.tensor([_json_probs(row, tax.nodes)], dtype=torch.float64)
+        p = torch.tensor([_json_probs(row, _shown(tax))], dtype=torch.float64)
         # the scores recomputed from the CSV's own (rounded) probabilities, by hand
         scores = [max(p[0, i].item() - max((p[0, c].item() for c in tax.children[i]), default=0.0), 0.0)
                   for i in range(len(tax))]
@@ -148,7 +153,7 @@ def test_manifest_with_points_and_without_labels(trained, tmp_path):
 
     probs, _, info = _reference(run, [patch("000.png", 3, 4), patch("001.png", 31, 20), load_image(images / "002.png")])
     for row, p in zip(rows, probs):
-        assert _json_probs(row, info.taxonomy.nodes) == pytest.approx(
+        assert _json_probs(row, _shown(info.taxonomy)) == pytest.approx(
             [v if v >= 0.01 else 0.0 for v in p.tolist()], abs=5.1e-5)
 
 
@@ -171,7 +176,7 @@ def test_wide_mode_has_one_column_per_node(trained, tmp_path):
     compact, wide = tmp_path / "compact.csv", tmp_path / "wide.csv"
     _predict_once(run, manifest, compact)
     write_predictions(run, manifest.parent / "images", wide, PredictOptions(wide=True, **FAST))
-    nodes = read_info(run).taxonomy.nodes
+    nodes = _shown(read_info(run).taxonomy)
     a, b = _rows(compact), _rows(wide)
     assert "probabilities" not in b[0] and [k for k in b[0] if k.startswith("p:")] == [f"p:{n}" for n in nodes]
     for row_a, row_b in zip(a, b):
@@ -253,7 +258,7 @@ def test_cli_writes_predictions_and_the_default_review_queue(trained, tmp_path, 
     changed = 0
     for row in rows:
         assert (row["needs_review"] == "true") == (float(row["uncertainty"]) > 0.001)
-        p = torch.tensor([float(row[f"p:{n}"]) for n in tax.nodes])
+        p = torch.tensor([float(row[f"p:{n}"]) for n in _shown(tax)])
         decoded = {" > ".join(tax.node_path(n)) for n in tax.decode(p, 0.52)}
         assert set(filter(None, row["predicted"].split(";"))) == decoded
         changed += decoded != {" > ".join(tax.node_path(n)) for n in tax.decode(p, 0.5)}
@@ -389,7 +394,7 @@ def test_coralnet_export_with_label_map_becomes_patches(trained, tmp_path, capsy
 
     probs, _, info = _reference(run, [patch("000.png", 3, 4), patch("001.png", 31, 20)])
     for row, p in zip(rows, probs):
-        assert _json_probs(row, info.taxonomy.nodes) == pytest.approx(
+        assert _json_probs(row, _shown(info.taxonomy)) == pytest.approx(
             [v if v >= 0.01 else 0.0 for v in p.tolist()], abs=5.1e-5)
 
 

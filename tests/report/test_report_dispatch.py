@@ -19,7 +19,9 @@ def write_csv(path, header, rows):
 
 
 def test_run_folder_via_the_command_line(image_run, capsys):
-    assert main(["report", str(image_run)]) == 0
+    assert main(["report", str(image_run)]) == 2, "training wrote the report: replacing it needs --overwrite"
+    assert "report.html already exists" in capsys.readouterr().err
+    assert main(["report", str(image_run), "--overwrite"]) == 0
     assert f"report: {image_run / 'report.html'}" in capsys.readouterr().out
     assert main(["report", str(image_run), "--out", "x.html"]) == 2
     assert "drop --out" in capsys.readouterr().err

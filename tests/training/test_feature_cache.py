@@ -9,8 +9,8 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from seafloorhmc.config import ConfigError
-from seafloorhmc.datamodule import prepare_data
 from seafloorhmc.data.loaders import EpochLoader
+from seafloorhmc.datamodule import prepare_data
 from seafloorhmc.evaluation import evaluate_checkpoint
 from seafloorhmc.models import build_model
 from seafloorhmc.models.encoders import build_encoder
@@ -259,7 +259,12 @@ def test_cached_batches_follow_the_image_loaders_order(frozen):
     torch.testing.assert_close(row["target"], bundle.train.targets[row["index"]])
 
 
-def test_an_unreadable_image_is_skipped_and_never_stored(frozen, own_images):
+def test_an_unreadable_image_is_skipped_and_never_stored(frozen, own_images, monkeypatch):
+    """An image that breaks after the check before training (which would otherwise leave it out)."""
+    import seafloorhmc.datamodule as datamodule
+    from seafloorhmc.data.checks import ImageCheck
+
+    monkeypatch.setattr(datamodule, "check_images", lambda *args, **kwargs: ImageCheck())
     (own_images.parent / "images" / "000.png").write_bytes(b"not a png")
     config = frozen("data.skip_bad_images=true", manifest=own_images)
     bundle, _, cached, skipped = encode(config)
@@ -293,7 +298,8 @@ def test_the_cells_of_a_sweep_share_one_encode(shared_images, tmp_path, monkeypa
     features through the content key: the first cell encodes every image, the rest none."""
     from seafloorhmc.experiments import expand, run_sweep, sweep_from_dict
 
-    monkeypatch.setattr("seafloorhmc.training.trainer.try_write_run_report", lambda *args, **kwargs: None, raising=False)
+    monkeypatch.setattr("seafloorhmc.training.trainer.try_write_run_report", lambda *args, **kwargs: None,
+                        raising=False)
     weights = tmp_path / "encoder.safetensors"
     _weights_file(weights, seed=100)
     base = {"data": {"format": "manifest", "annotations": str(shared_images), "image_size": 32, "augment": False,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-import torch
 
 from seafloorhmc.config import load_config
 from seafloorhmc.models import build_model

@@ -1,10 +1,16 @@
 import json
+import logging
+import re
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from seafloorhmc.models.persistence import read_info
+from seafloorhmc.config import ConfigError
+from seafloorhmc.data.checks import BadImagesError
+from seafloorhmc.data.images import BadImageError
+from seafloorhmc.models.persistence import CheckpointError, read_info
+from seafloorhmc.testing import write_tiny_image_manifest
 from seafloorhmc.training import NonFiniteLossError, RunDirError, train
 from seafloorhmc.training.checkpoints import CheckpointStore
 
@@ -71,7 +77,7 @@ def test_finished_and_unfinished_runs_are_protected(hmc_config, tmp_path):
 
 def test_resume_refuses_a_changed_config(hmc_config, tmp_path):
     train(hmc_config(), tmp_path / "run", stop_after_epoch=0)
-    with pytest.raises(RuntimeError, match="configuration changed in train.lr"):
+    with pytest.raises(ConfigError, match="configuration changed in train.lr"):
         train(hmc_config("train.lr=0.1"), tmp_path / "run", resume=True)
 
 
@@ -90,7 +96,7 @@ def test_checkpoint_store_keeps_last_and_best(hmc_config, tmp_path):
     train(hmc_config("train.epochs=3"), tmp_path / "run")
     store = CheckpointStore(tmp_path / "run" / "checkpoints")
     kept = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("epoch-*"))
-    assert store.last().name == "epoch-0002"
+    assert store.last().name == "epoch-0003"
     assert set(kept) == {store.last().name, store.best().name}
     state = store.load_state(store.last())
     assert state["epoch"] == 2 and "optimizer" in state and "rng" in state
@@ -109,3 +115,122 @@ def test_resume_accepts_a_checkpoint_from_before_a_config_key_existed(hmc_config
     torch.save(state, store.last() / STATE)
     resumed = train(config, tmp_path / "old", resume=True)
     assert resumed["au_prc"] == straight["au_prc"]
+
+
+# ---------------------------------------------------------------------------------------------- reliability
+def _own_images(tmp_path, image_config, *overrides, n_images=36):
+    """A private copy of the tiny image set (files here may be broken) and a config reading it."""
+    manifest = write_tiny_image_manifest(tmp_path / "data", n_images=n_images, size=32)
+    return manifest.parent / "images", image_config(f"data.annotations={manifest}", *overrides)
+
+
+def test_bad_images_of_every_split_are_found_together_before_training(tmp_path, image_config):
+    """Six bad files used to take six reruns, and a bad test image was found only after training."""
+    images, config = _own_images(tmp_path, image_config)
+    broken = {"000.png": "train", "004.png": "val", "005.png": "test", "011.png": "test"}
+    for name in broken:
+        (images / name).write_bytes(b"not an image")
+    with pytest.raises(BadImagesError) as caught:
+        train(config, tmp_path / "run")
+    message = str(caught.value)
+    assert message.startswith(f"4 unreadable images (all listed in {tmp_path / 'run' / 'bad_images.txt'})")
+    assert all(str(images / name) in message for name in broken) and "data.skip_bad_images=true" in message
+    listed = (tmp_path / "run" / "bad_images.txt").read_text().splitlines()
+    assert sorted(line.split("\t")[0] for line in listed) == sorted(str(images / n) for n in broken)
+    assert not (tmp_path / "run" / "checkpoints").exists(), "nothing was trained"
+
+    metrics = train(image_config(f"data.annotations={images.parent / 'manifest.csv'}", "data.skip_bad_images=true"),
+                    tmp_path / "run")  # the same folder: the failed start left no run to protect
+    assert metrics["skipped_images"] == 4 and metrics["data"]["skipped_images"] == 4
+    assert (metrics["data"]["train"], metrics["data"]["val"], metrics["data"]["test"]) == (23, 5, 4)
+    assert metrics["n_examples"] == 4, "the test split was scored without its bad images"
+    skipped = (tmp_path / "run" / "skipped_images.txt").read_text()
+    assert sorted(line.split("\t")[0] for line in skipped.splitlines()) == sorted(str(images / n) for n in broken)
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "4 unreadable, left out of every split" in html and "whole image, resized to 32 px" in html
+    assert f"manifest: {images.parent / 'manifest.csv'}" in html
+
+
+def test_resume_may_turn_on_skip_bad_images_for_an_image_broken_since(tmp_path, image_config):
+    """A test image broken after the run started: resuming with data.skip_bad_images=true used to be refused."""
+    images, config = _own_images(tmp_path, image_config, "train.epochs=2")
+    train(config, tmp_path / "run", stop_after_epoch=0)
+    (images / "005.png").write_bytes((images / "005.png").read_bytes()[:40])  # a test image, truncated
+    with pytest.raises(BadImagesError, match="005.png"):
+        train(config, tmp_path / "run", resume=True)
+    skipping = image_config(f"data.annotations={images.parent / 'manifest.csv'}", "train.epochs=2",
+                            "data.skip_bad_images=true")
+    metrics = train(skipping, tmp_path / "run", resume=True)
+    assert metrics["skipped_images"] == 1 and metrics["data"]["test"] == 5
+
+
+def test_an_image_broken_during_training_names_the_settings(tmp_path, image_config, monkeypatch):
+    import seafloorhmc.datamodule as datamodule
+    from seafloorhmc.data.checks import ImageCheck
+
+    images, config = _own_images(tmp_path, image_config)
+    monkeypatch.setattr(datamodule, "check_images", lambda *a, **k: ImageCheck())  # as if it broke after the check
+    (images / "000.png").write_bytes(b"broken")
+    with pytest.raises(BadImageError, match=r"000.png: .*changed after the check before training.*"
+                                            r"data.skip_bad_images=true.*data.allow_truncated=true"):
+        train(config, tmp_path / "run")
+
+
+@pytest.mark.parametrize("batch_size", [23, 5])
+def test_no_training_batch_of_one(tmp_path, image_config, batch_size):
+    """24 training images in batches of 23, or 26 in batches of 5, left a last batch of one: BatchNorm failed."""
+    n_images = 36 if batch_size == 23 else 38  # train split: i % 6 < 4 → 24 or 26 images
+    _, config = _own_images(tmp_path, image_config, f"train.batch_size={batch_size}", "train.epochs=1",
+                            "model.encoder=test_resnet", "train.report=false", n_images=n_images)
+    metrics = train(config, tmp_path / "run")
+    assert metrics["data"]["train"] % batch_size == 1 and metrics["epochs"] == 1
+
+
+def test_unreadable_images_never_leave_a_batch_of_one(tmp_path, image_config, monkeypatch, caplog):
+    """Images that break after the check are skipped; a batch thinned to one image is not stepped on."""
+    import seafloorhmc.datamodule as datamodule
+    from seafloorhmc.data.checks import ImageCheck
+
+    images, config = _own_images(tmp_path, image_config, "train.batch_size=2", "train.epochs=2",
+                                 "data.skip_bad_images=true", "train.report=false")
+    monkeypatch.setattr(datamodule, "check_images", lambda *a, **k: ImageCheck())
+    train_images = [f"{i:03d}.png" for i in range(36) if i % 6 < 4]
+    for name in train_images[1:]:  # every training image but one: its batch holds one readable image
+        (images / name).write_bytes(b"broken")
+    with caplog.at_level(logging.INFO, logger="seafloorhmc"):
+        metrics = train(config, tmp_path / "run")
+    assert metrics["skipped_images"] == len(train_images) - 1
+    warnings = [r for r in caplog.records if "became unreadable" in r.getMessage()]
+    assert len(warnings) == 1, "reported once per run, not once per batch or epoch"
+    assert "not trained on" in caplog.text
+
+
+def test_one_line_per_epoch_and_checkpoints_counted_from_one(tmp_path, hmc_config, caplog):
+    with caplog.at_level(logging.INFO, logger="seafloorhmc"):
+        train(hmc_config("train.epochs=3", "train.progress=false"), tmp_path / "run")
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert all(re.fullmatch(r"epoch \d/3: train loss [\d.e-]+, val au_prc [\d.e-]+( \(best\))?, [\d.]+ s", line)
+               for line in lines), lines
+    names = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("epoch-*"))
+    assert "epoch-0003" in names and "epoch-0000" not in names
+    assert json.loads((tmp_path / "run" / "checkpoints" / "last.json").read_text()) == {"dir": "epoch-0003",
+                                                                                         "epoch": 3}
+
+
+def test_stale_temporary_files_are_removed_when_a_run_resumes(tmp_path, hmc_config):
+    train(hmc_config("train.epochs=2"), tmp_path / "run", stop_after_epoch=0)
+    leftovers = [tmp_path / "run" / ".metrics.json.k9x2.tmp", tmp_path / "run" / "checkpoints" / ".last.json.a1.tmp"]
+    for path in leftovers:
+        path.write_text("half")
+    train(hmc_config("train.epochs=2"), tmp_path / "run", resume=True)
+    assert not any(p.exists() for p in leftovers)
+
+
+def test_resume_with_other_labels_names_the_nodes_that_changed(tmp_path, image_config):
+    images, config = _own_images(tmp_path, image_config, "train.epochs=2")
+    train(config, tmp_path / "run", stop_after_epoch=0)
+    manifest = images.parent / "manifest.csv"
+    manifest.write_text(manifest.read_text().replace("Sponges", "Sea squirts"))
+    with pytest.raises(CheckpointError, match=r"1 node added: Biota > Sea squirts; 1 removed: Biota > Sponges"):
+        train(config, tmp_path / "run", resume=True)

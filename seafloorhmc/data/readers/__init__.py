@@ -56,7 +56,8 @@ def prediction_formats() -> tuple[str, ...]:
 
 
 __all__ = [
-    "prediction_formats", "FORMATS", "DataFormat", "AnnotationFormatError", "read_annotations", "read_benthicnet", "read_biigle_label_tree",
+    "prediction_formats", "FORMATS", "DataFormat", "AnnotationFormatError", "read_annotations", "read_benthicnet",
+    "read_biigle_label_tree",
     "read_biigle_report", "read_coco", "read_coralnet", "read_coralnet_label_map", "read_coralnet_points",
     "read_folder", "list_images", "read_manifest", "read_manifest_images", "read_squidle", "write_manifest",
 ]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..formats import FORMATS, DataFormat
 from ..records import AnnotationRecord
-from ..tables import Row, has_image_extension, parse_split, read_csv_rows, require_records, resolve_image
+from ..tables import Row, has_image_extension, parse_split, require_records, resolve_image, stream_csv_rows
 
 SOURCE = "benthicnet"
 EMPTY = ("", "nan", "none", "null", "[]")
@@ -42,7 +42,7 @@ def read_benthicnet(
     path = Path(path)
     root = Path(image_root) if image_root is not None else path.parent
     label_column = label_column.lower()
-    _, rows = read_csv_rows(path, required=("dataset", "site", "image", label_column), encoding=encoding)
+    _, rows = stream_csv_rows(path, required=("dataset", "site", "image", label_column), encoding=encoding)
     records: list[AnnotationRecord] = []
     skipped = 0
     for row in rows:

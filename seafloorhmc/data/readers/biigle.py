@@ -23,16 +23,19 @@ centre — enough to cut a patch around it.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 from ...labels import TaxonomyError, read_label_table
 from ..errors import AnnotationFormatError
 from ..formats import FORMATS, DataFormat
 from ..records import AnnotationRecord, Geometry
-from ..tables import Row, decode_text, parse_table, read_text, require_records, resolve_image
+from ..tables import Row, parse_table, require_records, resolve_image
 
 SOURCE = "biigle"
 SEP = " > "
@@ -85,34 +88,45 @@ def read_biigle_report(
     return require_records(records, path)
 
 
-def report_csv_texts(path: Path, encoding: str = "utf-8-sig") -> list[tuple[str, str]]:
-    """(display name, text) of each CSV in a report: the file itself, or a ZIP's members.
+def report_csv_texts(path: Path, encoding: str = "utf-8-sig") -> Iterator[tuple[str, TextIO]]:
+    """(display name, text stream) of each CSV in a report: the file itself, or a ZIP's members.
+
+    Streams are read row by row (:func:`~seafloorhmc.data.tables.parse_table`), so a large report
+    is never held in memory as text; read each stream before asking for the next.
 
     Args:
         path: A BIIGLE CSV report, or the ZIP BIIGLE delivers (one CSV per volume).
         encoding: Text encoding.
 
-    Returns:
-        (``file`` or ``file.zip:member``, text) per CSV, ZIP members in name order.
+    Yields:
+        (``file`` or ``file.zip:member``, open text stream) per CSV, ZIP members in name order.
 
     Raises:
         AnnotationFormatError: If the file or ZIP cannot be read, or the ZIP holds no CSV.
     """
-    if not zipfile.is_zipfile(path):
-        return [(str(path), read_text(path, encoding))]
     try:
+        is_zip = zipfile.is_zipfile(path)
+        if not is_zip:
+            with open(path, encoding=encoding, newline="") as handle:
+                yield str(path), handle
+            return
         with zipfile.ZipFile(path) as archive:
             members = sorted(
                 m for m in archive.namelist()
                 if m.lower().endswith(".csv") and not m.startswith("__MACOSX/") and not m.endswith("/"))
             if not members:
                 raise AnnotationFormatError("the ZIP holds no CSV report", path)
-            return [(f"{path}:{m}", decode_text(archive.read(m), f"{path}:{m}", encoding)) for m in members]
-    except (zipfile.BadZipFile, OSError) as err:
+            for member in members:
+                with archive.open(member) as raw, io.TextIOWrapper(raw, encoding=encoding, newline="") as handle:
+                    yield f"{path}:{member}", handle
+    except zipfile.BadZipFile as err:
         raise AnnotationFormatError(f"cannot read ZIP: {err}", path) from None
+    except OSError as err:
+        raise AnnotationFormatError(f"cannot read file: {err.strerror or err}", path) from None
 
 
-def _read_one(text: str, name: str, root: Path, tree: dict[str, tuple[str, ...]] | None) -> list[AnnotationRecord]:
+def _read_one(text: str | TextIO, name: str, root: Path,
+              tree: dict[str, tuple[str, ...]] | None) -> list[AnnotationRecord]:
     header, rows = parse_table(text, name)
     image_labels = "image_label_id" in header
     required = IMAGE_LABEL_COLUMNS if image_labels else ANNOTATION_COLUMNS

@@ -26,12 +26,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from sys import intern
 
 from ...labels import TaxonomyError, split_path
 from ..errors import AnnotationFormatError
 from ..formats import FORMATS, DataFormat
 from ..records import AnnotationRecord, Geometry
-from ..tables import Row, read_csv_rows, require_records, resolve_image
+from ..tables import Row, read_csv_rows, require_records, resolve_image, stream_csv_rows
 
 SOURCE = "coralnet"
 LABEL_ALIASES = {"label code": "label", "short code": "label"}
@@ -113,8 +114,8 @@ def read_coralnet(
     root = Path(image_root) if image_root is not None else path.parent
     mapping = read_coralnet_label_map(label_map, map_sep, encoding)
     map_name = f" in label map {label_map}" if isinstance(label_map, (str, Path)) else " in the label map"
-    _, rows = read_csv_rows(path, required=("name", "row", "column", "label"), aliases=LABEL_ALIASES,
-                         encoding=encoding)
+    _, rows = stream_csv_rows(path, required=("name", "row", "column", "label"), aliases=LABEL_ALIASES,
+                              encoding=encoding)
     offset = 1 if one_indexed else 0
     records: list[AnnotationRecord] = []
     skipped = 0
@@ -132,12 +133,14 @@ def read_coralnet(
             raise row.error("empty image name", "name")
         y, x = (_pixel(row, col, offset) for col in ("row", "column"))
         taxon, complete = mapping[code]
-        meta = {"label_code": code}
+        meta = {"label_code": intern(code)}  # interned: exports repeat codes, images and names on every row
         if row.get("date annotated"):
-            meta["date_annotated"] = row.get("date annotated")
+            meta["date_annotated"] = intern(row.get("date annotated"))
+        annotator = row.get("annotator")
         records.append(AnnotationRecord(
-            image=resolve_image(root, name), path=taxon, complete=complete, geometry=Geometry("point", (x, y)),
-            source=SOURCE, where=row.where, annotator=row.get("annotator") or None, meta=meta))
+            image=intern(resolve_image(root, name)), path=taxon, complete=complete,
+            geometry=Geometry("point", (x, y)), source=SOURCE, where=row.where,
+            annotator=intern(annotator) if annotator else None, meta=meta))
     if skipped:
         log.warning("%s: skipped %d point(s) without a label", path, skipped)
     return require_records(records, path, skipped, "no label")
@@ -181,7 +184,7 @@ def read_coralnet_rows(path: str | Path, encoding: str = "utf-8-sig") -> list[Co
         AnnotationFormatError: Naming the row and column of an empty name or a bad pixel index.
     """
     path = Path(path)
-    _, rows = read_csv_rows(path, required=("name", "row", "column"), aliases=LABEL_ALIASES, encoding=encoding)
+    _, rows = stream_csv_rows(path, required=("name", "row", "column"), aliases=LABEL_ALIASES, encoding=encoding)
     points = []
     for row in rows:
         name = row.get("name")

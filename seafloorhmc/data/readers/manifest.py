@@ -23,7 +23,7 @@ from ...utils.atomic import write_text
 from ..errors import AnnotationFormatError
 from ..formats import FORMATS, DataFormat
 from ..records import AnnotationRecord, Geometry
-from ..tables import Row, parse_split, point_from_row, read_csv_rows, require_records, resolve_image
+from ..tables import Row, parse_split, point_from_row, require_records, resolve_image, stream_csv_rows
 
 SOURCE = "manifest"
 OPTIONAL_COLUMNS = ("split", "complete", "x", "y")
@@ -39,7 +39,7 @@ def read_manifest(
     """One record per (row, label); errors name the manifest row and column."""
     path = Path(path)
     root = Path(image_root) if image_root is not None else path.parent
-    _, rows = read_csv_rows(path, required=("image", "labels"), encoding=encoding)
+    _, rows = stream_csv_rows(path, required=("image", "labels"), encoding=encoding)
     records: list[AnnotationRecord] = []
     for row in rows:
         image = row.get("image")
@@ -85,7 +85,7 @@ def read_manifest_images(path: str | Path, image_root: str | Path | None = None,
     """
     path = Path(path)
     root = Path(image_root) if image_root is not None else path.parent
-    header, rows = read_csv_rows(path, required=("image",), encoding=encoding)
+    header, rows = stream_csv_rows(path, required=("image",), encoding=encoding)
     if ("x" in header) != ("y" in header):
         raise AnnotationFormatError("has an x column without a y column (or the reverse); points need both", path)
     items = []

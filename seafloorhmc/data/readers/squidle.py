@@ -15,10 +15,11 @@ import ast
 import json
 import logging
 from pathlib import Path
+from sys import intern
 
 from ..formats import FORMATS, DataFormat
 from ..records import AnnotationRecord, Geometry
-from ..tables import Row, read_csv_rows, require_records, resolve_image
+from ..tables import Row, require_records, resolve_image, stream_csv_rows
 
 SOURCE = "squidle"
 TRANSLATED_COLUMN = "label.translated.lineage_names"
@@ -47,11 +48,13 @@ def read_squidle(
     root = Path(image_root) if image_root is not None else path.parent
     label_column = TRANSLATED_COLUMN if use_translated else label_column.lower()
     image_column = image_column.lower()
-    _, rows = read_csv_rows(path, required=(image_column, label_column), encoding=encoding)
+    _, rows = stream_csv_rows(path, required=(image_column, label_column), encoding=encoding)
     records: list[AnnotationRecord] = []
     skipped = 0
+    lineages: dict[str, tuple[str, ...] | None] = {}  # exports repeat a few lineages on every row: parse each once
     for row in rows:
-        lineage = _lineage(row, label_column, sep)
+        text = row.get(label_column)
+        lineage = lineages[text] if text in lineages else lineages.setdefault(text, _lineage(row, label_column, sep))
         if lineage is None:
             if skip_unlabelled:
                 skipped += 1
@@ -62,9 +65,10 @@ def read_squidle(
             raise row.error("empty image key", image_column)
         if image_suffix and not key.lower().endswith(image_suffix.lower()):
             key += image_suffix
+        annotator = row.get("user.username")
         records.append(AnnotationRecord(
-            image=resolve_image(root, key), path=lineage, geometry=squidle_point(row), source=SOURCE,
-            where=row.where, annotator=row.get("user.username") or None, meta=_meta(row)))
+            image=intern(resolve_image(root, key)), path=lineage, geometry=squidle_point(row), source=SOURCE,
+            where=row.where, annotator=intern(annotator) if annotator else None, meta=_meta(row)))
     if skipped:
         log.warning("%s: skipped %d row(s) with an empty %s", path, skipped, label_column)
     return require_records(records, path, skipped, f"empty {label_column}")
