@@ -506,6 +506,8 @@ NUMERIC_RANGES: dict[str, Range] = {
     "train.max_steps_per_epoch": _AT_LEAST_ONE,
     "eval.threshold": _PROBABILITY_BELOW_ONE,
     "eval.review_threshold": _NON_NEGATIVE,
+    "eval.review_target": Range(0, 1, low_open=True),
+    "eval.review_share": _PROBABILITY_BELOW_ONE,
 }
 
 
@@ -577,11 +579,6 @@ def validate(config: Config) -> None:
     if config.data.val_fraction + config.data.test_fraction >= 1.0:
         raise ConfigError("data.val_fraction + data.test_fraction must leave some training data")
     _validate_subsample(config.data)
-    if not 0.0 < config.eval.review_target <= 1.0 or not 0.0 <= config.eval.review_share < 1.0:
-        raise ConfigError(f"eval.review_target must lie in (0, 1] and eval.review_share in [0, 1), got "
-                          f"{config.eval.review_target} and {config.eval.review_share}")
-    if not 0.0 < config.data.min_crop_scale <= 1.0:
-        raise ConfigError(f"data.min_crop_scale must lie in (0, 1], got {config.data.min_crop_scale}")
     if config.data.format not in FORMATS:
         raise ConfigError(f"data.format: {config.data.format!r} is not one of {', '.join(FORMATS.names())}"
                           f"{_suggest(config.data.format, FORMATS.names())}")

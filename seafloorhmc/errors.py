@@ -8,7 +8,7 @@ status 2. Module-specific errors live with their module (``TaxonomyError`` in :m
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DivergenceError", "DIVERGENCE_CAUSES"]
+__all__ = ["ConfigError", "DivergenceError", "MissingExtraError", "DIVERGENCE_CAUSES"]
 
 #: What usually makes a training run diverge, appended to every divergence message.
 DIVERGENCE_CAUSES = ("likely causes: a learning rate too high for this model and batch size (lower train.lr, e.g. "
@@ -17,6 +17,10 @@ DIVERGENCE_CAUSES = ("likely causes: a learning rate too high for this model and
 
 class ConfigError(ValueError):
     """A configuration key or value that cannot be used; the message names it and the choices."""
+
+
+class MissingExtraError(RuntimeError):
+    """An optional dependency is not installed; the message names the ``pip install`` extra to add."""
 
 
 class DivergenceError(FloatingPointError):

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ..errors import MissingExtraError
 from ..utils.atomic import write_text
 from .placement import Backend, BackendOptions, Executor, cell_paths, run_cell_job
 
@@ -32,12 +33,12 @@ def require_ray():
         The ``ray`` module.
 
     Raises:
-        RuntimeError: If Ray is not installed.
+        MissingExtraError: If Ray is not installed.
     """
     try:
         import ray
     except ImportError:
-        raise RuntimeError('the ray backend needs Ray: pip install "seafloorhmc[ray]"') from None
+        raise MissingExtraError('the ray backend needs Ray: pip install "seafloorhmc[ray]"') from None
     return ray
 
 

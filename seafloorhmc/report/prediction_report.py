@@ -71,7 +71,17 @@ def _point(row: Row) -> tuple[float, float] | None:
 
 
 def read_predictions(predictions_csv: str | Path) -> list[PredictionRow]:
-    """Parse a predictions CSV; a missing column or a bad cell is an error naming file, row and column."""
+    """Parse a predictions CSV; a missing column or a bad cell is an error naming file, row and column.
+
+    Args:
+        predictions_csv: A CSV written by ``seafloorhmc predict`` (long or wide).
+
+    Returns:
+        One parsed row per data row, in file order.
+
+    Raises:
+        AnnotationFormatError: If the uncertainty column is missing or a cell cannot be read.
+    """
     header, rows = read_csv_rows(predictions_csv, required=("image",))
     uncertainty = "uncertainty" if "uncertainty" in header else next(
         (c for c in header if c.startswith("uncertainty")), None)
@@ -103,7 +113,15 @@ def read_predictions(predictions_csv: str | Path) -> list[PredictionRow]:
 
 
 def most_uncertain(rows: Sequence[PredictionRow], top: int) -> list[PredictionRow]:
-    """The ``top`` rows with the highest uncertainty (ties keep file order); rows without one are skipped."""
+    """The ``top`` rows with the highest uncertainty (ties keep file order); rows without one are skipped.
+
+    Args:
+        rows: Parsed prediction rows.
+        top: How many to keep.
+
+    Returns:
+        At most ``top`` rows, most uncertain first.
+    """
     ranked = [r for r in rows if r.uncertainty is not None and math.isfinite(r.uncertainty)]
     return sorted(ranked, key=lambda r: -r.uncertainty)[:max(0, int(top))]
 
@@ -281,8 +299,15 @@ def write_prediction_report(predictions_csv: str | Path, out_html: str | Path, t
 
 
 def predict_report_path(predictions_csv: str | Path) -> Path:
-    """``predictions.csv`` → ``predictions.html``: the report ``seafloorhmc predict`` writes beside its CSV
-    (``x.html`` → ``x.report.html``: the report never replaces the predictions).
+    """Where ``seafloorhmc predict`` writes its report: ``predictions.csv`` → ``predictions.html``.
+
+    ``x.html`` → ``x.report.html``: the report never replaces the predictions.
+
+    Args:
+        predictions_csv: The predictions file.
+
+    Returns:
+        The HTML report's path beside it.
     """
     path = Path(predictions_csv)
     if path.suffix.lower() in (".html", ".htm"):
