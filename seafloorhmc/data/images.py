@@ -6,6 +6,13 @@ keeps its decompression-bomb limit and truncated-file switch in process-wide glo
 call decodes fully, accepts only JPEG/PNG/TIFF/BMP/WEBP, and turns every failure into one
 :class:`BadImageError` that names the file.
 
+Whole-image paths that shrink the photo anyway (the network sees a few hundred pixels of a
+12-megapixel frame) pass ``shrink_to``: a photo whose shorter side is at least twice that is
+delivered with its shorter side exactly ``shrink_to`` (area interpolation), and a JPEG is then
+decoded at 1/2, 1/4 or 1/8 scale in the DCT domain first (Pillow's ``draft``), the largest
+reduction that keeps the shorter side at or above ``shrink_to``: 4-20x less work than a full
+decode. Orientation and colour handling are the same as a full decode's.
+
 Global state, decided: while a file is opened and decoded, a module lock is held and Pillow's two
 globals are set for this call only (``Image.MAX_IMAGE_PIXELS = None``,
 ``ImageFile.LOAD_TRUNCATED_IMAGES = allow_truncated``), then restored. The pixel limit itself is
@@ -23,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
+import cv2
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
@@ -31,6 +39,7 @@ IMAGE_FORMATS = ("JPEG", "PNG", "TIFF", "BMP", "WEBP")
 _EXIF_ORIENTATION = 0x0112
 _SWAPS_AXES = {5, 6, 7, 8}  # EXIF orientations that rotate by 90 degrees
 _TIFF_BITS_PER_SAMPLE = 258
+SHRINK_FACTOR = 2  # shrink only photos at least this many times larger than asked (JPEG's smallest DCT reduction)
 
 _PILLOW_GLOBALS_LOCK = threading.Lock()
 
@@ -93,7 +102,46 @@ def _check_pixels(path: str, size: tuple[int, int], max_pixels: int | None) -> N
             "(decompression-bomb guard; raise max_pixels for legitimately large mosaics)")
 
 
-def _decode_once(path: str, max_pixels: int | None, load_truncated: bool) -> np.ndarray:
+def shrinks(size: tuple[int, int], shrink_to: int | None) -> bool:
+    """Whether an image of ``size`` (width, height) is delivered shrunk for ``shrink_to`` (module doc).
+
+    Args:
+        size: Width and height (either orientation: only the shorter side counts).
+        shrink_to: The shorter side asked for (None: never shrink).
+
+    Returns:
+        True when the shorter side is at least ``SHRINK_FACTOR`` times ``shrink_to``.
+    """
+    return shrink_to is not None and min(size) >= SHRINK_FACTOR * int(shrink_to)
+
+
+def shrunk_size(size: tuple[int, int], shrink_to: int) -> tuple[int, int]:
+    """(width, height) with the shorter side ``shrink_to`` and the aspect ratio kept (rounded).
+
+    Args:
+        size: Width and height.
+        shrink_to: The new shorter side.
+
+    Returns:
+        The new width and height.
+    """
+    width, height = size
+    scale = shrink_to / min(width, height)
+    return (shrink_to, max(1, round(height * scale))) if width <= height else (max(1, round(width * scale)), shrink_to)
+
+
+def _draft(im: Image.Image, shrink_to: int) -> None:
+    """Ask a JPEG decoder for the largest DCT-domain reduction (1/2, 1/4, 1/8) keeping the shorter side >= shrink_to.
+
+    Pillow picks scale ``s`` with ``size // requested >= s`` per axis, so the decoded size is at
+    least the requested one; ``mode=None`` keeps the decoder's colour conversion as it is.
+    """
+    width, height = im.size
+    shorter = min(width, height)
+    im.draft(None, (max(1, width * shrink_to // shorter), max(1, height * shrink_to // shorter)))
+
+
+def _decode_once(path: str, max_pixels: int | None, load_truncated: bool, shrink_to: int | None = None) -> np.ndarray:
     """Open with the allowed formats, check the header's size, decode every pixel, make RGB upright.
 
     All of it happens inside the ``with`` block: closing a Pillow image frees its pixels, and a
@@ -101,9 +149,16 @@ def _decode_once(path: str, max_pixels: int | None, load_truncated: bool) -> np.
     """
     with _pillow_settings(load_truncated), Image.open(path, formats=IMAGE_FORMATS) as im:
         _check_pixels(path, im.size, max_pixels)
+        shrink = shrinks(im.size, shrink_to)
+        if shrink and im.format == "JPEG":
+            _draft(im, int(shrink_to))
         im.load()
         bits = _bit_depth(im)
-        return _to_rgb(path, ImageOps.exif_transpose(im), bits)
+        pixels = _to_rgb(path, ImageOps.exif_transpose(im), bits)
+    if shrink:
+        width, height = shrunk_size((pixels.shape[1], pixels.shape[0]), int(shrink_to))
+        pixels = cv2.resize(pixels, (width, height), interpolation=cv2.INTER_AREA)
+    return pixels
 
 
 def _bit_depth(im: Image.Image) -> int | None:
@@ -142,24 +197,25 @@ def _to_rgb(path: str, im: Image.Image, bits: int | None) -> np.ndarray:
 
 
 def decode_image(
-    path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS, allow_truncated: bool = False
+    path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS, allow_truncated: bool = False,
+    shrink_to: int | None = None,
 ) -> DecodedImage:
     """Like :func:`load_image`, but returns whether the file was truncated instead of warning.
 
     A truncated file is detected by a strict first decode; with ``allow_truncated`` it is then
     decoded again in Pillow's LOAD_TRUNCATED_IMAGES mode (missing region grey), so only damaged
-    files pay for two decodes.
+    files pay for two decodes. ``shrink_to``: see the module docstring (None: full size).
     """
     path = str(path)
     truncated = False
     try:
         try:
-            pixels = _decode_once(path, max_pixels, load_truncated=False)
+            pixels = _decode_once(path, max_pixels, load_truncated=False, shrink_to=shrink_to)
         except (OSError, SyntaxError, EOFError, ValueError) as err:
             if isinstance(err, (BadImageError, FileNotFoundError, IsADirectoryError, PermissionError,
                                 Image.UnidentifiedImageError)) or not allow_truncated:
                 raise
-            pixels = _decode_once(path, max_pixels, load_truncated=True)
+            pixels = _decode_once(path, max_pixels, load_truncated=True, shrink_to=shrink_to)
             truncated = True
     except BadImageError:
         raise
@@ -169,16 +225,18 @@ def decode_image(
 
 
 def load_image(
-    path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS, allow_truncated: bool = False
+    path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS, allow_truncated: bool = False,
+    shrink_to: int | None = None,
 ) -> np.ndarray:
     """Decode ``path`` fully into uint8 H x W x 3 RGB, upright per its EXIF orientation.
 
     ``max_pixels`` (None = no limit) rejects files whose header declares more pixels, before
     decoding. ``allow_truncated=True`` accepts truncated files with a :class:`TruncatedImageWarning`
     (count them with ``warnings.catch_warnings(record=True)``, or call :func:`decode_image`).
+    ``shrink_to`` delivers large photos with that shorter side (module docstring).
     Raises :class:`BadImageError` naming the path and the reason.
     """
-    decoded = decode_image(path, max_pixels=max_pixels, allow_truncated=allow_truncated)
+    decoded = decode_image(path, max_pixels=max_pixels, allow_truncated=allow_truncated, shrink_to=shrink_to)
     if decoded.truncated:
         warnings.warn(TruncatedImageWarning(path), stacklevel=2)
     return decoded.pixels
