@@ -261,6 +261,11 @@ class TensorBatches:
         self.seed, self.epoch = int(seed), 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Make the order a function of (seed, epoch); call before each epoch.
+
+        Args:
+            epoch: The epoch about to run.
+        """
         self.epoch = int(epoch)
 
     def __len__(self) -> int:

@@ -50,13 +50,14 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from safetensors.numpy import save_file, safe_open
+from safetensors.numpy import safe_open, save_file
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from ..utils.atomic import atomic_path, write_json
 from ..utils.seeding import rng_state, set_rng_state
-from .images import DEFAULT_MAX_PIXELS, BadImageError, decode_image
+from .gpu_decode import JpegData, cut_windows, decode_jpegs, read_jpeg, shrink
+from .images import DEFAULT_MAX_PIXELS, BadImageError, decode_image, image_size, shrinks
 from .patches import Window, cut_window, window_for_geometry
 from .records import Geometry
 
@@ -67,9 +68,9 @@ except ImportError:  # not POSIX: no cross-process lock
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CACHE_VERSION", "CachedSample", "ImageCache", "ImageCacheStore", "PhotoJob", "CacheSettings",
-           "attach_image_cache", "cache_root", "cut_photo", "decode_device", "default_cache_root", "entry_id", "file_identity", "image_cache_applies",
-           "prepare_image_cache", "shrink_side"]
+__all__ = ["CACHE_VERSION", "CacheSettings", "CachedSample", "CutWindow", "ImageCache", "ImageCacheStore", "PhotoJob",
+           "attach_image_cache", "cache_root", "cut_photo", "decode_device", "default_cache_root", "entry_id",
+           "file_identity", "image_cache_applies", "prepare_image_cache", "shrink_side"]
 
 CACHE_VERSION = 1
 MANIFEST = "manifest.json"
@@ -251,8 +252,10 @@ def cut_photo(job: PhotoJob, settings: CacheSettings,
 
 # ---------------------------------------------------------------------- the store
 def _tensor_span(path: Path, name: str) -> tuple[int, int]:
-    """Absolute byte range of tensor ``name`` in a safetensors file: an 8-byte little-endian header
-    length, the JSON header (``data_offsets`` relative to the data section), then the data.
+    """Absolute byte range of tensor ``name`` in a safetensors file.
+
+    The format: an 8-byte little-endian header length, the JSON header (``data_offsets``
+    relative to the data section), then the data.
     """
     with open(path, "rb") as raw:
         (length,) = struct.unpack("<Q", raw.read(8))
@@ -460,9 +463,67 @@ def _first(batch):
     return batch[0]
 
 
-def _gpu_cut_all(device: torch.device):
-    """A ``_cut_all`` that decodes JPEGs on ``device`` (filled in with the GPU decoder)."""
-    raise NotImplementedError
+class _PhotoBytes(Dataset):
+    """Jobs → the bytes of their JPEGs (read in DataLoader workers), None for the CPU decoder, or the error."""
+
+    def __init__(self, jobs: Sequence[PhotoJob], max_pixels: int | None) -> None:
+        self.jobs, self.max_pixels = list(jobs), max_pixels
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def __getitem__(self, index: int):
+        try:
+            return index, read_jpeg(self.jobs[index].path, self.max_pixels)
+        except BadImageError as err:
+            return index, err
+
+
+def _as_list(batch):
+    return list(batch)
+
+
+def _cut_tensor(image: torch.Tensor, job: PhotoJob, settings: CacheSettings) -> list[CutWindow | str]:
+    """:func:`cut_photo` for a photo decoded into a tensor (windows cut on its device, then copied to the host)."""
+    height, width = image.shape[:2]
+    out: list[CutWindow | str] = []
+    for geometry in job.geometries:
+        if geometry is None or geometry.kind == "whole":
+            pixels = shrink(image, settings.shrink_to) if shrinks((width, height), settings.shrink_to) else image
+            out.append(CutWindow(pixels.cpu().numpy(), Window(0, 0, *pixels.shape[:2]), False))
+            continue
+        try:
+            window = window_for_geometry(geometry, settings.patch_size, width, height)
+        except ValueError as err:
+            out.append(str(err))
+            continue
+        grown = window.grow(settings.margin_for(window))
+        (pixels,) = cut_windows(image, [grown])
+        out.append(CutWindow(pixels.cpu().numpy(), window.inside(grown), False))
+    return out
+
+
+def _gpu_cut_all(device: torch.device, photos_per_batch: int = 8):
+    """A ``_cut_all`` that decodes JPEGs on ``device`` in batches (:mod:`~seafloorhmc.data.gpu_decode`).
+
+    Workers only read the files; photos the GPU decoder cannot take are cut on the CPU.
+    """
+
+    def cut_all(jobs: Sequence[PhotoJob], settings: CacheSettings, workers: int):
+        loader = DataLoader(_PhotoBytes(jobs, settings.max_pixels), batch_size=photos_per_batch, shuffle=False,
+                            num_workers=workers, collate_fn=_as_list, generator=torch.Generator().manual_seed(0))
+        for batch in loader:
+            jpegs = [(index, data) for index, data in batch if isinstance(data, JpegData)]
+            images = dict(zip([index for index, _ in jpegs], decode_jpegs([data for _, data in jpegs], device)))
+            for index, data in batch:
+                if isinstance(data, BadImageError):
+                    yield index, data
+                elif images.get(index) is None:
+                    yield index, cut_photo(jobs[index], settings)
+                else:
+                    yield index, _cut_tensor(images[index], jobs[index], settings)
+
+    return cut_all
 
 
 def _cut_all(jobs: Sequence[PhotoJob], settings: CacheSettings, workers: int) -> Iterable[tuple[int, object]]:
@@ -594,8 +655,6 @@ def image_cache_applies(setting: str, samples: Iterable[tuple[str, Geometry | No
         first = first or path
     if first is None or shrink_to is None:
         return False
-    from .images import image_size, shrinks
-
     try:
         return shrinks(image_size(first), shrink_to)
     except BadImageError:

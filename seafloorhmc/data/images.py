@@ -43,6 +43,10 @@ SHRINK_FACTOR = 2  # shrink only photos at least this many times larger than ask
 
 _PILLOW_GLOBALS_LOCK = threading.Lock()
 
+__all__ = ["BadImageError", "DEFAULT_MAX_PIXELS", "DecodedImage", "IMAGE_FORMATS", "ImageHeader", "SHRINK_FACTOR",
+           "TruncatedImageWarning", "check_pixels", "decode_image", "image_size", "load_image", "read_header",
+           "shrinks", "shrunk_size"]
+
 
 class BadImageError(ValueError):
     """An image file that cannot be used: missing, corrupt, truncated, unsupported or too large."""
@@ -242,22 +246,77 @@ def load_image(
     return decoded.pixels
 
 
-def image_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) of the image as :func:`load_image` returns it, from the header only.
+class ImageHeader(NamedTuple):
+    """What a file's header says: format, Pillow mode, stored (width, height), EXIF orientation (1 = upright)."""
 
-    Needed to turn normalised geometries into pixels without decoding. EXIF orientations 5-8 swap
-    width and height (Pillow already does so for TIFF). For PNG only an eXIf chunk before the pixel
-    data is consulted (Pillow would decode the whole file to find a later one).
+    format: str
+    mode: str
+    size: tuple[int, int]
+    orientation: int
+
+    @property
+    def upright_size(self) -> tuple[int, int]:
+        """(width, height) after the EXIF orientation is applied."""
+        width, height = self.size
+        return (height, width) if self.orientation in _SWAPS_AXES else (width, height)
+
+
+def read_header(path: str | Path) -> ImageHeader:
+    """The header of an image file, without decoding pixels.
+
+    EXIF orientation is read for JPEG and WEBP, and for PNG only from an eXIf chunk before the
+    pixel data (Pillow would decode the whole file to find a later one); TIFF sizes are already
+    upright in Pillow, so their orientation is reported as 1.
+
+    Args:
+        path: The image file.
+
+    Returns:
+        Its header.
+
+    Raises:
+        BadImageError: If the file is missing or not a supported image.
     """
     path = str(path)
     try:
         with _pillow_settings(load_truncated=False):
             with Image.open(path, formats=IMAGE_FORMATS) as im:
-                width, height = im.size
                 if im.format == "TIFF" or (im.format == "PNG" and "exif" not in im.info):
-                    orientation = None  # TIFF: Pillow reports the upright size already
+                    orientation = 1  # TIFF: Pillow reports the upright size already
                 else:
-                    orientation = im.getexif().get(_EXIF_ORIENTATION)
+                    orientation = int(im.getexif().get(_EXIF_ORIENTATION) or 1)
+                return ImageHeader(str(im.format), im.mode, im.size, orientation)
     except Exception as err:
         raise BadImageError(path, _open_reason(err)) from err
-    return (height, width) if orientation in _SWAPS_AXES else (width, height)
+
+
+def check_pixels(path: str | Path, size: tuple[int, int], max_pixels: int | None) -> None:
+    """Refuse an image whose header declares more than ``max_pixels`` pixels (the decompression-bomb guard).
+
+    Args:
+        path: The file (for the message).
+        size: Its (width, height).
+        max_pixels: The limit (None: none).
+
+    Raises:
+        BadImageError: Naming the file, its size and the limit.
+    """
+    _check_pixels(str(path), size, max_pixels)
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of the image as :func:`load_image` returns it, from the header only.
+
+    Needed to turn normalised geometries into pixels without decoding. EXIF orientations 5-8 swap
+    width and height (see :func:`read_header`).
+
+    Args:
+        path: The image file.
+
+    Returns:
+        The upright width and height.
+
+    Raises:
+        BadImageError: If the file is missing or not a supported image.
+    """
+    return read_header(path).upright_size

@@ -26,7 +26,7 @@ import numpy as np
 from .records import Geometry
 
 __all__ = ["Window", "crop_box", "crop_for_geometry", "crop_patch", "cut_window", "patch_window",
-           "box_window", "window_for_geometry"]
+           "box_window", "window_for_geometry", "window_indices"]
 
 
 class Window(NamedTuple):
@@ -77,6 +77,23 @@ def _check_image(image: np.ndarray) -> tuple[int, int]:
         shape = getattr(image, "shape", type(image).__name__)
         raise ValueError(f"expected an H x W (x C) image array with pixels, got {shape}")
     return image.shape[1], image.shape[0]
+
+
+def window_indices(window: Window, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of a width x height image that :func:`cut_window` takes for ``window``.
+
+    For cutting the window out of an array that is not numpy (a decoded photo on a GPU).
+
+    Args:
+        window: The rectangle.
+        width: Image width.
+        height: Image height.
+
+    Returns:
+        (row indices, column indices).
+    """
+    top, left, rows, cols = window
+    return _reflect_indices(height, top, top + rows), _reflect_indices(width, left, left + cols)
 
 
 def cut_window(image: np.ndarray, window: Window) -> np.ndarray:
@@ -242,8 +259,10 @@ def window_for_geometry(geometry: Geometry | None, patch_size: int, width: int, 
 
 
 def crop_for_geometry(image: np.ndarray, geometry: Geometry | None, patch_size: int) -> np.ndarray:
-    """The region an annotation refers to: :func:`cut_window` of :func:`window_for_geometry` (the
-    image itself for ``None`` or whole)."""
+    """The region an annotation refers to (the image itself for ``None`` or whole).
+
+    :func:`cut_window` of :func:`window_for_geometry`, with the same rules and errors.
+    """
     width, height = _check_image(image)
     window = window_for_geometry(geometry, patch_size, width, height)
     return image if window is None else cut_window(image, window)

@@ -28,11 +28,13 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from ..data.image_cache import decode_device, shrink_side
+from ..data.transforms import normalisation_for
 from ..models.persistence import load_trained_model, read_info
 from ..runtime import Runtime
 from ..uncertainty import ALIASES, MODES, node_uncertainty
 from ..utils.atomic import atomic_path
-from .inputs import PredictionDataset, collate_predictions, collect_items
+from .inputs import InputOrder, PredictionDataset, collate_predictions, collect_items, gpu_batches, split_batches
 from .suggestions import confidence_percent, deepest_predicted, row_uncertainty, top_k_suggestions
 from .table import PredictionTable, RowFile
 
@@ -74,6 +76,7 @@ class PredictOptions:
     device: str = "auto"
     seed: int | None = None
     progress: bool = True
+    gpu_decode: bool | None = None
 
 
 @dataclass
@@ -156,12 +159,20 @@ def write_predictions(checkpoint: str | Path, source: str | Path, out: str | Pat
                      options.uncertainty or config.eval.review_uncertainty)
     items = collect_items(source, options.format, options.root, options.label_map, options.label_tree,
                           options.separator, options.image_suffix)
-    dataset = PredictionDataset(items, runtime.eval_transform, config.data.patch_size,
-                                config.data.max_image_pixels, config.data.allow_truncated)
+    d = config.data
+    dataset = PredictionDataset(items, runtime.eval_transform, d.patch_size, d.max_image_pixels, d.allow_truncated,
+                                shrink_to=shrink_side(d.image_size, d.min_crop_scale, d.augment))  # as training does
     workers = default_workers() if options.workers is None else options.workers
-    loader = DataLoader(dataset, batch_size=options.batch_size or config.train.batch_size, shuffle=False,
-                        num_workers=workers, collate_fn=collate_predictions, pin_memory=device.type == "cuda",
-                        prefetch_factor=PREFETCH_BATCHES if workers else None)
+    batch_size = options.batch_size or config.train.batch_size
+    gpu = decode_device(d.gpu_decode if options.gpu_decode is None else options.gpu_decode, device)
+    if gpu is not None:  # photos decoded on the GPU, a batch at a time
+        loader = gpu_batches(dataset, batch_size, workers, gpu, d.image_size,
+                             *normalisation_for(d.normalisation, config.model.encoder), prefetch=PREFETCH_BATCHES)
+    else:
+        loader = DataLoader(dataset, batch_sampler=dataset.photo_batches(batch_size),  # each photo decoded once
+                            num_workers=workers, collate_fn=collate_predictions, pin_memory=device.type == "cuda",
+                            prefetch_factor=PREFETCH_BATCHES if workers else None)
+    in_order = InputOrder()
     table = PredictionTable(info.taxonomy, items, options.top_k, options.wide, options.min_probability)
     taxonomy = info.taxonomy
     errors = flagged = 0
@@ -170,7 +181,7 @@ def write_predictions(checkpoint: str | Path, source: str | Path, out: str | Pat
     with atomic_path(out) as tmp_out, RowFile(tmp_out, table.header) as rows, bar, \
             torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.inference_mode():
         torch.manual_seed(seed)
-        for batch in loader:
+        for batch in split_batches(loader, batch_size):
             pending: dict[int, tuple[list[str], float]] = {}
             for index, message in batch["errors"]:
                 pending[index] = (table.error_row(items[index], message), float("inf"))  # errors last in review
@@ -193,9 +204,9 @@ def write_predictions(checkpoint: str | Path, source: str | Path, out: str | Pat
                                        confidence_percent(scores).cpu().numpy())
                 for index, row, u in zip(indices, formatted, uncertainty.tolist()):
                     pending[index] = (row, -u)
-            order = sorted(pending)
-            rows.write([pending[i][0] for i in order], [pending[i][1] for i in order])
-            bar.update(len(order))
+            due = in_order.add(pending)  # rows in input order, whatever order the photos came in
+            rows.write([row for row, _ in due], [key for _, key in due])
+            bar.update(len(pending))
         if review is not None:
             with atomic_path(review) as tmp_review:
                 rows.write_sorted(tmp_review)

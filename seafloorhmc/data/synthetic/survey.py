@@ -27,6 +27,7 @@ import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -56,13 +57,13 @@ SURVEY_LABELS: dict[str, tuple[str, tuple[int, int, int], float, float]] = {
 }
 
 
-class SurveyPoint(tuple):
-    """(image name, row, column, label code) of one annotated point."""
+class SurveyPoint(NamedTuple):
+    """One annotated point: image name, pixel row and column (0-based, as CoralNet exports), label code."""
 
-    __slots__ = ()
-
-    def __new__(cls, name: str, row: int, column: int, label: str) -> SurveyPoint:
-        return super().__new__(cls, (name, int(row), int(column), label))
+    name: str
+    row: int
+    column: int
+    label: str
 
 
 def _params(n_images: int, width: int, height: int, points: tuple[int, int], quality: int, seed: int) -> dict:
@@ -106,7 +107,7 @@ def survey_points(index: int, width: int, height: int, points: tuple[int, int], 
     labels = rng.choice(len(codes), size=count, p=weights / weights.sum())
     rows = rng.integers(1, height - 1, count)
     cols = rng.integers(1, width - 1, count)
-    return [SurveyPoint(image_name(index), r, c, codes[k]) for r, c, k in zip(rows, cols, labels)]
+    return [SurveyPoint(image_name(index), int(r), int(c), codes[k]) for r, c, k in zip(rows, cols, labels)]
 
 
 def _noise(rng: np.random.Generator, height: int, width: int, cell: int, channels: int) -> np.ndarray:
