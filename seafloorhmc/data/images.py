@@ -10,8 +10,10 @@ Whole-image paths that shrink the photo anyway (the network sees a few hundred p
 12-megapixel frame) pass ``shrink_to``: a photo whose shorter side is at least twice that is
 delivered with its shorter side exactly ``shrink_to`` (area interpolation), and a JPEG is then
 decoded at 1/2, 1/4 or 1/8 scale in the DCT domain first (Pillow's ``draft``), the largest
-reduction that keeps the shorter side at or above ``shrink_to``: 4-20x less work than a full
-decode. Orientation and colour handling are the same as a full decode's.
+reduction that keeps the shorter side at or above ``2 * shrink_to`` (the area step then averages
+at least 2 x 2 decoded pixels per output pixel, which keeps the result within about a level of
+shrinking a full decode; the tests state the tolerance). Orientation and colour handling are the
+same as a full decode's.
 
 Global state, decided: while a file is opened and decoded, a module lock is held and Pillow's two
 globals are set for this call only (``Image.MAX_IMAGE_PIXELS = None``,
@@ -40,6 +42,7 @@ _EXIF_ORIENTATION = 0x0112
 _SWAPS_AXES = {5, 6, 7, 8}  # EXIF orientations that rotate by 90 degrees
 _TIFF_BITS_PER_SAMPLE = 258
 SHRINK_FACTOR = 2  # shrink only photos at least this many times larger than asked (JPEG's smallest DCT reduction)
+DRAFT_OVERSAMPLING = 2  # a draft decode keeps at least this many times the asked side for the area step
 
 _PILLOW_GLOBALS_LOCK = threading.Lock()
 
@@ -135,14 +138,16 @@ def shrunk_size(size: tuple[int, int], shrink_to: int) -> tuple[int, int]:
 
 
 def _draft(im: Image.Image, shrink_to: int) -> None:
-    """Ask a JPEG decoder for the largest DCT-domain reduction (1/2, 1/4, 1/8) keeping the shorter side >= shrink_to.
+    """Ask a JPEG decoder for the largest DCT-domain reduction (1/2, 1/4, 1/8) keeping the shorter
+    side >= ``DRAFT_OVERSAMPLING * shrink_to`` (none when the photo is smaller than that).
 
     Pillow picks scale ``s`` with ``size // requested >= s`` per axis, so the decoded size is at
     least the requested one; ``mode=None`` keeps the decoder's colour conversion as it is.
     """
     width, height = im.size
-    shorter = min(width, height)
-    im.draft(None, (max(1, width * shrink_to // shorter), max(1, height * shrink_to // shorter)))
+    shorter, wanted = min(width, height), DRAFT_OVERSAMPLING * shrink_to
+    if shorter >= 2 * wanted:
+        im.draft(None, (max(1, width * wanted // shorter), max(1, height * wanted // shorter)))
 
 
 def _decode_once(path: str, max_pixels: int | None, load_truncated: bool, shrink_to: int | None = None) -> np.ndarray:
