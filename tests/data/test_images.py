@@ -290,7 +290,8 @@ def test_shrunk_jpeg_matches_a_shrunk_full_decode_within_the_stated_tolerance(su
     assert small.shape == (height, width, 3) and min(small.shape[:2]) == side
     reference = cv2.resize(full, (width, height), interpolation=cv2.INTER_AREA)
     diff = np.abs(small.astype(int) - reference)
-    assert diff.mean() <= DRAFT_MEAN_LEVELS and np.percentile(diff, 99.9) <= DRAFT_P999_LEVELS, (diff.mean(), diff.max())
+    assert diff.mean() <= DRAFT_MEAN_LEVELS, diff.mean()
+    assert np.percentile(diff, 99.9) <= DRAFT_P999_LEVELS, np.percentile(diff, 99.9)
 
 
 def test_draft_mode_decodes_fewer_pixels(survey_jpeg, monkeypatch):

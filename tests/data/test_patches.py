@@ -139,8 +139,9 @@ def test_a_patch_cut_from_a_grown_window_equals_the_patch_cut_from_the_image(sha
     image = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
     height, width = shape
     geometries = [Geometry("point", (x, y)) for x, y in rng.uniform((0, 0), (width, height), (12, 2))]
-    geometries += [Geometry("point", (0, 0)), Geometry("point", (width, height)), Geometry("circle", (width / 2, height / 2, 9.5)),
-                   Geometry("box", (-3, 1, width / 2, height + 4)), Geometry("point", (0.1, 0.9), normalised=True)]
+    geometries += [Geometry("point", (0, 0)), Geometry("point", (width, height)),
+                   Geometry("circle", (width / 2, height / 2, 9.5)), Geometry("box", (-3, 1, width / 2, height + 4)),
+                   Geometry("point", (0.1, 0.9), normalised=True)]
     for size in (4, 7, 24):
         for geometry in geometries:
             window = window_for_geometry(geometry, size, width, height)
