@@ -19,6 +19,7 @@ Every function takes the device as an argument, so the same code runs on the CPU
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -110,15 +111,17 @@ def decode_jpegs(jpegs: Sequence[JpegData], device: str | torch.device) -> list[
     """
     if not jpegs:
         return []
-    try:
-        images = decode_jpeg([j.data for j in jpegs], mode=ImageReadMode.RGB, device=device)
-    except RuntimeError:  # one bad file fails the batch: find it
-        images = []
-        for jpeg in jpegs:
-            try:
-                images.append(decode_jpeg(jpeg.data, mode=ImageReadMode.RGB, device=device))
-            except RuntimeError:
-                images.append(None)
+    with warnings.catch_warnings():  # torchvision 0.29 points to TorchCodec; its decoder is the one installed
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="torchvision")
+        try:
+            images = decode_jpeg([j.data for j in jpegs], mode=ImageReadMode.RGB, device=device)
+        except RuntimeError:  # one bad file fails the batch: find it
+            images = []
+            for jpeg in jpegs:
+                try:
+                    images.append(decode_jpeg(jpeg.data, mode=ImageReadMode.RGB, device=device))
+                except RuntimeError:
+                    images.append(None)
     return [None if image is None else orient(image.permute(1, 2, 0), jpeg.orientation)
             for image, jpeg in zip(images, jpegs)]
 
@@ -158,8 +161,10 @@ def _area_weights(size_in: int, size_out: int, device: torch.device) -> torch.Te
 
 
 def _resize(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """H x W x C uint8 → height x width x C uint8: exact area averaging when shrinking, bilinear when
-    enlarging (OpenCV's INTER_AREA and INTER_LINEAR, as albumentations uses them), rounded like them.
+    """H x W x C uint8 → height x width x C uint8, as albumentations resizes with OpenCV.
+
+    Exact area averaging when shrinking (INTER_AREA), bilinear when enlarging (INTER_LINEAR),
+    rounded to uint8 like them.
     """
     if (height, width) == tuple(image.shape[:2]):
         return image

@@ -134,7 +134,7 @@ class PredictionDataset(Dataset):
         self.max_pixels = max_pixels
         self.allow_truncated = allow_truncated
         self.shrink_to = None if shrink_to is None else int(shrink_to)
-        self._last: tuple[tuple[str, int | None], np.ndarray] | None = None
+        self._last: tuple[tuple[str, int | None], np.ndarray | BadImageError] | None = None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -177,10 +177,18 @@ class PredictionDataset(Dataset):
         return batches
 
     def _pixels(self, path: str, shrink_to: int | None) -> np.ndarray:
+        """The photo's pixels; an unreadable photo's error is kept too, so its other items do not retry it."""
         key = (path, shrink_to)
         if self._last is None or self._last[0] != key:
             self._last = None
-            self._last = (key, decode_image(path, self.max_pixels, self.allow_truncated, shrink_to=shrink_to).pixels)
+            try:
+                decoded: np.ndarray | BadImageError = decode_image(path, self.max_pixels, self.allow_truncated,
+                                                                   shrink_to=shrink_to).pixels
+            except BadImageError as err:
+                decoded = err
+            self._last = (key, decoded)
+        if isinstance(self._last[1], BadImageError):
+            raise self._last[1]
         return self._last[1]
 
     def __getitem__(self, index: int) -> dict:

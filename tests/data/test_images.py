@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, JpegImagePlugin
 
+from seafloorhmc.data import images as images_module
 from seafloorhmc.data.images import (
     BadImageError,
     TruncatedImageWarning,
@@ -333,3 +334,34 @@ def test_shrinking_keeps_the_exif_orientation(survey_jpeg, tmp_path, orientation
     reference = cv2.resize(full, small.shape[1::-1], interpolation=cv2.INTER_AREA)
     assert np.abs(small.astype(int) - reference).mean() <= DRAFT_MEAN_LEVELS
     assert read_header(path).upright_size == image_size(path) == (full.shape[1], full.shape[0])
+
+
+# ---------------------------------------------------------------------- libjpeg through torchvision
+@pytest.mark.parametrize("variant", [dict(quality=90), dict(quality=75, subsampling=0), dict(progressive=True),
+                                     dict(quality=90, orientation=6), dict(quality=90, orientation=7),
+                                     dict(quality=85, grey=True), dict(quality=95, subsampling=1)])
+def test_the_libjpeg_route_gives_pillows_pixels_exactly(survey_jpeg, tmp_path, monkeypatch, variant):
+    """Ordinary JPEGs skip Pillow's copies (libjpeg-turbo via torchvision): the pixels must not change."""
+    options = dict(variant)
+    orientation, grey = options.pop("orientation", None), options.pop("grey", False)
+    with Image.open(survey_jpeg) as im:
+        im = im.crop((0, 0, 333, 250)).convert("L" if grey else "RGB")
+        if orientation:
+            exif = im.getexif()
+            exif[0x0112] = orientation
+            options["exif"] = exif
+        path = save(tmp_path, "v.jpg", im, **options)
+    fast = decode_image(path).pixels
+    assert fast.flags.writeable and fast.flags.c_contiguous
+    monkeypatch.setattr(images_module, "decode_jpeg", None)  # Pillow decodes everything
+    np.testing.assert_array_equal(fast, decode_image(path).pixels)
+
+
+def test_truncated_jpegs_still_get_pillows_handling(survey_jpeg, tmp_path):
+    data = open(survey_jpeg, "rb").read()
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(BadImageError, match="cut.jpg"):
+        decode_image(path)
+    decoded = decode_image(path, allow_truncated=True)
+    assert decoded.truncated and decoded.pixels.shape == (1200, 1600, 3)
