@@ -110,7 +110,14 @@ class DataBenchResult:
 
     @staticmethod
     def median(values: list[float]) -> float:
-        """Median of the rounds (nan when not measured)."""
+        """Median of the rounds (nan when not measured).
+
+        Args:
+            values: Seconds, one per round.
+
+        Returns:
+            Their median.
+        """
         return statistics.median(values) if values else float("nan")
 
     @property

@@ -55,9 +55,24 @@ class HierarchicalImageDataset(Dataset):
     (plus what :func:`collate_skipping_bad` needs for an all-bad batch) instead of raising
     :class:`~seafloorhmc.data.images.BadImageError`. With ``allow_truncated=True`` items also carry
     ``"truncated": bool`` so the caller can count accepted truncated files.
-    Whole images at least twice ``shrink_to`` on their shorter side are delivered with that
-    shorter side (None: full size). Without a cache the last decoded image is kept, so consecutive
-    patches of one image decode it once; with one (:meth:`use_cache`) no photo is decoded at all.
+    Without a cache the last decoded image is kept, so consecutive patches of one image decode it
+    once; with one (:meth:`use_cache`) no photo is decoded at all.
+
+    Args:
+        samples: What to yield items for.
+        taxonomy: The label tree targets are encoded with.
+        transform: The image transform (None: scale to [0, 1]).
+        patch_size: Side of point patches.
+        max_pixels: The decompression-bomb limit (None: none).
+        allow_truncated: Accept truncated files (items then carry ``truncated``).
+        skip_bad: Yield unreadable images as ``bad`` items instead of raising.
+        seed: Seed of the per-(epoch, index) augmentation.
+        image_root: Folder relative image paths are resolved against.
+        shrink_to: Deliver whole images at least twice this on their shorter side with that
+            shorter side (None: full size).
+
+    Raises:
+        TaxonomyError: For a label not in the taxonomy, naming the sample's source row.
     """
 
     def __init__(
@@ -112,7 +127,11 @@ class HierarchicalImageDataset(Dataset):
         return state
 
     def set_epoch(self, epoch: int) -> None:
-        """Make augmentation a function of (seed, epoch, index); call before each epoch."""
+        """Make augmentation a function of (seed, epoch, index); call before each epoch.
+
+        Args:
+            epoch: The epoch about to run.
+        """
         self.epoch = int(epoch)
 
     def image_path(self, index: int) -> str:
@@ -180,7 +199,11 @@ class HierarchicalImageDataset(Dataset):
         return self.transform(image=pixels)["image"]
 
     def output_shape(self) -> tuple[int, ...]:
-        """Image tensor shape, found by transforming a blank patch (for empty all-bad batches)."""
+        """Image tensor shape, found by transforming a blank patch (for empty all-bad batches).
+
+        Returns:
+            The shape of an item's image.
+        """
         if self._output_shape is None:
             blank = np.zeros((self.patch_size, self.patch_size, 3), dtype=np.uint8)
             self._output_shape = tuple(self._apply_transform(blank, 0).shape)
@@ -209,6 +232,15 @@ def collate_skipping_bad(batch: Sequence[dict]) -> dict:
     ``skipped`` is ``[(path, reason), ...]``, empty when all items were good. When every item is
     bad the batch has zero rows: image ``[0, C, H, W]``, target/known ``[0, N]``, index ``[0]``;
     a training loop should skip it (``len(batch["index"]) == 0``) rather than step on it.
+
+    Args:
+        batch: Dataset items.
+
+    Returns:
+        The collated batch with ``skipped``.
+
+    Raises:
+        ValueError: For an empty batch.
     """
     if not batch:
         raise ValueError("collate_skipping_bad got an empty batch")
@@ -234,6 +266,18 @@ class TensorBatches:
     Yields the same keys as the image pipeline (``image`` holds the feature rows) plus an empty
     ``skipped`` list, so one training loop serves both. The order is a function of
     ``(seed, epoch)`` only; call :meth:`set_epoch` before each epoch.
+
+    Args:
+        features: Rows [n, ...].
+        targets: Targets [n, N].
+        known: Known cells [n, N] (None: all known).
+        batch_size: Rows per batch.
+        shuffle: Shuffle the rows every epoch.
+        seed: Seed of the order.
+        drop_last: Drop a last incomplete batch.
+
+    Raises:
+        ValueError: For mismatched shapes or a batch size below 1.
     """
 
     def __init__(
@@ -273,7 +317,11 @@ class TensorBatches:
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def order(self) -> torch.Tensor:
-        """Row order of the current epoch."""
+        """Row order of the current epoch.
+
+        Returns:
+            Row indices.
+        """
         n = self.features.shape[0]
         if not self.shuffle:
             return torch.arange(n)

@@ -264,6 +264,17 @@ def _tensor_span(path: Path, name: str) -> tuple[int, int]:
     return 8 + length + int(start), 8 + length + int(stop)
 
 
+def _shard_index(path: Path, entry: dict) -> tuple[np.ndarray, np.ndarray]:
+    """A shard's ``index`` and ``ids``, checked against its manifest entry (size and shapes)."""
+    if path.stat().st_size != entry.get("bytes"):
+        raise ValueError(f"{path.stat().st_size} bytes, manifest says {entry.get('bytes')}")
+    with safe_open(str(path), framework="numpy") as shard:
+        index, ids = shard.get_tensor("index"), shard.get_tensor("ids")
+    if index.shape != (entry.get("rows"), len(INDEX_COLUMNS)) or ids.shape != (entry.get("rows"), ID_BYTES):
+        raise ValueError(f"index {index.shape}, ids {ids.shape} for {entry.get('rows')} rows")
+    return index, ids
+
+
 class CachedSample(NamedTuple):
     """Where one entry's pixels lie: shard number and its ``index`` row."""
 
@@ -272,7 +283,12 @@ class CachedSample(NamedTuple):
 
 
 class ImageCacheStore:
-    """One key's folder: shards listed in an atomically rewritten manifest (module doc)."""
+    """One key's folder: shards listed in an atomically rewritten manifest (module doc).
+
+    Args:
+        folder: The key's folder.
+        description: The settings' description, recorded in a new manifest.
+    """
 
     def __init__(self, folder: str | Path, description: dict | None = None) -> None:
         self.folder = Path(folder)
@@ -321,18 +337,17 @@ class ImageCacheStore:
             return self._fresh()
 
     def entries(self) -> dict[str, CachedSample]:
-        """Every stored entry by id; shards that are missing or of the wrong size are dropped (and logged)."""
+        """Every stored entry by id; shards that are missing or of the wrong size are dropped (and logged).
+
+        Returns:
+            Where each entry's pixels lie.
+        """
         found: dict[str, CachedSample] = {}
         kept = []
         for entry in self.manifest["shards"]:
             path = self.folder / str(entry.get("file"))
             try:
-                if path.stat().st_size != entry.get("bytes"):
-                    raise ValueError(f"{path.stat().st_size} bytes, manifest says {entry.get('bytes')}")
-                with safe_open(str(path), framework="numpy") as shard:
-                    index, ids = shard.get_tensor("index"), shard.get_tensor("ids")
-                if index.shape != (entry.get("rows"), len(INDEX_COLUMNS)) or ids.shape != (entry.get("rows"), ID_BYTES):
-                    raise ValueError(f"index {index.shape}, ids {ids.shape} for {entry.get('rows')} rows")
+                index, ids = _shard_index(path, entry)
             except (OSError, ValueError, KeyError) as err:
                 log.warning("image cache: shard %s is unusable (%s); its samples will be cut again", path, err)
                 path.unlink(missing_ok=True)
@@ -387,6 +402,10 @@ class ImageCache:
     """Read side of a store: an entry's pixels by id, from memory-mapped shards (opened per process).
 
     Picklable: DataLoader workers get the entry table and reopen the shards themselves.
+
+    Args:
+        folder: The key's folder.
+        entries: Where each entry lies (:meth:`ImageCacheStore.entries`).
     """
 
     def __init__(self, folder: str | Path, entries: dict[str, CachedSample]) -> None:
@@ -612,7 +631,11 @@ def _jobs(samples: Iterable[tuple[str, Geometry | None]], identity: str,
 
 
 def default_cache_root() -> Path:
-    """``$SEAFLOORHMC_DATA/images``, else ``~/.cache/seafloorhmc/images``."""
+    """Where ``data.image_cache=auto`` keeps the cache.
+
+    Returns:
+        ``$SEAFLOORHMC_DATA/images``, else ``~/.cache/seafloorhmc/images``.
+    """
     base = Path(os.environ.get("SEAFLOORHMC_DATA", Path.home() / ".cache" / "seafloorhmc")).expanduser()
     return base / "images"
 

@@ -73,7 +73,12 @@ __all__ = ["BadImageError", "DEFAULT_MAX_PIXELS", "DecodedImage", "IMAGE_FORMATS
 
 
 class BadImageError(ValueError):
-    """An image file that cannot be used: missing, corrupt, truncated, unsupported or too large."""
+    """An image file that cannot be used: missing, corrupt, truncated, unsupported or too large.
+
+    Args:
+        path: The file.
+        reason: What is wrong with it.
+    """
 
     def __init__(self, path: str | Path, reason: str) -> None:
         self.path = str(path)
@@ -82,7 +87,11 @@ class BadImageError(ValueError):
 
 
 class TruncatedImageWarning(UserWarning):
-    """A truncated file was accepted (``allow_truncated=True``); its missing part is grey."""
+    """A truncated file was accepted (``allow_truncated=True``); its missing part is grey.
+
+    Args:
+        path: The file.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -262,7 +271,20 @@ def decode_image(
 
     A truncated file is detected by a strict first decode; with ``allow_truncated`` it is then
     decoded again in Pillow's LOAD_TRUNCATED_IMAGES mode (missing region grey), so only damaged
-    files pay for two decodes. ``shrink_to``: see the module docstring (None: full size).
+    files pay for two decodes.
+
+    Args:
+        path: The image file.
+        max_pixels: Refuse files whose header declares more pixels (None: no limit).
+        allow_truncated: Accept truncated files (missing part grey).
+        shrink_to: Deliver photos at least twice this on their shorter side with this shorter
+            side (module docstring; None: full size).
+
+    Returns:
+        The pixels and whether the file was truncated.
+
+    Raises:
+        BadImageError: Naming the path and the reason.
     """
     path = str(path)
     truncated = False
@@ -288,11 +310,18 @@ def load_image(
 ) -> np.ndarray:
     """Decode ``path`` fully into uint8 H x W x 3 RGB, upright per its EXIF orientation.
 
-    ``max_pixels`` (None = no limit) rejects files whose header declares more pixels, before
-    decoding. ``allow_truncated=True`` accepts truncated files with a :class:`TruncatedImageWarning`
-    (count them with ``warnings.catch_warnings(record=True)``, or call :func:`decode_image`).
-    ``shrink_to`` delivers large photos with that shorter side (module docstring).
-    Raises :class:`BadImageError` naming the path and the reason.
+    Args:
+        path: The image file.
+        max_pixels: Reject files whose header declares more pixels, before decoding (None: no limit).
+        allow_truncated: Accept truncated files with a :class:`TruncatedImageWarning` (count them
+            with ``warnings.catch_warnings(record=True)``, or call :func:`decode_image`).
+        shrink_to: Deliver large photos with that shorter side (module docstring).
+
+    Returns:
+        The pixels.
+
+    Raises:
+        BadImageError: Naming the path and the reason.
     """
     decoded = decode_image(path, max_pixels=max_pixels, allow_truncated=allow_truncated, shrink_to=shrink_to)
     if decoded.truncated:

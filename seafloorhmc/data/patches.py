@@ -192,8 +192,17 @@ def crop_patch(image: np.ndarray, centre_xy: Sequence[float], size: int) -> np.n
     """Square ``size`` x ``size`` patch around (x = column, y = row), reflect-padded at borders.
 
     Same pixels as pyspacer's ``crop_patch`` (module docstring; window from :func:`patch_window`).
-    The point must lie within the image extent, 0 <= x <= width and 0 <= y <= height; otherwise
-    ValueError names both.
+
+    Args:
+        image: H x W (x C) pixels.
+        centre_xy: The point (x = column, y = row), within 0 <= x <= width, 0 <= y <= height.
+        size: The patch side.
+
+    Returns:
+        The patch.
+
+    Raises:
+        ValueError: For a point outside the image (naming both) or a bad size.
     """
     width, height = _check_image(image)
     return cut_window(image, patch_window(centre_xy, size, width, height))
@@ -204,8 +213,18 @@ def crop_box(image: np.ndarray, box: Sequence[float], pad_to_square: bool = True
 
     ``pad_to_square=True`` grows the shorter side symmetrically around the box centre with image
     context, reflect-padded past the borders like :func:`crop_patch`, so a later resize keeps the
-    object's aspect ratio. Otherwise the box is clipped to the image. A box that does not overlap
-    the image raises ValueError naming the box and the image size.
+    object's aspect ratio. Otherwise the box is clipped to the image.
+
+    Args:
+        image: H x W (x C) pixels.
+        box: (x0, y0, x1, y1) in pixels.
+        pad_to_square: Square the box with context (True) or clip it to the image.
+
+    Returns:
+        The box's pixels.
+
+    Raises:
+        ValueError: If the box does not overlap the image (naming the box and the image size).
     """
     width, height = _check_image(image)
     return cut_window(image, box_window(box, width, height, pad_to_square))
@@ -261,7 +280,18 @@ def window_for_geometry(geometry: Geometry | None, patch_size: int, width: int, 
 def crop_for_geometry(image: np.ndarray, geometry: Geometry | None, patch_size: int) -> np.ndarray:
     """The region an annotation refers to (the image itself for ``None`` or whole).
 
-    :func:`cut_window` of :func:`window_for_geometry`, with the same rules and errors.
+    :func:`cut_window` of :func:`window_for_geometry`, with the same rules.
+
+    Args:
+        image: H x W (x C) pixels.
+        geometry: The annotation's geometry.
+        patch_size: Side of point patches.
+
+    Returns:
+        The region's pixels.
+
+    Raises:
+        ValueError: For a wrong number of coordinates or a place outside the image.
     """
     width, height = _check_image(image)
     window = window_for_geometry(geometry, patch_size, width, height)

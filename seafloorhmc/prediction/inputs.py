@@ -121,8 +121,16 @@ class PredictionDataset(Dataset):
     """Items → ``{"image": tensor, "index": i}``, or ``{"error": message, "index": i}`` for a bad one.
 
     The last decoded photo is kept, so the items of one photo decode it once when they come one
-    after another, as :meth:`photo_batches` arranges. Whole images at least twice ``shrink_to`` on
-    their shorter side are decoded shrunk to it (None: full size).
+    after another, as :meth:`photo_batches` arranges.
+
+    Args:
+        items: What to predict on, one output row each.
+        transform: The eval transform (albumentations-style).
+        patch_size: Side of point patches.
+        max_pixels: The decompression-bomb limit (None: none).
+        allow_truncated: Accept truncated files.
+        shrink_to: Decode whole images at least twice this on their shorter side shrunk to it
+            (None: full size).
     """
 
     def __init__(self, items: Sequence[PredictionItem], transform: Callable, patch_size: int,
