@@ -29,6 +29,7 @@ import dataclasses
 import io
 import logging
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -107,6 +108,7 @@ class DataBenchResult:
     losses_equal: bool = False
     predict_points: list[float] = field(default_factory=list)
     predict_whole: list[float] = field(default_factory=list)
+    core_seconds: dict[str, list[float]] = field(default_factory=dict)  # CPU time, this process + its workers
 
     @staticmethod
     def median(values: list[float]) -> float:
@@ -179,10 +181,24 @@ def _config(folder: Path, settings: DataBenchSettings, work: Path, *extra: str):
         f"seed={s.seed}", *extra])
 
 
-def _time(fn) -> float:
-    start = time.perf_counter()
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and of its finished children (DataLoader workers once joined)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _time(fn, result: DataBenchResult | None = None, name: str = "") -> float:
+    """Wall seconds of ``fn()``; its CPU seconds go to ``result.core_seconds[name]``.
+
+    A busy machine stretches the wall time, not the work, so CPU seconds show a pipeline's
+    overhead on a shared machine too.
+    """
+    cpu, start = _cpu_seconds(), time.perf_counter()
     fn()
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    if result is not None:
+        result.core_seconds.setdefault(name, []).append(_cpu_seconds() - cpu)
+    return wall
 
 
 def _decode_limits(result: DataBenchResult, photos: list[str], shrink_to: int) -> None:
@@ -190,10 +206,10 @@ def _decode_limits(result: DataBenchResult, photos: list[str], shrink_to: int) -
     result.decode_shrunk.append(_time(lambda: [decode_image(p, shrink_to=shrink_to) for p in photos]))
 
 
-def _input_seconds(dataset: PredictionDataset) -> float:
+def _input_seconds(dataset: PredictionDataset, result: DataBenchResult, name: str) -> float:
     """One core: every item in photo order (each photo decoded once), through the eval transform."""
     order = [i for batch in dataset.photo_batches(len(dataset)) for i in batch]
-    return _time(lambda: [dataset[i] for i in order])
+    return _time(lambda: [dataset[i] for i in order], result, name)
 
 
 def _train_step_seconds(config, taxonomy: Taxonomy, items: int) -> float:
@@ -300,16 +316,20 @@ def run_data_bench(settings: DataBenchSettings | None = None, work: str | Path |
         encoder = build_model(config.model, taxonomy, seed=s.seed)[0].encoder
         for r in range(s.rounds):
             _decode_limits(result, [item.path for item in whole], shrink_to)
-            result.input_points.append(_input_seconds(PredictionDataset(points, eval_tf, s.patch_size)))
+            result.input_points.append(_input_seconds(PredictionDataset(points, eval_tf, s.patch_size), result,
+                                                      "input_points"))
             result.input_whole.append(_input_seconds(PredictionDataset(whole, eval_tf, s.patch_size,
-                                                                       shrink_to=shrink_to)))
+                                                                       shrink_to=shrink_to), result, "input_whole"))
+            cpu = _cpu_seconds()
             result.encoder_forward.append(encoder_seconds(encoder, len(points), s.batch_size, s.image_size))
+            result.core_seconds.setdefault("encoder_forward", []).append(_cpu_seconds() - cpu)
             result.train_step.append(_train_step_seconds(config, taxonomy, len(points)))
             result.predict_points.append(_time(lambda: write_predictions(
                 checkpoint, annotations, base / "points.csv", PredictOptions(format="coralnet", **options),
-                overwrite=True)))
+                overwrite=True), result, "predict_points"))
             result.predict_whole.append(_time(lambda: write_predictions(
-                checkpoint, folder, base / "whole.csv", PredictOptions(format="folder", **options), overwrite=True)))
+                checkpoint, folder, base / "whole.csv", PredictOptions(format="folder", **options), overwrite=True),
+                result, "predict_whole"))
             log.info("round %d/%d: predict points %.1f s, whole %.1f s", r + 1, s.rounds,
                      result.predict_points[-1], result.predict_whole[-1])
         _training(result, folder, base)
@@ -381,4 +401,10 @@ def format_table(result: DataBenchResult) -> str:
         f"({'meets' if r.bound_points / med(r.predict_points) >= 0.9 else 'MISSES'} the >= 0.9 target)",
         f"- predict on whole photos / its bound ({r.bound_whole:.2f} s): {r.bound_whole / med(r.predict_whole):.2f}",
     ]
+    cpu = {name: med(values) for name, values in r.core_seconds.items()}
+    if {"input_points", "encoder_forward", "predict_points"} <= cpu.keys():
+        work = cpu["input_points"] + cpu["encoder_forward"]
+        lines.append(f"- predict on points, CPU seconds (all processes): {cpu['predict_points']:.2f} for "
+                     f"{work:.2f} of input + encoder work: {work / cpu['predict_points']:.2f} of the time is that work "
+                     "(a busy machine stretches wall time, not this)")
     return "\n".join(lines)
