@@ -95,7 +95,7 @@ def _cmd_prepare(args) -> int:
     from .config import load_config
     from .datamodule import prepare_data
 
-    config = load_config(args.config, args.set)
+    config = load_config(args.config, [*args.set, *([f"data.workers={args.workers}"] if args.workers else [])])
     cache = prepare_data(config).info.get("image_cache")
     if cache is None:
         print(f"nothing to cache: data.image_cache={config.data.image_cache} does not apply to this data (off, "
@@ -239,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "(what training would do before its first epoch)")
     p.add_argument("config", help="YAML config (see `seafloorhmc keys`)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--workers", type=int, help="decoding processes (default: data.workers, or one per core)")
     p.set_defaults(func=_cmd_prepare)
 
     p = sub.add_parser("predict", help="predict taxa for a folder, a CSV of images/points or an annotation export")

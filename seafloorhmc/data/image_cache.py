@@ -29,9 +29,10 @@ inside a shard is not detected: it is only a cache; delete the folder to rebuild
 serialises processes sharing a folder (sweep cells, DDP ranks): the first builds, the others wait
 and reuse. Unreadable photos are not stored; datasets meet them (and raise or skip) as before.
 
-**Parallel build**: photos are decoded in ``data.workers`` DataLoader processes (the main process
-when 0) and written by the main process, with a progress bar; with ``data.gpu_decode`` JPEGs are
-decoded in batches on the GPU instead (:mod:`~seafloorhmc.data.gpu_decode`).
+**Parallel build**: photos are decoded in ``data.workers`` DataLoader processes (when 0: one per
+core, up to 8, as nothing else runs yet) and written by the main process, with a progress bar;
+with ``data.gpu_decode`` JPEGs are decoded in batches on the GPU instead
+(:mod:`~seafloorhmc.data.gpu_decode`).
 """
 
 from __future__ import annotations
@@ -69,8 +70,8 @@ except ImportError:  # not POSIX: no cross-process lock
 log = logging.getLogger(__name__)
 
 __all__ = ["CACHE_VERSION", "CacheSettings", "CachedSample", "CutWindow", "ImageCache", "ImageCacheStore", "PhotoJob",
-           "attach_image_cache", "cache_root", "cut_photo", "decode_device", "default_cache_root", "entry_id",
-           "file_identity", "image_cache_applies", "prepare_image_cache", "shrink_side"]
+           "attach_image_cache", "build_workers", "cache_root", "cut_photo", "decode_device", "default_cache_root",
+           "entry_id", "file_identity", "image_cache_applies", "prepare_image_cache", "shrink_side"]
 
 CACHE_VERSION = 1
 MANIFEST = "manifest.json"
@@ -722,6 +723,21 @@ def prepare_image_cache(samples: Sequence[tuple[str, Geometry | None]], settings
     return ImageCache(store.folder, entries), ids, summary
 
 
+def build_workers(configured: int = 0) -> int:
+    """Decoding processes of a cache build: ``data.workers`` when set, else one per core (up to 8; 0 on one core).
+
+    Args:
+        configured: The ``data.workers`` setting.
+
+    Returns:
+        The number of worker processes (0: decode in this process).
+    """
+    if configured > 0:
+        return int(configured)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(8, cores) if cores > 1 else 0
+
+
 def decode_device(gpu_decode: bool, device: str | torch.device | None) -> torch.device | None:
     """The CUDA device JPEGs are decoded on, or None (``data.gpu_decode`` off, or the model runs on the CPU).
 
@@ -764,8 +780,8 @@ def attach_image_cache(datasets: Sequence, config, dist=None) -> dict | None:
     settings = CacheSettings(d.patch_size, d.patch_margin, shrink_to, d.allow_truncated, d.max_image_pixels,
                              d.feature_cache_identity, "nvjpeg" if gpu is not None else "pillow")
     progress = bool(config.train.progress) and (dist is None or dist.is_main)
-    cache, ids, summary = prepare_image_cache(samples, settings, cache_root(d.image_cache), workers=d.workers,
-                                              progress=progress, gpu=gpu)
+    cache, ids, summary = prepare_image_cache(samples, settings, cache_root(d.image_cache),
+                                              workers=build_workers(d.workers), progress=progress, gpu=gpu)
     start = 0
     for ds in datasets:
         ds.use_cache(cache, ids[start:start + len(ds)])

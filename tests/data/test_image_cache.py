@@ -68,6 +68,7 @@ def count_decodes(monkeypatch):
 
     monkeypatch.setattr(image_cache_module, "decode_image", counting)
     monkeypatch.setattr("seafloorhmc.data.dataset.decode_image", counting)
+    monkeypatch.setattr(image_cache_module, "build_workers", lambda configured: 0)  # count in this process
     return calls
 
 
@@ -206,6 +207,14 @@ def test_whole_images_are_stored_shrunk_exactly_as_the_dataset_decodes_them(phot
     decoded = items(dataset)
     dataset.use_cache(cache, ids)
     assert all(torch.equal(a, b) for a, b in zip(items(dataset), decoded))
+
+
+def test_builds_use_data_workers_or_every_core(monkeypatch):
+    assert image_cache_module.build_workers(3) == 3
+    monkeypatch.setattr(image_cache_module.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert image_cache_module.build_workers(0) == 4
+    monkeypatch.setattr(image_cache_module.os, "sched_getaffinity", lambda pid: {0})
+    assert image_cache_module.build_workers(0) == 0
 
 
 def test_auto_caches_patches_and_large_photos_only(photos, tiny_images):
