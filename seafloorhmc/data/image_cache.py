@@ -16,10 +16,12 @@ stored as :func:`~seafloorhmc.data.images.decode_image` delivers it with ``shrin
 photo with its shorter side at the working size, decoded in JPEG draft mode): the same function
 the uncached path calls, so again the same pixels.
 
-**Key** (one folder per key under ``data.image_cache``): cache version, patch size, margin,
-whole-image working side and truncated-image handling. **Entry identity**: the photo's identity
-(``data.feature_cache_identity``: path + size + mtime, or a hash of the file) and the sample's
-geometry, so an edited photo or a moved point is cut again.
+**Key** (one folder per key under ``data.image_cache``): cache version, margin, truncated-image
+handling and decoder. **Entry identity**: the photo's identity (``data.feature_cache_identity``:
+path + size + mtime, or a hash of the file), the sample's geometry, and the patch size (patches)
+or the working side (whole images), so an edited photo, a moved point or another patch size is
+cut again, while runs that differ in anything else (input size, augmentation, a sweep's methods)
+share every entry they have in common.
 
 **Format and interruption**: ``shard-NNNNNN.safetensors`` (``pixels`` uint8 flat, ``index``
 int64 [n, 9], ``ids`` uint8 [n, 16]), each written atomically, then listed in ``manifest.json``
@@ -106,7 +108,7 @@ def shrink_side(image_size: int, min_crop_scale: float = 1.0, augment: bool = Fa
 
 @dataclass(frozen=True)
 class CacheSettings:
-    """What is cut from each photo (hashed into the folder key) and how photos are read."""
+    """What is cut from each photo and how photos are read (:meth:`description`: the folder key's part)."""
 
     patch_size: int
     margin: float = 0.25
@@ -117,13 +119,16 @@ class CacheSettings:
     decoder: str = "pillow"
 
     def description(self) -> dict:
-        """The parts that decide the stored pixels (``max_pixels`` only refuses photos; ``identity`` is in the ids).
+        """The settings that decide the stored pixels of every entry alike.
+
+        Patch size and working side are in each entry's id instead (:func:`entry_id`);
+        ``max_pixels`` only refuses photos.
 
         Returns:
             Plain data, hashed into :meth:`key`.
         """
-        return {"cache_version": CACHE_VERSION, "patch_size": int(self.patch_size), "margin": float(self.margin),
-                "shrink_to": self.shrink_to, "allow_truncated": bool(self.allow_truncated), "decoder": self.decoder}
+        return {"cache_version": CACHE_VERSION, "margin": float(self.margin),
+                "allow_truncated": bool(self.allow_truncated), "decoder": self.decoder}
 
     def key(self) -> str:
         """The folder name of these settings.
@@ -168,18 +173,22 @@ def file_identity(path: str, mode: str = "stat") -> list:
         return ["unreadable", os.path.abspath(path)]
 
 
-def entry_id(identity: list, geometry: Geometry | None) -> str:
-    """The hex id of one stored sample: its photo's identity and its geometry (None: the whole image).
+def entry_id(identity: list, geometry: Geometry | None, patch_size: int, shrink_to: int | None) -> str:
+    """The hex id of one stored sample: its photo's identity, its geometry and the size it is cut at.
 
     Args:
         identity: :func:`file_identity` of the photo.
-        geometry: The sample's geometry.
+        geometry: The sample's geometry (None: the whole image).
+        patch_size: Side of point patches (for patches).
+        shrink_to: The working side (for whole images).
 
     Returns:
         32 hex digits.
     """
-    where = None if geometry is None or geometry.kind == "whole" else [geometry.kind, list(geometry.coords),
-                                                                         geometry.normalised]
+    if geometry is None or geometry.kind == "whole":
+        where = ["whole", shrink_to]
+    else:
+        where = [geometry.kind, list(geometry.coords), geometry.normalised, int(patch_size)]
     return hashlib.blake2b(json.dumps([identity, where]).encode(), digest_size=ID_BYTES).hexdigest()
 
 
@@ -605,7 +614,7 @@ def _build(store: ImageCacheStore, jobs: Sequence[PhotoJob], settings: CacheSett
     return report
 
 
-def _jobs(samples: Iterable[tuple[str, Geometry | None]], identity: str,
+def _jobs(samples: Iterable[tuple[str, Geometry | None]], settings: CacheSettings,
           known: dict[str, CachedSample] | None = None) -> tuple[list[PhotoJob], list[str], int]:
     """Group samples by photo: (jobs for the entries not in ``known``, every sample's id, entries reused)."""
     identities: dict[str, list] = {}
@@ -615,9 +624,9 @@ def _jobs(samples: Iterable[tuple[str, Geometry | None]], identity: str,
     reused = 0
     for path, geometry in samples:
         if path not in identities:
-            identities[path] = file_identity(path, identity)
+            identities[path] = file_identity(path, settings.identity)
         geometry = None if geometry is None or geometry.kind == "whole" else geometry
-        entry = entry_id(identities[path], geometry)
+        entry = entry_id(identities[path], geometry, settings.patch_size, settings.shrink_to)
         every.append(entry)
         if entry in seen:
             continue
@@ -710,7 +719,7 @@ def prepare_image_cache(samples: Sequence[tuple[str, Geometry | None]], settings
         store = ImageCacheStore(Path(root) / settings.key(), settings.description())
         with store.locked():
             known = store.entries()
-            jobs, ids, reused = _jobs(samples, settings.identity, known)
+            jobs, ids, reused = _jobs(samples, settings, known)
             cut_all = None if gpu is None else _gpu_cut_all(torch.device(gpu))
             report = _build(store, jobs, settings, workers, progress, cut_all) if jobs else BuildReport()
             entries = store.entries() if jobs else known

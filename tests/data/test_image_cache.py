@@ -114,11 +114,16 @@ def test_later_runs_reuse_and_an_edited_photo_is_cut_again(photos, tmp_path, cou
     assert edited["stored"] + edited["reused"] == first["stored"]
 
 
-@pytest.mark.parametrize("change", ["data.patch_size=48", "data.patch_margin=0.5", "data.allow_truncated=true"])
-def test_what_decides_the_pixels_keys_a_new_folder(photos, tmp_path, change):
+@pytest.mark.parametrize("change, folder", [("data.patch_size=48", "same"), ("data.patch_margin=0.5", "new"),
+                                            ("data.allow_truncated=true", "new"), ("data.image_size=64", "reused")])
+def test_what_decides_the_pixels_cuts_again_and_nothing_else_does(photos, tmp_path, change, folder):
     base = prepare_data(point_config(photos, tmp_path / "cache")).info["image_cache"]
     changed = prepare_data(point_config(photos, tmp_path / "cache", change)).info["image_cache"]
-    assert changed["folder"] != base["folder"] and changed["photos_decoded"] == PHOTOS
+    if folder == "reused":  # the network's input size does not change a patch: every entry is shared
+        assert changed["folder"] == base["folder"] and changed["photos_decoded"] == 0
+        return
+    assert (changed["folder"] != base["folder"]) == (folder == "new") and changed["photos_decoded"] == PHOTOS
+    assert changed["stored"] == base["stored"], "every patch cut again"
     assert prepare_data(point_config(photos, tmp_path / "cache")).info["image_cache"]["reused"] == base["stored"]
 
 
