@@ -67,7 +67,7 @@ __all__ = ["DataBenchResult", "DataBenchSettings", "format_table", "run_data_ben
 class DataBenchSettings:
     """What to measure on (defaults: small enough for a few minutes on 2 cores)."""
 
-    photos: int = 12
+    photos: int = 24
     width: int = 4000
     height: int = 3000
     points: tuple[int, int] = (25, 100)
