@@ -18,7 +18,7 @@ item carrying an ``error`` message naming the file instead of an exception.
 :meth:`PredictionDataset.photo_batches` groups the items by photo and packs whole photos into
 batches, so every photo's items are produced by one worker right after one another (the dataset
 keeps the last decoded photo). A photo with more points than a batch holds becomes one larger
-batch, which :func:`split_batches` cuts to model-sized pieces; :class:`InputOrder` puts rows back
+batch; :func:`rebatch` turns them back into full model batches; :class:`InputOrder` puts rows back
 into input order when the input interleaves photos. Whole images are decoded shrunk to the
 working side (JPEG draft mode, :func:`~seafloorhmc.data.images.decode_image`), exactly as training
 and evaluation decode them.
@@ -46,7 +46,7 @@ from ..data.readers import FORMATS, prediction_formats
 from ..data.records import Geometry
 
 __all__ = ["InputOrder", "PredictionItem", "PredictionDataset", "collect_items", "collate_predictions",
-           "gpu_batches", "split_batches"]
+           "gpu_batches", "rebatch"]
 
 Row = TypeVar("Row")
 
@@ -221,26 +221,41 @@ def collate_predictions(batch: Sequence[dict]) -> dict:
     }
 
 
-def split_batches(batches: Iterable[dict], batch_size: int) -> Iterator[dict]:
-    """Cut collated batches (:func:`collate_predictions`) into pieces of at most ``batch_size`` images.
+def rebatch(batches: Iterable[dict], batch_size: int) -> Iterator[dict]:
+    """Collated batches (:func:`collate_predictions`) of any size → batches of exactly ``batch_size`` images.
 
-    A batch's ``errors`` travel with its first piece.
+    Photo-aligned batches are as large as their photos make them; the model runs best on full
+    batches, so images are cut and carried over into the next batch (only the last may be
+    smaller). Errors travel with the next batch yielded.
 
     Args:
-        batches: Collated batches (of any size).
-        batch_size: The most images per piece.
+        batches: Collated batches.
+        batch_size: Images per yielded batch.
 
     Yields:
         Batches with the same keys.
     """
+    images: list[torch.Tensor] = []
+    indices: list[torch.Tensor] = []
+    errors: list = []
+    held = 0
     for batch in batches:
-        images, index = batch["image"], batch["index"]
-        if images is None or len(index) <= batch_size:
-            yield batch
-            continue
-        for start in range(0, len(index), batch_size):
-            yield {"image": images[start:start + batch_size], "index": index[start:start + batch_size],
-                   "errors": batch["errors"] if start == 0 else []}
+        errors += batch["errors"]
+        if batch["image"] is not None and len(batch["index"]):
+            images.append(batch["image"])
+            indices.append(batch["index"])
+            held += len(batch["index"])
+        while held >= batch_size:
+            image, index = torch.cat(images), torch.cat(indices)
+            yield {"image": image[:batch_size], "index": index[:batch_size], "errors": errors}
+            images, indices, errors = [image[batch_size:]], [index[batch_size:]], []
+            held -= batch_size
+        if errors and not held:
+            yield {"image": None, "index": torch.zeros(0, dtype=torch.long), "errors": errors}
+            errors = []
+    if held or errors:
+        yield {"image": torch.cat(images) if held else None,
+               "index": torch.cat(indices) if held else torch.zeros(0, dtype=torch.long), "errors": errors}
 
 
 class InputOrder(Generic[Row]):

@@ -34,7 +34,7 @@ from ..models.persistence import load_trained_model, read_info
 from ..runtime import Runtime
 from ..uncertainty import ALIASES, MODES, node_uncertainty
 from ..utils.atomic import atomic_path
-from .inputs import InputOrder, PredictionDataset, collate_predictions, collect_items, gpu_batches, split_batches
+from .inputs import InputOrder, PredictionDataset, collate_predictions, collect_items, gpu_batches, rebatch
 from .suggestions import confidence_percent, deepest_predicted, row_uncertainty, top_k_suggestions
 from .table import PredictionTable, RowFile
 
@@ -181,7 +181,7 @@ def write_predictions(checkpoint: str | Path, source: str | Path, out: str | Pat
     with atomic_path(out) as tmp_out, RowFile(tmp_out, table.header) as rows, bar, \
             torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.inference_mode():
         torch.manual_seed(seed)
-        for batch in split_batches(loader, batch_size):
+        for batch in rebatch(loader, batch_size):  # full model batches from photo-aligned ones
             pending: dict[int, tuple[list[str], float]] = {}
             for index, message in batch["errors"]:
                 pending[index] = (table.error_row(items[index], message), float("inf"))  # errors last in review

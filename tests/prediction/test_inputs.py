@@ -25,7 +25,7 @@ from seafloorhmc.prediction.inputs import (
     collate_predictions,
     collect_items,
     gpu_batches,
-    split_batches,
+    rebatch,
 )
 from seafloorhmc.prediction.predictor import PredictOptions, write_predictions
 from seafloorhmc.taxonomy import Taxonomy
@@ -88,11 +88,21 @@ def test_photo_batches_keep_photos_whole():
         dataset.photo_batches(0)
 
 
-def test_split_batches_and_input_order():
-    batch = {"image": torch.arange(7.0)[:, None], "index": torch.tensor([4, 5, 6, 0, 1, 2, 3]), "errors": [(9, "x")]}
-    pieces = list(split_batches([batch, {"image": None, "index": torch.zeros(0), "errors": [(8, "y")]}], 3))
-    assert [p["index"].tolist() for p in pieces] == [[4, 5, 6], [0, 1, 2], [3], []]
-    assert [p["errors"] for p in pieces] == [[(9, "x")], [], [], [(8, "y")]]
+def test_rebatch_makes_full_batches_and_passes_errors_on():
+    def batch(indices, errors=()):
+        index = torch.tensor(indices, dtype=torch.long)
+        return {"image": index[:, None].float() if indices else None, "index": index, "errors": list(errors)}
+
+    pieces = list(rebatch([batch([4, 5, 6, 0, 1, 2, 3], [(9, "x")]), batch([], [(8, "y")]), batch([7, 10]),
+                           batch([11], [(12, "z")])], 3))
+    assert [p["index"].tolist() for p in pieces] == [[4, 5, 6], [0, 1, 2], [3, 7, 10], [11]]
+    assert [p["errors"] for p in pieces] == [[(9, "x")], [], [(8, "y")], [(12, "z")]]
+    assert all(p["image"][:, 0].tolist() == p["index"].tolist() for p in pieces), "images stay with their index"
+    only_errors = list(rebatch([batch([], [(0, "bad")])], 3))
+    assert only_errors[0]["image"] is None and only_errors[0]["errors"] == [(0, "bad")]
+
+
+def test_input_order_releases_rows_in_order():
     order = InputOrder()
     assert order.add({2: "c", 1: "b"}) == [] and order.add({0: "a"}) == ["a", "b", "c"]
     assert order.add({4: "e"}) == [] and order.add({3: "d"}) == ["d", "e"] and order.waiting == {}
@@ -133,7 +143,7 @@ def test_gpu_batches_match_the_cpu_path_within_a_level(survey):
     items = collect_items(annotations, "coralnet") + [PredictionItem(str(folder / "survey_000000.jpg"), "whole")]
     dataset = PredictionDataset(items, eval_transform(SIZE, IMAGENET_MEAN, IMAGENET_STD), PATCH)
     cpu = collate_predictions([dataset[i] for i in range(len(dataset))])["image"]
-    pieces = list(gpu_batches(dataset, 5, 0, "cpu", SIZE, IMAGENET_MEAN, IMAGENET_STD))
+    pieces = list(rebatch(gpu_batches(dataset, 5, 0, "cpu", SIZE, IMAGENET_MEAN, IMAGENET_STD), 5))
     order = torch.cat([p["index"] for p in pieces]).argsort()
     faked = torch.cat([p["image"] for p in pieces])[order]
     levels = (faked - cpu).abs() * torch.tensor(IMAGENET_STD)[:, None, None] * 255
