@@ -567,7 +567,9 @@ def _cut_all(jobs: Sequence[PhotoJob], settings: CacheSettings, workers: int) ->
         if isinstance(result, BadImageError):
             yield index, result
         else:
-            yield index, [cut if isinstance(cut, str) else CutWindow(cut[0].numpy(), cut[1], cut[2]) for cut in result]
+            # copied out of the shared-memory segment at once: a shard holds up to SHARD_BYTES of windows
+            yield index, [cut if isinstance(cut, str) else CutWindow(cut[0].numpy().copy(), cut[1], cut[2])
+                          for cut in result]
 
 
 @dataclass
