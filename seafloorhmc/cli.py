@@ -1,4 +1,4 @@
-"""The ``seafloorhmc`` command line: train, evaluate, predict, report, sweep, tune, synth, keys, export-encoder.
+"""The ``seafloorhmc`` command line: train, evaluate, predict, report, sweep, tune, synth, prepare, keys, export-encoder.
 
 Each command imports what it needs when it runs, so ``--help``, ``keys`` and argument or config
 errors answer without loading torch. Only this module prints (the library logs, and :func:`main`
@@ -109,12 +109,44 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _points_range(text: str) -> tuple[int, int]:
+    """``40`` or ``25-100`` → (low, high) points per photo."""
+    low, _, high = text.partition("-")
+    try:
+        return int(low), int(high or low)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or LOW-HIGH, got {text!r}") from None
+
+
 def _cmd_synth(args) -> int:
+    if args.survey:
+        from .data.synthetic.survey import write_survey_dataset
+
+        annotations = write_survey_dataset(args.out_dir, n_images=args.n or 12, width=args.width, height=args.height,
+                                           points=args.points, quality=args.quality, seed=args.seed,
+                                           overwrite=args.overwrite, progress=True)
+        print(f"survey dataset: {annotations} (CoralNet export; label map {annotations.with_name('label_map.csv')})")
+        return 0
     from .data.synthetic import generate_synthetic_dataset
 
-    manifest = generate_synthetic_dataset(args.out_dir, n_images=args.n, seed=args.seed, size=args.size,
+    manifest = generate_synthetic_dataset(args.out_dir, n_images=args.n or 600, seed=args.seed, size=args.size,
                                           overwrite=args.overwrite, progress=True)
     print(f"synthetic dataset: {manifest}")
+    return 0
+
+
+def _cmd_prepare(args) -> int:
+    from .config import load_config
+    from .datamodule import prepare_data
+
+    config = load_config(args.config, [*args.set, *([f"data.workers={args.workers}"] if args.workers else [])])
+    cache = prepare_data(config).info.get("image_cache")
+    if cache is None:
+        print(f"nothing to cache: data.image_cache={config.data.image_cache} does not apply to this data (off, "
+              "feature data, or whole images too small to shrink); set data.image_cache to a folder to cache anyway")
+        return 0
+    print(f"image cache {cache['folder']}: {cache['photos_decoded']} photos decoded, {cache['stored']} windows "
+          f"stored, {cache['reused']} reused, {cache['unreadable_photos']} unreadable photos")
     return 0
 
 
@@ -126,7 +158,8 @@ def _cmd_predict(args) -> int:
         format=args.format, root=args.root, label_map=args.label_map, label_tree=args.label_tree,
         separator=args.separator, image_suffix=args.image_suffix, export=args.export, threshold=args.threshold,
         review_threshold=args.review_threshold, uncertainty=args.uncertainty, top_k=args.top_k, wide=args.wide,
-        batch_size=args.batch_size, workers=args.workers, device=args.device, progress=not args.no_progress)
+        batch_size=args.batch_size, workers=args.workers, device=args.device, progress=not args.no_progress,
+        gpu_decode=True if args.gpu_decode else None)
     review = None if args.review is None else (args.review or default_review_path(args.out))
     _require(args.checkpoint, "checkpoint")
     check_request(args.input, args.out, options, review, args.overwrite)  # answered before torch is loaded
@@ -323,13 +356,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing metrics file")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("synth", help="write the built-in synthetic seafloor dataset")
+    p = sub.add_parser("synth", help="write the built-in synthetic seafloor dataset (or survey-sized JPEGs)")
     p.add_argument("out_dir")
-    p.add_argument("--n", type=int, default=600, help="number of images")
+    p.add_argument("--n", type=int, help="number of images (default 600; --survey: 12)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, default=128, help="image side in pixels")
+    p.add_argument("--survey", action="store_true",
+                   help="survey-sized JPEGs with a CoralNet point export instead (annotations.csv, label_map.csv)")
+    p.add_argument("--width", type=int, default=4000, help="--survey: photo width")
+    p.add_argument("--height", type=int, default=3000, help="--survey: photo height")
+    p.add_argument("--points", type=_points_range, default=(25, 100), metavar="LOW-HIGH",
+                   help="--survey: annotated points per photo (default 25-100)")
+    p.add_argument("--quality", type=int, default=90, help="--survey: JPEG quality")
     p.add_argument("--overwrite", action="store_true", help="replace the dataset this command wrote there before")
     p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("prepare", help="decode every photo of a configuration's data once into the image cache "
+                                       "(what training would do before its first epoch)")
+    p.add_argument("config", help="YAML config (see `seafloorhmc keys`)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--workers", type=int, help="decoding processes (default: data.workers, or one per core)")
+    p.set_defaults(func=_cmd_prepare)
 
     p = sub.add_parser("predict", help="predict taxa for a folder, a CSV of images/points or an annotation export")
     p.add_argument("checkpoint", help="run folder or .safetensors file")
@@ -362,6 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="images per batch (default: train.batch_size)")
     p.add_argument("--workers", type=int, help="image-decoding worker processes (default: half the cores, 1-8)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--gpu-decode", action="store_true",
+                   help="decode JPEGs on the GPU (nvJPEG) when --device is CUDA (default: data.gpu_decode)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_predict)

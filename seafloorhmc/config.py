@@ -56,7 +56,7 @@ __all__ = ["Config", "DataConfig", "ModelConfig", "LossConfig", "TrainConfig", "
 #: Keys a run may change when it is resumed: they do not change what is computed on the images that
 #: are used. ``data.skip_bad_images`` may be turned on to leave out images found unreadable since.
 RESUMABLE_KEYS = frozenset({"train.progress", "train.report", "data.workers", "train.device", "name",
-                            "data.skip_bad_images"})
+                            "data.skip_bad_images", "data.image_cache"})
 
 
 def doc(default: Any, text: str) -> Any:
@@ -118,9 +118,17 @@ class DataConfig:
     feature_cache: str = doc("auto", "frozen encoder without augmentation: folder where each image's features are "
                                      "cached once for every run (auto: $SEAFLOORHMC_DATA/features, else "
                                      "~/.cache/seafloorhmc/features; off: recompute them every step)")
-    feature_cache_identity: CacheIdentity = doc("stat", "how the feature cache recognises an image: "
+    feature_cache_identity: CacheIdentity = doc("stat", "how the feature and image caches recognise an image: "
                                          "path + size + mtime (fast) or a hash of the file (survives copies, "
                                          "reads every image on every run)")
+    image_cache: str = doc("auto", "folder where every photo is decoded once into the patches (and shrunk whole "
+                                   "images) the datasets cut, reused by every epoch, run and sweep cell (auto: "
+                                   "$SEAFLOORHMC_DATA/images, else ~/.cache/seafloorhmc/images, used when samples "
+                                   "are patches or photos are large; off: decode every item)")
+    patch_margin: float = doc(0.25, "image cache: context stored around each patch, as a share of its side on every "
+                                    "side (0.25 covers a rotation by any angle)")
+    gpu_decode: bool = doc(False, "decode JPEGs in batches on the GPU (nvJPEG) when building the image cache and "
+                                  "in predict, when the model runs on CUDA (ignored on CPU)")
 
 
 @dataclass
@@ -591,6 +599,12 @@ def validate(config: Config) -> None:
     config.data.feature_cache = spelled.get(config.data.feature_cache.lower(), config.data.feature_cache)
     if not config.data.feature_cache.strip():
         raise ConfigError("data.feature_cache is empty: use auto, off, or a folder for the cached features")
+    config.data.image_cache = spelled.get(config.data.image_cache.lower(), config.data.image_cache)
+    if not config.data.image_cache.strip():
+        raise ConfigError("data.image_cache is empty: use auto, off, or a folder for the cached patches")
+    if not 0.0 <= config.data.patch_margin <= 2.0:
+        raise ConfigError(f"data.patch_margin must lie in [0, 2] (a share of the patch side), got "
+                          f"{config.data.patch_margin}")
     if config.model.freeze and config.data.augment and config.data.feature_cache not in ("auto", "off"):
         raise ConfigError(f"data.feature_cache={config.data.feature_cache} with data.augment=true: augmentation "
                           "changes an image's features every epoch, so cached features would be wrong; set "

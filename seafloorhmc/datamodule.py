@@ -27,6 +27,7 @@ from .data.checks import (
 )
 from .data.dataset import HierarchicalImageDataset, TensorBatches, collate_skipping_bad
 from .data.formats import DataFormat
+from .data.image_cache import attach_image_cache, shrink_side
 from .data.loaders import EpochLoader, RankBatches
 from .data.lpros import clone_samples, clone_targets, lpros_for_config
 from .data.patches import patch_size_warning
@@ -273,7 +274,8 @@ def _prepare_images(config: Config, fmt: DataFormat, dist: DistContext | None) -
     splits["train"] += clones
     train_tf = train_transform_for(config) if d.augment else eval_transform_for(config)
     common = dict(taxonomy=taxonomy, patch_size=d.patch_size, max_pixels=d.max_image_pixels,
-                  allow_truncated=d.allow_truncated, skip_bad=d.skip_bad_images, seed=config.seed)
+                  allow_truncated=d.allow_truncated, skip_bad=d.skip_bad_images, seed=config.seed,
+                  shrink_to=shrink_side(d.image_size, d.min_crop_scale, d.augment))
     train = HierarchicalImageDataset(splits["train"], transform=train_tf, **common)
     val, test = (HierarchicalImageDataset(splits[name], transform=eval_transform_for(config), **common)
                  if splits[name] else None for name in ("val", "test"))
@@ -283,6 +285,9 @@ def _prepare_images(config: Config, fmt: DataFormat, dist: DistContext | None) -
     if d.single_path:
         info["dropped_multi_path"] = dropped
     info.update(subset_info)
+    cache = attach_image_cache([train, val, test], config, dist)  # every photo decoded once, here
+    if cache is not None:
+        info["image_cache"] = cache
     return DataModule(taxonomy, train, val, test, train.targets[:n_weighted], train.known[:n_weighted], info=info,
                       collate_fn=collate_skipping_bad, train_record=record, bad_images=bad)
 

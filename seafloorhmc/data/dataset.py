@@ -9,6 +9,12 @@ the same tensors whatever the number of DataLoader workers, and a resumed run re
 stopped in. Call :meth:`HierarchicalImageDataset.set_epoch` before iterating each epoch. With
 ``persistent_workers=True`` the workers keep the dataset copy they started with, so the epoch set
 afterwards never reaches them: leave ``persistent_workers`` off (the default).
+
+Pixels come from an :class:`~seafloorhmc.data.image_cache.ImageCache` when one is attached
+(:meth:`HierarchicalImageDataset.use_cache`: every photo decoded once, ever), else from decoding
+the photo: whole images shrunk to ``shrink_to`` when much larger
+(:func:`~seafloorhmc.data.images.decode_image`), patches cut from a full decode. Both give the
+same pixels, so a run is the same with and without the cache.
 """
 
 from __future__ import annotations
@@ -23,10 +29,13 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from ..taxonomy import Taxonomy, TaxonomyError
+from .image_cache import ImageCache
 from .images import DEFAULT_MAX_PIXELS, BadImageError, DecodedImage, decode_image
 from .patches import crop_for_geometry
-from .records import Sample
+from .records import Geometry, Sample
 from .transforms import item_seed, seed_transform
+
+__all__ = ["HierarchicalImageDataset", "TensorBatches", "collate_skipping_bad"]
 
 
 def _to_tensor(pixels: np.ndarray) -> torch.Tensor:
@@ -46,7 +55,24 @@ class HierarchicalImageDataset(Dataset):
     (plus what :func:`collate_skipping_bad` needs for an all-bad batch) instead of raising
     :class:`~seafloorhmc.data.images.BadImageError`. With ``allow_truncated=True`` items also carry
     ``"truncated": bool`` so the caller can count accepted truncated files.
-    The last decoded image is kept, so consecutive patches of one image decode it once.
+    Without a cache the last decoded image is kept, so consecutive patches of one image decode it
+    once; with one (:meth:`use_cache`) no photo is decoded at all.
+
+    Args:
+        samples: What to yield items for.
+        taxonomy: The label tree targets are encoded with.
+        transform: The image transform (None: scale to [0, 1]).
+        patch_size: Side of point patches.
+        max_pixels: The decompression-bomb limit (None: none).
+        allow_truncated: Accept truncated files (items then carry ``truncated``).
+        skip_bad: Yield unreadable images as ``bad`` items instead of raising.
+        seed: Seed of the per-(epoch, index) augmentation.
+        image_root: Folder relative image paths are resolved against.
+        shrink_to: Deliver whole images at least twice this on their shorter side with that
+            shorter side (None: full size).
+
+    Raises:
+        TaxonomyError: For a label not in the taxonomy, naming the sample's source row.
     """
 
     def __init__(
@@ -60,6 +86,7 @@ class HierarchicalImageDataset(Dataset):
         skip_bad: bool = False,
         seed: int = 0,
         image_root: str | Path | None = None,
+        shrink_to: int | None = None,
     ) -> None:
         self.samples = list(samples)
         self.taxonomy = taxonomy
@@ -70,9 +97,12 @@ class HierarchicalImageDataset(Dataset):
         self.skip_bad = skip_bad
         self.seed = int(seed)
         self.image_root = None if image_root is None else Path(image_root)
+        self.shrink_to = None if shrink_to is None else int(shrink_to)
         self.epoch = 0
         self.targets, self.known = self._encode_all()
-        self._last: tuple[str, DecodedImage] | None = None
+        self.cache: ImageCache | None = None
+        self.cache_ids: list[str] | None = None
+        self._last: tuple[tuple[str, int | None], DecodedImage] | None = None
         self._output_shape: tuple[int, ...] | None = None
 
     def _encode_all(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,19 +127,69 @@ class HierarchicalImageDataset(Dataset):
         return state
 
     def set_epoch(self, epoch: int) -> None:
-        """Make augmentation a function of (seed, epoch, index); call before each epoch."""
+        """Make augmentation a function of (seed, epoch, index); call before each epoch.
+
+        Args:
+            epoch: The epoch about to run.
+        """
         self.epoch = int(epoch)
 
     def image_path(self, index: int) -> str:
+        """The file sample ``index`` is cut from (resolved against ``image_root``).
+
+        Args:
+            index: Sample index.
+
+        Returns:
+            The image path.
+        """
         image = self.samples[index].image
         if self.image_root is not None and not os.path.isabs(image):
             return str(self.image_root / image)
         return image
 
-    def _decode(self, path: str) -> DecodedImage:
-        if self._last is None or self._last[0] != path:
-            self._last = (path, decode_image(path, self.max_pixels, self.allow_truncated))
+    def cache_samples(self) -> list[tuple[str, Geometry | None]]:
+        """(image path, geometry) of every sample: what an image cache stores for this dataset.
+
+        Returns:
+            One pair per sample, in order.
+        """
+        return [(self.image_path(i), s.geometry) for i, s in enumerate(self.samples)]
+
+    def use_cache(self, cache: ImageCache | None, ids: list[str] | None = None) -> None:
+        """Read pixels from ``cache`` (entry ``ids[i]`` for sample ``i``); samples it lacks are decoded.
+
+        Args:
+            cache: The cache (None: decode every item again).
+            ids: Entry id per sample (from :func:`~seafloorhmc.data.image_cache.prepare_image_cache`).
+
+        Raises:
+            ValueError: If ``ids`` does not have one id per sample.
+        """
+        if cache is not None and (ids is None or len(ids) != len(self.samples)):
+            raise ValueError(f"an image cache needs one entry id per sample: {len(self.samples)} samples, "
+                             f"{None if ids is None else len(ids)} ids")
+        self.cache, self.cache_ids = cache, (list(ids) if cache is not None else None)
+
+    def _decode(self, path: str, shrink_to: int | None) -> DecodedImage:
+        key = (path, shrink_to)
+        if self._last is None or self._last[0] != key:
+            self._last = None  # free the previous photo before decoding the next
+            self._last = (key, decode_image(path, self.max_pixels, self.allow_truncated, shrink_to=shrink_to))
         return self._last[1]
+
+    def _pixels(self, index: int, path: str) -> tuple[np.ndarray, bool]:
+        """(pixels of sample ``index``, photo truncated): from the cache, else decoded and cut."""
+        if self.cache is not None and self.cache_ids[index] in self.cache:
+            return self.cache.sample(self.cache_ids[index])
+        geometry = self.samples[index].geometry
+        whole = geometry is None or geometry.kind == "whole"
+        decoded = self._decode(path, self.shrink_to if whole else None)
+        try:
+            return crop_for_geometry(decoded.pixels, geometry, self.patch_size), decoded.truncated
+        except ValueError as err:
+            where = self.samples[index].where or f"sample {index}"
+            raise ValueError(f"{where}: image {path}: {err}") from None
 
     def _apply_transform(self, pixels: np.ndarray, index: int) -> torch.Tensor:
         if self.transform is None:
@@ -119,32 +199,30 @@ class HierarchicalImageDataset(Dataset):
         return self.transform(image=pixels)["image"]
 
     def output_shape(self) -> tuple[int, ...]:
-        """Image tensor shape, found by transforming a blank patch (for empty all-bad batches)."""
+        """Image tensor shape, found by transforming a blank patch (for empty all-bad batches).
+
+        Returns:
+            The shape of an item's image.
+        """
         if self._output_shape is None:
             blank = np.zeros((self.patch_size, self.patch_size, 3), dtype=np.uint8)
             self._output_shape = tuple(self._apply_transform(blank, 0).shape)
         return self._output_shape
 
     def __getitem__(self, index: int) -> dict:
-        sample = self.samples[index]
         path = self.image_path(index)
         try:
-            decoded = self._decode(path)
+            pixels, truncated = self._pixels(index, path)
         except BadImageError as err:
             if not self.skip_bad:
                 raise
             return {"bad": err.path, "reason": err.reason, "index": index,
                     "target": self.targets[index], "known": self.known[index],
                     "image_shape": self.output_shape()}
-        try:
-            pixels = crop_for_geometry(decoded.pixels, sample.geometry, self.patch_size)
-        except ValueError as err:
-            where = sample.where or f"sample {index}"
-            raise ValueError(f"{where}: image {path}: {err}") from None
         item = {"image": self._apply_transform(pixels, index), "target": self.targets[index],
                 "known": self.known[index], "index": index}
         if self.allow_truncated:
-            item["truncated"] = decoded.truncated
+            item["truncated"] = truncated
         return item
 
 
@@ -154,6 +232,15 @@ def collate_skipping_bad(batch: Sequence[dict]) -> dict:
     ``skipped`` is ``[(path, reason), ...]``, empty when all items were good. When every item is
     bad the batch has zero rows: image ``[0, C, H, W]``, target/known ``[0, N]``, index ``[0]``;
     a training loop should skip it (``len(batch["index"]) == 0``) rather than step on it.
+
+    Args:
+        batch: Dataset items.
+
+    Returns:
+        The collated batch with ``skipped``.
+
+    Raises:
+        ValueError: For an empty batch.
     """
     if not batch:
         raise ValueError("collate_skipping_bad got an empty batch")
@@ -179,6 +266,18 @@ class TensorBatches:
     Yields the same keys as the image pipeline (``image`` holds the feature rows) plus an empty
     ``skipped`` list, so one training loop serves both. The order is a function of
     ``(seed, epoch)`` only; call :meth:`set_epoch` before each epoch.
+
+    Args:
+        features: Rows [n, ...].
+        targets: Targets [n, N].
+        known: Known cells [n, N] (None: all known).
+        batch_size: Rows per batch.
+        shuffle: Shuffle the rows every epoch.
+        seed: Seed of the order.
+        drop_last: Drop a last incomplete batch.
+
+    Raises:
+        ValueError: For mismatched shapes or a batch size below 1.
     """
 
     def __init__(
@@ -206,6 +305,11 @@ class TensorBatches:
         self.seed, self.epoch = int(seed), 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Make the order a function of (seed, epoch); call before each epoch.
+
+        Args:
+            epoch: The epoch about to run.
+        """
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
@@ -213,7 +317,11 @@ class TensorBatches:
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def order(self) -> torch.Tensor:
-        """Row order of the current epoch."""
+        """Row order of the current epoch.
+
+        Returns:
+            Row indices.
+        """
         n = self.features.shape[0]
         if not self.shuffle:
             return torch.arange(n)

@@ -43,6 +43,7 @@ class PredictOptions:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         seed: Seed of MC-dropout sampling.
         progress: Show a progress bar.
+        gpu_decode: Decode JPEGs on the GPU (None: as the checkpoint's ``data.gpu_decode``).
     """
 
     format: str = "auto"
@@ -63,6 +64,7 @@ class PredictOptions:
     device: str = "auto"
     seed: int | None = None
     progress: bool = True
+    gpu_decode: bool | None = None
 
 
 def default_review_path(out: str | Path) -> Path:

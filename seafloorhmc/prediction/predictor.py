@@ -31,15 +31,25 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..config import Config
+from ..data.image_cache import decode_device, shrink_side
 from ..data.patches import patch_size_warning
 from ..data.readers import FORMATS
+from ..data.transforms import normalisation_for
 from ..models.model import HierarchicalClassifier, Prediction
 from ..models.persistence import CheckpointInfo, load_trained_model, read_info
 from ..runtime import Runtime
 from ..uncertainty import ALIASES, MODES, node_uncertainty
 from ..utils.atomic import atomic_path
 from .exporting import ExportScorer, open_export
-from .inputs import PredictionDataset, PredictionItem, collate_predictions, collect_items
+from .inputs import (
+    InputOrder,
+    PredictionDataset,
+    PredictionItem,
+    collate_predictions,
+    collect_items,
+    gpu_batches,
+    rebatch,
+)
 from .options import PredictOptions, check_request, default_review_path
 from .review import ReviewThreshold
 from .suggestions import confidence_percent, deepest_predicted, path_max, row_uncertainty, top_k_suggestions
@@ -179,19 +189,30 @@ class _Batch:
 
 
 def _batches(session: _Session, items: Sequence[PredictionItem], options: PredictOptions) -> Iterator[_Batch]:
-    """Decode the items in worker processes and predict them a batch at a time, in input order."""
+    """Decode the items in worker processes and predict them a batch at a time.
+
+    Each photo is decoded once for all its points (photo-aligned batches, regrouped into full model
+    batches), so batches may finish out of input order: callers put rows back in order by index.
+    """
     config, runtime, model = session.config, session.runtime, session.model
-    dataset = PredictionDataset(items, runtime.eval_transform, config.data.patch_size, config.data.max_image_pixels,
-                                config.data.allow_truncated)
+    d = config.data
+    dataset = PredictionDataset(items, runtime.eval_transform, d.patch_size, d.max_image_pixels, d.allow_truncated,
+                                shrink_to=shrink_side(d.image_size, d.min_crop_scale, d.augment))  # as training does
     workers = default_workers() if options.workers is None else options.workers
-    loader = DataLoader(dataset, batch_size=options.batch_size or config.train.batch_size, shuffle=False,
-                        num_workers=workers, collate_fn=collate_predictions, pin_memory=runtime.device.type == "cuda",
-                        prefetch_factor=PREFETCH_BATCHES if workers else None)
-    seed = config.seed if options.seed is None else options.seed
+    batch_size = options.batch_size or config.train.batch_size
     device = runtime.device
+    gpu = decode_device(d.gpu_decode if options.gpu_decode is None else options.gpu_decode, device)
+    if gpu is not None:  # photos decoded on the GPU, a batch at a time
+        loader = gpu_batches(dataset, batch_size, workers, gpu, d.image_size,
+                             *normalisation_for(d.normalisation, config.model.encoder), prefetch=PREFETCH_BATCHES)
+    else:
+        loader = DataLoader(dataset, batch_sampler=dataset.photo_batches(batch_size),  # each photo decoded once
+                            num_workers=workers, collate_fn=collate_predictions, pin_memory=device.type == "cuda",
+                            prefetch_factor=PREFETCH_BATCHES if workers else None)
+    seed = config.seed if options.seed is None else options.seed
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.inference_mode():
         torch.manual_seed(seed)
-        for batch in loader:
+        for batch in rebatch(loader, batch_size):  # full model batches from photo-aligned ones
             out = _Batch(batch["index"].tolist(), list(batch["errors"]))
             if batch["image"] is not None:
                 with runtime.autocast():
@@ -244,6 +265,7 @@ def write_predictions(checkpoint: str | Path, source: str | Path, out: str | Pat
     table = PredictionTable(taxonomy, items, options.top_k, options.wide, options.min_probability)
     errors = flagged = 0
     bar = tqdm(total=len(items), unit="row", desc="predict", disable=None if options.progress else True)
+    in_order = InputOrder()
     with atomic_path(out) as tmp_out, RowFile(tmp_out, table.header) as rows, bar:
         for batch in _batches(session, items, options):
             pending: dict[int, tuple[list[str], float]] = {}
@@ -262,9 +284,9 @@ def write_predictions(checkpoint: str | Path, source: str | Path, out: str | Pat
                                        confidence_percent(scores).cpu().numpy(), to_review.cpu().numpy())
                 for index, row, u in zip(batch.indices, formatted, uncertainty.tolist()):
                     pending[index] = (row, -u)
-            order = sorted(pending)
-            rows.write([pending[i][0] for i in order], [pending[i][1] for i in order])
-            bar.update(len(order))
+            due = in_order.add(pending)  # rows in input order, whatever order the photos came in
+            rows.write([row for row, _ in due], [key for _, key in due])
+            bar.update(len(pending))
         if review is not None:
             with atomic_path(review) as tmp_review:
                 rows.write_sorted(tmp_review)

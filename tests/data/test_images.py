@@ -6,16 +6,20 @@ import io
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
+import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, JpegImagePlugin
 
+from seafloorhmc.data import images as images_module
 from seafloorhmc.data.images import (
     BadImageError,
     TruncatedImageWarning,
     decode_image,
     image_size,
     load_image,
+    read_header,
+    shrunk_size,
 )
 
 
@@ -262,3 +266,102 @@ def test_concurrent_calls_keep_their_own_truncation_setting(tmp_path, rgb):
         strict_results = pool.map(strict, range(40))
         lenient_results = pool.map(lenient, range(40))
         assert set(strict_results) == {"raised"} and set(lenient_results) == {True}
+
+
+# ---------------------------------------------------------------------- shrunk decoding (JPEG draft mode)
+@pytest.fixture(scope="module")
+def survey_jpeg(tmp_path_factory) -> str:
+    """A 1600 x 1200 survey-style JPEG (grain at every scale: the hardest case for a reduced decode)."""
+    from seafloorhmc.data.synthetic.survey import write_survey_dataset
+
+    folder = tmp_path_factory.mktemp("survey_jpeg")
+    write_survey_dataset(folder, n_images=1, width=1600, height=1200, points=(12, 12))
+    return str(folder / "survey_000000.jpg")
+
+
+# Stated tolerance of a draft-mode decode against shrinking a full decode with area interpolation:
+DRAFT_MEAN_LEVELS, DRAFT_P999_LEVELS = 1.5, 10
+
+
+@pytest.mark.parametrize("side", [50, 73, 100, 150, 299, 300, 600])
+def test_shrunk_jpeg_matches_a_shrunk_full_decode_within_the_stated_tolerance(survey_jpeg, side):
+    full = decode_image(survey_jpeg).pixels
+    small = decode_image(survey_jpeg, shrink_to=side).pixels
+    width, height = shrunk_size((1600, 1200), side)
+    assert small.shape == (height, width, 3) and min(small.shape[:2]) == side
+    reference = cv2.resize(full, (width, height), interpolation=cv2.INTER_AREA)
+    diff = np.abs(small.astype(int) - reference)
+    assert diff.mean() <= DRAFT_MEAN_LEVELS, diff.mean()
+    assert np.percentile(diff, 99.9) <= DRAFT_P999_LEVELS, np.percentile(diff, 99.9)
+
+
+def test_draft_mode_decodes_fewer_pixels(survey_jpeg, monkeypatch):
+    """The JPEG decoder is asked for a reduced scale (Pillow's draft), not a full decode then a resize."""
+    scales = []
+    original = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self, mode, size):
+        result = original(self, mode, size)
+        scales.append(self.decoderconfig[0] if self.decoderconfig else 1)
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    decode_image(survey_jpeg, shrink_to=73)  # 1200 px ≥ 4 x 146: 1/8 scale keeps 150 ≥ 2 x 73
+    assert scales == [8]
+    scales.clear()
+    decode_image(survey_jpeg, shrink_to=400)  # 1200 < 4 x 400: no reduction, area only
+    assert scales == []
+
+
+def test_small_images_are_not_shrunk_and_png_is_shrunk_by_area(tmp_path, rgb):
+    path = save(tmp_path, "a.jpg", Image.fromarray(rgb), quality=95)
+    np.testing.assert_array_equal(decode_image(path, shrink_to=16).pixels, decode_image(path).pixels)  # 30 < 2 x 16
+    big = np.random.default_rng(1).integers(0, 256, (90, 120, 3), dtype=np.uint8)
+    png = save(tmp_path, "big.png", Image.fromarray(big))
+    np.testing.assert_array_equal(decode_image(png, shrink_to=30).pixels,
+                                  cv2.resize(big, (40, 30), interpolation=cv2.INTER_AREA))
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_shrinking_keeps_the_exif_orientation(survey_jpeg, tmp_path, orientation):
+    with Image.open(survey_jpeg) as im:
+        exif = im.getexif()
+        exif[0x0112] = orientation
+        path = save(tmp_path, f"o{orientation}.jpg", im, exif=exif, quality=90)
+    full = decode_image(path).pixels
+    small = decode_image(path, shrink_to=100).pixels
+    assert small.shape[:2] == ((133, 100) if orientation in (6, 8) else (100, 133))
+    reference = cv2.resize(full, small.shape[1::-1], interpolation=cv2.INTER_AREA)
+    assert np.abs(small.astype(int) - reference).mean() <= DRAFT_MEAN_LEVELS
+    assert read_header(path).upright_size == image_size(path) == (full.shape[1], full.shape[0])
+
+
+# ---------------------------------------------------------------------- libjpeg through torchvision
+@pytest.mark.parametrize("variant", [dict(quality=90), dict(quality=75, subsampling=0), dict(progressive=True),
+                                     dict(quality=90, orientation=6), dict(quality=90, orientation=7),
+                                     dict(quality=85, grey=True), dict(quality=95, subsampling=1)])
+def test_the_libjpeg_route_gives_pillows_pixels_exactly(survey_jpeg, tmp_path, monkeypatch, variant):
+    """Ordinary JPEGs skip Pillow's copies (libjpeg-turbo via torchvision): the pixels must not change."""
+    options = dict(variant)
+    orientation, grey = options.pop("orientation", None), options.pop("grey", False)
+    with Image.open(survey_jpeg) as im:
+        im = im.crop((0, 0, 333, 250)).convert("L" if grey else "RGB")
+        if orientation:
+            exif = im.getexif()
+            exif[0x0112] = orientation
+            options["exif"] = exif
+        path = save(tmp_path, "v.jpg", im, **options)
+    fast = decode_image(path).pixels
+    assert fast.flags.writeable and fast.flags.c_contiguous
+    monkeypatch.setattr(images_module, "decode_jpeg", None)  # Pillow decodes everything
+    np.testing.assert_array_equal(fast, decode_image(path).pixels)
+
+
+def test_truncated_jpegs_still_get_pillows_handling(survey_jpeg, tmp_path):
+    data = open(survey_jpeg, "rb").read()
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(BadImageError, match="cut.jpg"):
+        decode_image(path)
+    decoded = decode_image(path, allow_truncated=True)
+    assert decoded.truncated and decoded.pixels.shape == (1200, 1600, 3)

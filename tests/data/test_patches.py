@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seafloorhmc.data.patches import crop_box, crop_for_geometry, crop_patch
+from seafloorhmc.data.patches import (
+    Window,
+    crop_box,
+    crop_for_geometry,
+    crop_patch,
+    cut_window,
+    window_for_geometry,
+    window_indices,
+)
 from seafloorhmc.data.records import Geometry
 
 
@@ -135,3 +143,41 @@ def test_patch_size_warning_names_the_smallest_image_and_what_to_set(tmp_path):
     warning = patch_size_warning(paths, 224)
     assert "data.patch_size=224 is larger than image" in warning and "tiny.png (200x60)" in warning
     assert "--set data.patch_size=16" in warning and "data.group_by=image" in warning
+# ---------------------------------------------------------------------- windows (the image cache's cut)
+@pytest.mark.parametrize("shape", [(37, 53), (5, 7), (1, 9), (300, 200)])
+def test_a_patch_cut_from_a_grown_window_equals_the_patch_cut_from_the_image(shape):
+    """What the image cache relies on: window + margin, cut later, gives pyspacer's patch exactly."""
+    rng = np.random.default_rng(shape[0])
+    image = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    height, width = shape
+    geometries = [Geometry("point", (x, y)) for x, y in rng.uniform((0, 0), (width, height), (12, 2))]
+    geometries += [Geometry("point", (0, 0)), Geometry("point", (width, height)),
+                   Geometry("circle", (width / 2, height / 2, 9.5)), Geometry("box", (-3, 1, width / 2, height + 4)),
+                   Geometry("point", (0.1, 0.9), normalised=True)]
+    for size in (4, 7, 24):
+        for geometry in geometries:
+            window = window_for_geometry(geometry, size, width, height)
+            for margin in (0, 1, 5, 40):
+                grown = window.grow(margin)
+                top, left, rows, cols = window.inside(grown)
+                stored = cut_window(image, grown)
+                np.testing.assert_array_equal(stored[top:top + rows, left:left + cols],
+                                              crop_for_geometry(image, geometry, size), err_msg=f"{geometry} {margin}")
+
+
+def test_window_indices_are_the_ones_cut_window_takes(image):
+    window = Window(-6, 40, 20, 30)  # past the top and the right border
+    rows, cols = window_indices(window, 53, 37)
+    np.testing.assert_array_equal(image[np.ix_(rows, cols)], cut_window(image, window))
+    padded = np.pad(image, ((6, 0), (0, 17), (0, 0)), mode="reflect")
+    np.testing.assert_array_equal(cut_window(image, window), padded[0:20, 40:70])
+
+
+def test_cut_window_returns_a_copy_and_refuses_empty_windows(image):
+    inside = cut_window(image, Window(2, 3, 4, 5))
+    inside[:] = 0
+    assert image[2:6, 3:8].any(), "the image is untouched"
+    with pytest.raises(ValueError, match="empty"):
+        cut_window(image, Window(0, 0, 0, 3))
+    with pytest.raises(ValueError, match="does not lie inside"):
+        Window(0, 0, 5, 5).inside(Window(1, 0, 5, 5))
