@@ -485,6 +485,7 @@ NUMERIC_RANGES: dict[str, Range] = {
     "data.synthetic_size": Range(16, why="smaller scenes cannot hold an organism"),
     "data.synthetic_seed": _NON_NEGATIVE,
     "data.workers": _NON_NEGATIVE,
+    "data.patch_margin": Range(0, 2, why="a share of the patch side"),
     "model.noise_alpha": _SHARE,
     "model.drop_rate": _PROBABILITY_BELOW_ONE,
     "model.members": _AT_LEAST_ONE,
@@ -602,9 +603,6 @@ def validate(config: Config) -> None:
     config.data.image_cache = spelled.get(config.data.image_cache.lower(), config.data.image_cache)
     if not config.data.image_cache.strip():
         raise ConfigError("data.image_cache is empty: use auto, off, or a folder for the cached patches")
-    if not 0.0 <= config.data.patch_margin <= 2.0:
-        raise ConfigError(f"data.patch_margin must lie in [0, 2] (a share of the patch side), got "
-                          f"{config.data.patch_margin}")
     if config.model.freeze and config.data.augment and config.data.feature_cache not in ("auto", "off"):
         raise ConfigError(f"data.feature_cache={config.data.feature_cache} with data.augment=true: augmentation "
                           "changes an image's features every epoch, so cached features would be wrong; set "
