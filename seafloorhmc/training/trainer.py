@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -47,6 +48,7 @@ class TrainState:
     best_epoch: int | None = None
     best_value: float | None = None
     history: list[dict] = field(default_factory=list)
+    best_val_metrics: dict | None = None  # every scalar validation metric of the selected epoch
 
 
 class Trainer:
@@ -128,7 +130,8 @@ class Trainer:
             self.loss_fn.load_state_dict(state["loss"])
         self.state = TrainState(epoch=state["epoch"], global_step=state["global_step"],
                                 best_epoch=state.get("best_epoch"), best_value=state.get("best_value"),
-                                history=list(state.get("history", [])))
+                                history=list(state.get("history", [])),
+                                best_val_metrics=state.get("best_val_metrics"))
         if self.dist.is_main:
             log.info("resuming %s after epoch %d", self.run.path, self.state.epoch + 1)
 
@@ -154,6 +157,8 @@ class Trainer:
                 record.update({"val_loss": metrics["loss"], "val_au_prc": metrics["au_prc"], "val_f1": metrics["f1"],
                                "val_recall": metrics["recall"]})
                 is_best = self._is_better(metrics, epoch)
+                if is_best:
+                    self.state.best_val_metrics = _scalar_metrics(metrics)
             elif self.loaders.val is None:
                 is_best = True  # no validation split: the last epoch is the one used
             record["seconds"] = round(time.perf_counter() - start, 3)
@@ -241,6 +246,7 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(), "rng": rng_state(), "global_step": self.state.global_step,
                 "best_epoch": self.state.best_epoch, "best_value": self.state.best_value,
                 "history": self.state.history, "config": self.config.to_dict(), "loss": self.loss_fn.state_dict(),
+                "best_val_metrics": self.state.best_val_metrics,
             }
             self.store.save(epoch, self.model, state, self.config, self.taxonomy, self.data.feature_dim, best=is_best)
             self.run.write_log(self.state.history, LOG_COLUMNS)
@@ -264,6 +270,7 @@ class Trainer:
             "selected_epoch": selected + 1,
             "selection": f"best val {self.config.train.select_metric}" if self.loaders.val is not None else "last epoch",
             "epochs": self.config.train.epochs,
+            "validation": self.state.best_val_metrics,  # the selected epoch's scores on the validation split
             "data": self.data.info,
             "taxonomy_fingerprint": self.taxonomy.fingerprint(),
             "config": self.config.to_dict(),
@@ -276,6 +283,31 @@ class Trainer:
         if self.config.train.report:
             try_write_run_report(self.run.path)  # plots/ + report.html; a failure is logged, never raised
         return metrics
+
+
+def _scalar_metrics(metrics: dict) -> dict:
+    """The numbers of a metrics dict (nested mappings of numbers kept), without per-node tables."""
+    def plain(value):  # numpy scalars → Python numbers (checkpoints load with weights_only=True)
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        if isinstance(value, (int, np.integer)):
+            return int(value)
+        if isinstance(value, (float, np.floating)):
+            return float(value)
+        return value if value is None or isinstance(value, str) else _SKIP
+
+    out: dict = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            inner = {k: plain(v) for k, v in value.items()}
+            if all(v is not _SKIP for v in inner.values()):
+                out[key] = inner
+        elif plain(value) is not _SKIP:
+            out[key] = plain(value)
+    return out
+
+
+_SKIP = object()
 
 
 def train(config: Config, out: str | Path, resume: bool = False, overwrite: bool = False,
