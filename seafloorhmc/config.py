@@ -93,7 +93,8 @@ class DataConfig:
     lpros_share: float = doc(0.1, "LPROS budget S = floor(share · annotations)")
     lpros_update: LprosUpdate = doc("parent", "LPROS: a clone's count reaches its term's parent "
                                "only (released code) or every ancestor")
-    train_on_val: bool = doc(False, "train on train ∪ val and select no epoch (C-HMCNN protocol)")
+    train_on_val: bool = doc(False, "train on train ∪ val and select no epoch (C-HMCNN protocol); node weights and "
+                                    "rare nodes still come from the train split proper")
     single_path: bool = doc(False, "keep only samples whose labels form one root-to-node path (HCAL needs one "
                                    "label per level); the number dropped is reported in the data info")
     skip_bad_images: bool = doc(False, "skip unreadable images (counted and reported) instead of stopping")

@@ -139,12 +139,14 @@ def _prepare_images(config: Config, fmt: DataFormat, dist: DistContext | None) -
         samples, dropped = keep_single_path(samples, taxonomy)
     splits = split_samples(samples, d.val_fraction, d.test_fraction, config.seed)
     splits["train"], clones, record, subset_info = _limit_and_resample(config, splits["train"], taxonomy)
+    if not splits["train"]:
+        raise ConfigError("the training split is empty")
+    # node weights and rare nodes: the training split proper, before any LPROS clone and without the
+    # validation rows train_on_val adds (spec §3.1; the same rule as the HMC path below)
+    n_weighted = len(splits["train"])
     if d.train_on_val:
         splits["train"] += splits["val"]
         splits["val"] = []
-    if not splits["train"]:
-        raise ConfigError("the training split is empty")
-    n_weighted = len(splits["train"])  # node weights and rare nodes: the rows before any LPROS clone
     splits["train"] += clones
     train_tf = train_transform_for(config) if d.augment else eval_transform_for(config)
     common = dict(taxonomy=taxonomy, patch_size=d.patch_size, max_pixels=d.max_image_pixels,
