@@ -11,7 +11,7 @@ from typing import Literal
 
 __all__ = [
     "GroupBy", "Normalisation", "Resample", "LprosUpdate", "Impute", "CacheIdentity", "Head", "MemberType",
-    "NodeWeightMode", "NegativeWeights", "WeightTarget", "UncertaintyMode", "UncertaintyOrNone",
+    "NodeWeightMode", "NegativeWeights", "WeightTarget", "WeightTargetOrAuto", "UncertaintyMode", "UncertaintyOrNone",
     "UncertaintySource", "Schedule", "SchedulePer", "Reduction", "LevelWeighting", "ParentAnchor", "Optimizer",
     "LrSchedule", "Amp", "ChannelsLast", "SelectMetric", "Decoding",
 ]
@@ -29,6 +29,7 @@ MemberType = Literal["ensemble", "mc_dropout"]
 NodeWeightMode = Literal["none", "class-wise", "binary"]
 NegativeWeights = Literal["ones", "inverse", "common"]
 WeightTarget = Literal["positive", "negative"]
+WeightTargetOrAuto = Literal["auto", "positive", "negative"]  # auto: resolved per data kind when a config loads
 UncertaintyMode = Literal["bma", "predictive", "aleatoric", "epistemic_js", "epistemic_kl", "gmu"]
 UncertaintyOrNone = Literal["none", "bma", "predictive", "aleatoric", "epistemic_js", "epistemic_kl", "gmu"]
 UncertaintySource = Literal["raw", "constrained"]

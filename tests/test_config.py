@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from seafloorhmc.config import Config, ConfigError, config_from_dict, describe, load_config
+from seafloorhmc.config import Config, ConfigError, config_changes, config_from_dict, describe, load_config
 
 
 def write(tmp_path, data) -> str:
@@ -63,3 +63,22 @@ def test_describe_lists_every_leaf_key():
     assert {"loss.node_weights", "loss.omega", "loss.weight_target", "loss.uncertainty", "loss.focal_k",
             "loss.focal_min", "loss.schedule", "loss.mixed_lambda", "model.members", "model.member_type",
             "seed"} <= keys
+
+
+@pytest.mark.parametrize("data, weights, expected", [
+    (["data.format=hmc", "data.root=/data", "data.dataset=cellcycle_FUN"], "class-wise", "negative"),
+    (["data.format=hmc", "data.root=/data", "data.dataset=cellcycle_FUN"], "binary", "negative"),
+    (["data.format=hmc", "data.root=/data", "data.dataset=cellcycle_FUN"], "none", "positive"),
+    (["data.format=synthetic"], "class-wise", "positive"),
+    (["data.format=manifest", "data.annotations=labels.csv"], "binary", "positive"),
+])
+def test_weight_target_auto_resolves_per_data_kind_when_the_config_loads(data, weights, expected):
+    """HMC feature data: the released code's negative targets (they reproduce the paper on FunCat);
+    images: positive targets (docs/results.md); both choices stay available explicitly."""
+    config = load_config(None, [*data, f"loss.node_weights={weights}"])
+    assert config.loss.weight_target == expected
+    assert config.to_dict()["loss"]["weight_target"] == expected, "the saved config names what ran"
+    assert config_changes(config.to_dict(), config) == []
+    for explicit in ("positive", "negative"):
+        chosen = load_config(None, [*data, f"loss.node_weights={weights}", f"loss.weight_target={explicit}"])
+        assert chosen.loss.weight_target == explicit
