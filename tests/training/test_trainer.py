@@ -1,3 +1,4 @@
+import csv
 import json
 
 import pytest
@@ -74,6 +75,18 @@ def test_no_test_row_is_read_before_the_final_scoring(which, image_config, hmc_c
     val_f1 = [float(row[4]) for row in log]
     assert metrics["selected_epoch"] == 1 + max(range(3), key=lambda i: (val_f1[i], -i))
     assert metrics["validation"]["f1"] == pytest.approx(val_f1[metrics["selected_epoch"] - 1])
+
+
+def test_metrics_keep_the_selected_epochs_validation_scores(hmc_config, tmp_path):
+    """hvr is 0 in every epoch (constrained predictions), so the first epoch stays selected: the
+    validation block must be epoch 1's scores, not the last epoch's."""
+    metrics = train(hmc_config("train.epochs=3", "train.select_metric=hvr"), tmp_path / "run")
+    assert metrics["selected_epoch"] == 1
+    log = list(csv.DictReader((tmp_path / "run" / "log.csv").read_text().splitlines()))
+    assert float(log[0]["val_loss"]) != float(log[-1]["val_loss"]), "the epochs differ, so the check can fail"
+    for key in ("loss", "au_prc", "f1", "recall"):
+        assert metrics["validation"][key] == pytest.approx(float(log[0][f"val_{key}"])), key
+    assert metrics["validation"]["hvr"] == 0.0 and "recall_by_depth" in metrics["validation"]
 
 
 @pytest.mark.parametrize("which", ["images", "hmc"])
