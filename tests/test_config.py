@@ -82,3 +82,22 @@ def test_weight_target_auto_resolves_per_data_kind_when_the_config_loads(data, w
     for explicit in ("positive", "negative"):
         chosen = load_config(None, [*data, f"loss.node_weights={weights}", f"loss.weight_target={explicit}"])
         assert chosen.loss.weight_target == explicit
+
+
+def test_echinoderms_config_is_the_papers_vision_protocol():
+    """configs/echinoderms.yaml against spec §8.3 / §5 (the released focal script), value by value."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "echinoderms.yaml"
+    c = load_config(path, ["data.annotations=echinoderms.csv", "data.root=/data", "model.weights=rn50.safetensors"])
+    assert (c.model.encoder, c.model.pretrained, c.model.freeze) == ("resnet50", True, False)  # full fine-tuning
+    assert (c.model.members, c.model.member_type, c.model.head_layers, c.model.hidden, c.model.dropout) == (
+        20, "ensemble", 3, None, 0.7)  # hidden None: the encoder's 2048 features, d → d → d
+    assert (c.data.image_size, c.data.normalisation, c.data.augment) == (224, "benthicnet", False)
+    assert (c.loss.node_weights, c.loss.omega, c.loss.weight_target, c.loss.negative_weights) == (
+        "class-wise", 0.25, "negative", "ones")
+    assert (c.loss.uncertainty, c.loss.focal_k, c.loss.focal_min, c.loss.reduction) == ("bma", 1.0, 0.25, "sum")
+    assert (c.train.optimizer, c.train.lr, c.train.weight_decay, c.train.decay_norm_and_bias) == (
+        "adam", 1e-3, 1e-4, True)
+    assert (c.train.epochs, c.train.batch_size, c.train.lr_schedule, c.train.warmup_epochs) == (20, 128, "constant", 0)
+    assert c.data.val_fraction == 0.0, "no epoch selection: the last epoch is tested"
