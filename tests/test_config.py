@@ -11,7 +11,8 @@ def write(tmp_path, data) -> str:
 
 
 def test_defaults_round_trip_through_yaml(tmp_path):
-    config = Config()
+    config = load_config(None)  # the defaults as a run sees them (loss.weight_target=auto resolved)
+    assert config.loss.weight_target == "positive" and Config().loss.weight_target == "auto"
     again = load_config(write(tmp_path, yaml.safe_load(config.to_yaml())))
     assert again == config
 
