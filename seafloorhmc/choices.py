@@ -11,7 +11,7 @@ from typing import Literal
 
 __all__ = [
     "GroupBy", "Normalisation", "Resample", "LprosUpdate", "Impute", "CacheIdentity", "Head", "MemberType",
-    "NodeWeightMode", "NegativeWeights", "WeightTarget", "UncertaintyMode", "UncertaintyOrNone",
+    "NodeWeightMode", "NegativeWeights", "WeightTarget", "WeightTargetOrAuto", "UncertaintyMode", "UncertaintyOrNone",
     "UncertaintySource", "Schedule", "SchedulePer", "Reduction", "LevelWeighting", "ParentAnchor", "Optimizer",
     "LrSchedule", "Amp", "ChannelsLast", "SelectMetric", "Decoding", "ReviewCalibration", "UNCERTAINTY_ALIASES",
 ]
@@ -29,6 +29,7 @@ MemberType = Literal["ensemble", "mc_dropout"]
 NodeWeightMode = Literal["none", "class-wise", "binary"]
 NegativeWeights = Literal["ones", "inverse", "common"]
 WeightTarget = Literal["positive", "negative"]
+WeightTargetOrAuto = Literal["auto", "positive", "negative"]  # auto: resolved per data kind when a config loads
 UncertaintyMode = Literal["bma", "predictive", "aleatoric", "epistemic_js", "epistemic_kl", "gmu"]
 #: Older names of uncertainty modes, still accepted where a mode is named (``--uncertainty``).
 UNCERTAINTY_ALIASES = {"mean": "bma", "pcs": "gmu", "epistemic": "epistemic_js"}

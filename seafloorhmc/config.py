@@ -44,14 +44,14 @@ from .choices import (
     UncertaintyMode,
     UncertaintyOrNone,
     UncertaintySource,
-    WeightTarget,
+    WeightTargetOrAuto,
 )
 from .data.readers import FORMATS
 from .errors import ConfigError
 
 __all__ = ["Config", "DataConfig", "ModelConfig", "LossConfig", "TrainConfig", "EvalConfig", "ConfigError",
            "load_config", "config_from_dict", "apply_overrides", "parse_override", "set_key", "validate", "describe",
-           "config_changes", "RESUMABLE_KEYS", "Range", "NUMERIC_RANGES", "numeric_keys"]
+           "config_changes", "RESUMABLE_KEYS", "Range", "NUMERIC_RANGES", "numeric_keys", "default_weight_target"]
 
 #: Keys a run may change when it is resumed: they do not change what is computed on the images that
 #: are used. ``data.skip_bad_images`` may be turned on to leave out images found unreadable since.
@@ -104,7 +104,8 @@ class DataConfig:
     lpros_share: float = doc(0.1, "LPROS budget S = floor(share · annotations)")
     lpros_update: LprosUpdate = doc("parent", "LPROS: a clone's count reaches its term's parent "
                                "only (released code) or every ancestor")
-    train_on_val: bool = doc(False, "train on train ∪ val and select no epoch (C-HMCNN protocol)")
+    train_on_val: bool = doc(False, "train on train ∪ val and select no epoch (C-HMCNN protocol); node weights and "
+                                    "rare nodes still come from the train split proper")
     single_path: bool = doc(False, "keep only samples whose labels form one root-to-node path (HCAL needs one "
                                    "label per level); the number dropped is reported in the data info")
     skip_bad_images: bool = doc(False, "skip unreadable images (counted and reported) instead of stopping")
@@ -163,7 +164,10 @@ class LossConfig:
     node_weights: NodeWeightMode = doc("none", "node-wise imbalance weights")
     omega: float = doc(0.25, "minimum weight ω of the rescaled node weights (and the schedules' target)")
     negative_weights: NegativeWeights = doc("ones", "weights on the other target value")
-    weight_target: WeightTarget = doc("positive", "targets the rarity weights land on")
+    weight_target: WeightTargetOrAuto = doc("auto", "targets the rarity weights land on; auto: negative targets "
+                                            "(the released code, which reproduces the paper on FunCat) for HMC "
+                                            "feature data with node weights, positive targets (what won on the "
+                                            "synthetic images' validation split) for images")
     uncertainty: UncertaintyOrNone = doc("none", "focal factor from ensemble uncertainty")
     uncertainty_source: UncertaintySource = doc("raw", "member probabilities before or after the constraint")
     focal_k: float = doc(1.0, "focal exponent k in focal_min + u^k")
@@ -592,6 +596,8 @@ def validate(config: Config) -> None:
         raise ConfigError(f"data.format: {config.data.format!r} is not one of {', '.join(FORMATS.names())}"
                           f"{_suggest(config.data.format, FORMATS.names())}")
     fmt = FORMATS.get(config.data.format)
+    if config.loss.weight_target == "auto":
+        config.loss.weight_target = default_weight_target(fmt.features, config.loss.node_weights)
     missing = fmt.missing(config.data)
     if missing:
         needs = " and ".join(f"data.{key} ({hint})" for key, hint in missing)
@@ -607,6 +613,20 @@ def validate(config: Config) -> None:
         raise ConfigError(f"data.feature_cache={config.data.feature_cache} with data.augment=true: augmentation "
                           "changes an image's features every epoch, so cached features would be wrong; set "
                           "data.augment=false, or data.feature_cache=off to recompute them")
+
+
+def default_weight_target(features: bool, node_weights: str) -> str:
+    """What ``loss.weight_target=auto`` becomes, from the evidence in docs/results.md.
+
+    Args:
+        features: The data format holds feature rows (the HMC benchmarks) rather than images.
+        node_weights: ``loss.node_weights``; without node weights the target changes nothing and stays
+            ``positive``, as configs saved before ``auto`` existed have it.
+
+    Returns:
+        ``negative`` for HMC feature data with node weights, else ``positive``.
+    """
+    return "negative" if features and node_weights != "none" else "positive"
 
 
 def _validate_prototype(config: Config) -> None:

@@ -253,9 +253,6 @@ def _prepare_images(config: Config, fmt: DataFormat, dist: DistContext | None) -
         samples, dropped = keep_single_path(samples, taxonomy)
     splits = split_samples(samples, d.val_fraction, d.test_fraction, config.seed)
     splits["train"], clones, record, subset_info = _limit_and_resample(config, splits["train"], taxonomy)
-    if d.train_on_val:
-        splits["train"] += splits["val"]
-        splits["val"] = []
     # every image the run will use is checked before the first epoch; bad ones leave every split together,
     # after the split is drawn, so the other images keep their splits whether or not bad ones are skipped
     splits["clones"] = clones
@@ -270,7 +267,12 @@ def _prepare_images(config: Config, fmt: DataFormat, dist: DistContext | None) -
     if not splits["train"]:
         raise ConfigError("the training split is empty" + (f" once the {len(bad)} unreadable images are left out"
                                                            if bad else ""))
-    n_weighted = len(splits["train"])  # node weights and rare nodes: the rows before any LPROS clone
+    # node weights and rare nodes: the training split proper, before any LPROS clone and without the
+    # validation rows train_on_val adds (spec §3.1; the same rule as the HMC path below)
+    n_weighted = len(splits["train"])
+    if d.train_on_val:
+        splits["train"] += splits["val"]
+        splits["val"] = []
     splits["train"] += clones
     train_tf = train_transform_for(config) if d.augment else eval_transform_for(config)
     common = dict(taxonomy=taxonomy, patch_size=d.patch_size, max_pixels=d.max_image_pixels,

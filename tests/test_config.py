@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from seafloorhmc.config import Config, ConfigError, config_from_dict, describe, load_config
+from seafloorhmc.config import Config, ConfigError, config_changes, config_from_dict, describe, load_config
 
 
 def write(tmp_path, data) -> str:
@@ -11,7 +11,8 @@ def write(tmp_path, data) -> str:
 
 
 def test_defaults_round_trip_through_yaml(tmp_path):
-    config = Config()
+    config = load_config(None)  # the defaults as a run sees them (loss.weight_target=auto resolved)
+    assert config.loss.weight_target == "positive" and Config().loss.weight_target == "auto"
     again = load_config(write(tmp_path, yaml.safe_load(config.to_yaml())))
     assert again == config
 
@@ -105,3 +106,39 @@ def test_numbers_at_the_edges_of_their_ranges_are_accepted():
     config = load_config(None, ["train.momentum=0", "model.dropout=0", "eval.threshold=0", "loss.omega=0",
                                 "train.weight_decay=0", "data.max_image_pixels=null", "train.grad_clip=null"])
     assert config.train.momentum == 0.0 and config.data.max_image_pixels is None
+@pytest.mark.parametrize("data, weights, expected", [
+    (["data.format=hmc", "data.root=/data", "data.dataset=cellcycle_FUN"], "class-wise", "negative"),
+    (["data.format=hmc", "data.root=/data", "data.dataset=cellcycle_FUN"], "binary", "negative"),
+    (["data.format=hmc", "data.root=/data", "data.dataset=cellcycle_FUN"], "none", "positive"),
+    (["data.format=synthetic"], "class-wise", "positive"),
+    (["data.format=manifest", "data.annotations=labels.csv"], "binary", "positive"),
+])
+def test_weight_target_auto_resolves_per_data_kind_when_the_config_loads(data, weights, expected):
+    """HMC feature data: the released code's negative targets (they reproduce the paper on FunCat);
+    images: positive targets (docs/results.md); both choices stay available explicitly."""
+    config = load_config(None, [*data, f"loss.node_weights={weights}"])
+    assert config.loss.weight_target == expected
+    assert config.to_dict()["loss"]["weight_target"] == expected, "the saved config names what ran"
+    assert config_changes(config.to_dict(), config) == []
+    for explicit in ("positive", "negative"):
+        chosen = load_config(None, [*data, f"loss.node_weights={weights}", f"loss.weight_target={explicit}"])
+        assert chosen.loss.weight_target == explicit
+
+
+def test_echinoderms_config_is_the_papers_vision_protocol():
+    """configs/echinoderms.yaml against spec §8.3 / §5 (the released focal script), value by value."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "echinoderms.yaml"
+    c = load_config(path, ["data.annotations=echinoderms.csv", "data.root=/data", "model.weights=rn50.safetensors"])
+    assert (c.model.encoder, c.model.pretrained, c.model.freeze) == ("resnet50", True, False)  # full fine-tuning
+    assert (c.model.members, c.model.member_type, c.model.head_layers, c.model.hidden, c.model.dropout) == (
+        20, "ensemble", 3, None, 0.7)  # hidden None: the encoder's 2048 features, d → d → d
+    assert (c.data.image_size, c.data.normalisation, c.data.augment) == (224, "benthicnet", False)
+    assert (c.loss.node_weights, c.loss.omega, c.loss.weight_target, c.loss.negative_weights) == (
+        "class-wise", 0.25, "negative", "ones")
+    assert (c.loss.uncertainty, c.loss.focal_k, c.loss.focal_min, c.loss.reduction) == ("bma", 1.0, 0.25, "sum")
+    assert (c.train.optimizer, c.train.lr, c.train.weight_decay, c.train.decay_norm_and_bias) == (
+        "adam", 1e-3, 1e-4, True)
+    assert (c.train.epochs, c.train.batch_size, c.train.lr_schedule, c.train.warmup_epochs) == (20, 128, "constant", 0)
+    assert c.data.val_fraction == 0.0, "no epoch selection: the last epoch is tested"

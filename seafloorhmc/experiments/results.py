@@ -2,7 +2,10 @@
 
 Columns, in this order: ``cell`` (folder name) and ``index`` (grid order), one column per grid
 axis (``method``, ``train_fraction``, ``seed``, ...), every scalar test metric of ``metrics.json``
-(nested ones flattened with dots: ``recall_by_depth.3``), the data info (``data.train``,
+(nested ones flattened with dots: ``recall_by_depth.3``), the same metrics of the selected epoch on the
+validation split prefixed ``val_`` (``val_f1``, ``val_recall_by_depth.4``: what defaults are chosen
+on; runs written before ``metrics.json`` kept them fall back to the ``val_*`` columns of ``log.csv``
+at the selected epoch), the data info (``data.train``,
 ``data.subset.size``, ``data.lpros.clones``, ...), ``train_seconds`` (the only timing column), and
 the resolved configuration as ``config.<key>``. Rows are in grid order and the table is a pure
 function of the finished cells, so a sweep that was killed and restarted writes the same table
@@ -16,10 +19,10 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["cell_row", "collect_rows", "TIMING_COLUMNS", "timing_columns"]
+__all__ = ["cell_row", "collect_rows", "TIMING_COLUMNS", "timing_columns", "validation_columns"]
 
 TIMING_COLUMNS = ("train_seconds",)
-_SKIP_METRICS = ("config", "data", "per_node", "reliability", "rare_nodes")
+_SKIP_METRICS = ("config", "data", "per_node", "reliability", "rare_nodes", "validation")
 
 
 def timing_columns(columns: Iterable[str]) -> list[str]:
@@ -49,6 +52,33 @@ def _train_seconds(run_dir: Path) -> float | None:
     return round(sum(numbers), 3) if numbers else None
 
 
+def _selected_epoch_log(run_dir: Path, epoch) -> dict:
+    """The ``val_*`` entries of ``log.csv`` at the (1-based) selected epoch; {} without them."""
+    log = run_dir / "log.csv"
+    if epoch is None or not log.is_file():
+        return {}
+    with open(log, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if str(row.get("epoch")) == str(epoch):
+                return {k: float(v) for k, v in row.items() if k.startswith("val_") and v not in (None, "")}
+    return {}
+
+
+def validation_columns(metrics: Mapping, run_dir: str | Path) -> dict:
+    """``val_<metric>`` columns: the selected epoch's validation scores (empty without a validation split).
+
+    Args:
+        metrics: A run's ``metrics.json``.
+        run_dir: The run folder (its ``log.csv`` serves runs whose metrics lack ``validation``).
+
+    Returns:
+        Column name → value.
+    """
+    if metrics.get("validation"):
+        return _flatten(metrics["validation"], "val_")
+    return _selected_epoch_log(Path(run_dir), metrics.get("selected_epoch"))
+
+
 def cell_row(cell, run_dir: str | Path) -> dict | None:
     """The table row of a finished cell (None while its ``metrics.json`` does not exist)."""
     run_dir = Path(run_dir)
@@ -61,6 +91,7 @@ def cell_row(cell, run_dir: str | Path) -> dict | None:
         raise ValueError(f"{path}: not valid JSON ({err}); delete the cell folder to run it again") from None
     row = {"cell": cell.id, "index": cell.index, **cell.values}
     row.update(_flatten({k: v for k, v in metrics.items() if k not in _SKIP_METRICS}))
+    row.update(validation_columns(metrics, run_dir))
     row.update(_flatten(metrics.get("data") or {}, "data."))
     row["train_seconds"] = _train_seconds(run_dir)
     row.update(_flatten(metrics.get("config") or {}, "config."))

@@ -6,8 +6,21 @@ every descendant of a negative node is negative and ỹ is one max over descenda
 descendants outrank negative ones: a single tiered max-constraint pass. The constraint commutes with
 the sigmoid, so it runs on logits.
 
-BCE is taken as −log σ(±ỹ), clamped at 1e-38 like PyTorch's BCE clamps log at −100; ATen's
-BCE-with-logits goes through log1p, which is unvectorised and several times slower on CPU.
+BCE is taken as −log σ(s·ỹ) with s = 2y − 1 (ATen's BCE-with-logits goes through log1p, which is
+unvectorised and several times slower on CPU). In float32 this equals the exact softplus(−s·ỹ) to
+round-off (relative error < 1e-6) for −87.3 < s·ỹ < 16.6; past either end it departs as follows
+(``tests/losses/test_mcloss.py`` checks each against a float64 reference):
+
+* confidently right, s·ỹ > ln 2²⁴ ≈ 16.6: σ rounds to 1, so the loss and its gradient are exactly 0
+  (the true values are below 6e-8);
+* confidently wrong, s·ỹ < ln 1e-38 ≈ −87.5: σ(s·ỹ) is clamped at 1e-38, so the loss stops growing at
+  −ln 1e-38 = 87.50 (the true loss is |ỹ|). The training path (:func:`weighted_mcloss_sum`, which
+  differentiates in closed form) keeps the true gradient ±w there; :func:`mcloss_elements`
+  (``reduction="none"``) is differentiated by autograd through the clamp, so its gradient is 0.
+
+This is not PyTorch's ``binary_cross_entropy`` on σ(ỹ), which clamps log at −100: there σ(ỹ)
+rounds to 1 already at ỹ ≈ 16.6, so a negative target's loss jumps from 16.6 to 100 and its
+gradient vanishes.
 """
 
 from __future__ import annotations

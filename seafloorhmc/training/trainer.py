@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -69,6 +70,7 @@ class TrainState:
     best_epoch: int | None = None
     best_value: float | None = None
     history: list[dict] = field(default_factory=list)
+    best_val_metrics: dict | None = None  # every scalar validation metric of the selected epoch
 
 
 class Trainer:
@@ -192,7 +194,8 @@ class Trainer:
         self.guard.load_state_dict(state.get("divergence"))
         self.state = TrainState(epoch=state["epoch"], global_step=state["global_step"],
                                 best_epoch=state.get("best_epoch"), best_value=state.get("best_value"),
-                                history=list(state.get("history", [])))
+                                history=list(state.get("history", [])),
+                                best_val_metrics=state.get("best_val_metrics"))
         if self.dist.is_main:
             log.info("resuming %s after epoch %d", self.run.path, self.state.epoch + 1)
 
@@ -234,6 +237,8 @@ class Trainer:
                                "val_recall": metrics["recall"]})
                 is_best = self._is_better(metrics, epoch)
                 record["_selected"] = metrics.get(cfg.select_metric)
+                if is_best:
+                    self.state.best_val_metrics = _scalar_metrics(metrics)
             elif self.loaders.val is None:
                 is_best = True  # no validation split: the last epoch is the one used
             record["seconds"] = round(time.perf_counter() - start, 3)
@@ -337,6 +342,7 @@ class Trainer:
                 "best_epoch": self.state.best_epoch, "best_value": self.state.best_value,
                 "history": self.state.history, "config": self.config.to_dict(), "loss": self.loss_fn.state_dict(),
                 "divergence": self.guard.state_dict(),
+                "best_val_metrics": self.state.best_val_metrics,
             }
             self.store.save(epoch, self.model, state, self.config, self.taxonomy, self.data.feature_dim, best=is_best)
             self.run.write_log(self.state.history, LOG_COLUMNS)
@@ -373,6 +379,7 @@ class Trainer:
             "selection": (f"best val {self.config.train.select_metric}" if self.loaders.val is not None
                           else "last epoch"),
             "epochs": self.config.train.epochs,
+            "validation": self.state.best_val_metrics,  # the selected epoch's scores on the validation split
             "data": self.data.info,
             "skipped_images": len(self.run.skipped),
             "taxonomy_fingerprint": self.taxonomy.fingerprint(),
@@ -386,6 +393,31 @@ class Trainer:
         if self.config.train.report:
             try_write_run_report(self.run.path)  # plots/ + report.html; a failure is logged, never raised
         return metrics
+
+
+def _scalar_metrics(metrics: dict) -> dict:
+    """The numbers of a metrics dict (nested mappings of numbers kept), without per-node tables."""
+    def plain(value):  # numpy scalars → Python numbers (checkpoints load with weights_only=True)
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        if isinstance(value, (int, np.integer)):
+            return int(value)
+        if isinstance(value, (float, np.floating)):
+            return float(value)
+        return value if value is None or isinstance(value, str) else _SKIP
+
+    out: dict = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            inner = {k: plain(v) for k, v in value.items()}
+            if all(v is not _SKIP for v in inner.values()):
+                out[key] = inner
+        elif plain(value) is not _SKIP:
+            out[key] = plain(value)
+    return out
+
+
+_SKIP = object()
 
 
 def train(config: Config, out: str | Path, resume: bool = False, overwrite: bool = False,

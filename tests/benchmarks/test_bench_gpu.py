@@ -36,6 +36,18 @@ def test_the_script_runs_tiny_on_cpu():
     names = [name.strip() for name, _ in rows]
     assert names == ["bare encoder fwd+bwd", "bare encoder step", "full step, 1 ensemble", "full step, 20 ensemble",
                      "full step, 1 mc-dropout", "full step, 20 mc-dropout", "decode JPEG + train augmentation"]
-    for name, rest in rows:
-        speed = float(rest.split("|")[0 if not name.startswith("decode") else 2])
-        assert speed > 0, name
+    steps = [[float(v) for v in rest.split("|")[:3]] for name, rest in rows[:-1]]
+    bare_rate = steps[0][0]
+
+    def ratio_tolerance(a, b):  # a / b from values printed to 0.1, the ratio itself to 0.01
+        return 0.0051 + (a / b) * (0.05 / a + 0.05 / b)
+
+    for (name, _), (rate, ms, times_bare) in zip(rows, steps):
+        # the columns describe one measurement: 8 images per step, the ratio to the bare encoder's rate
+        assert rate * ms / 1000 == pytest.approx(8, rel=0.02), name
+        assert times_bare == pytest.approx(bare_rate / rate, abs=ratio_tolerance(bare_rate, rate)), name
+    workers, source, rate, vs_slowest = (v.strip() for v in rows[-1][1].split("|")[:4])
+    assert (workers, source) == ("1", "128") and float(rate) > 0  # JPEGs of 2 × --size decoded
+    slowest = min(rate for rate, _, _ in steps[2:])
+    assert float(vs_slowest.rstrip("×")) == pytest.approx(float(rate) / slowest,
+                                                          abs=ratio_tolerance(float(rate), slowest))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import albumentations as A
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -80,9 +81,21 @@ def test_eval_transform_resizes_shorter_side_then_centre_crops():
     assert tall.shape == (3, 224, 112)
 
 
-def test_eval_transform_is_deterministic(photo):
-    transform = eval_transform(64)
-    torch.testing.assert_close(transform(image=photo)["image"], transform(image=photo)["image"], rtol=0, atol=0)
+def test_eval_transform_equals_a_hand_computed_resize_crop_normalise(photo):
+    """120 × 160 → shorter side round(64 · 256/224) = 73, so 73 × 97 (OpenCV area resampling when
+    shrinking), centre 64 × 64 crop from row (73 − 64) // 2 = 4 and column (97 − 64) // 2 = 16."""
+    mean, std = np.array([0.5, 0.4, 0.3], dtype=np.float32), np.array([0.2, 0.25, 0.3], dtype=np.float32)
+    small = cv2.resize(photo, (97, 73), interpolation=cv2.INTER_AREA)[4:68, 16:80].astype(np.float32) / 255
+    expected = torch.from_numpy((small - mean) / std).permute(2, 0, 1)
+    transform = eval_transform(64, tuple(mean), tuple(std))
+    outputs = []
+    for seed in (1, 2):  # scrambled global generators: an evaluation transform must not read them
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        outputs.append(transform(image=photo)["image"])
+    for out in outputs:
+        torch.testing.assert_close(out, expected, rtol=0, atol=1e-5)
 
 
 def test_bad_sizes_are_refused():

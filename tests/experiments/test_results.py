@@ -60,3 +60,24 @@ def test_corrupt_metrics_are_named(tmp_path):
     (tmp_path / "c0" / "metrics.json").write_text("{")
     with pytest.raises(ValueError, match=r"c0/metrics.json: not valid JSON .*delete the cell folder"):
         cell_row(cells()[0], tmp_path / "c0")
+
+
+def test_validation_columns_are_the_selected_epochs_scores(tmp_path):
+    """val_* columns: the selected epoch's validation metrics (metrics.json's ``validation``), else the
+    log's val_* entries of that epoch; never another epoch's, never the test split's."""
+    fake_run(tmp_path / "c0", 0.25)
+    metrics = json.loads((tmp_path / "c0" / "metrics.json").read_text())
+    metrics.update(selected_epoch=2, validation={"f1": 0.4, "au_prc": 0.7, "recall_by_depth": {"4": 0.125}})
+    (tmp_path / "c0" / "metrics.json").write_text(json.dumps(metrics))
+    row = cell_row(cells()[0], tmp_path / "c0")
+    assert (row["val_f1"], row["val_au_prc"], row["val_recall_by_depth.4"]) == (0.4, 0.7, 0.125)
+    assert row["au_prc"] == 0.25, "test columns unchanged"
+    # an older run: no validation block, so the log row of the selected epoch (epoch 2, not the last)
+    fake_run(tmp_path / "c1", 0.5)
+    (tmp_path / "c1" / "log.csv").write_text("epoch,train_loss,val_f1,val_au_prc,seconds\n1,0.5,0.1,0.6,1\n"
+                                             "2,0.4,0.3,0.8,1\n3,0.3,0.2,0.7,1\n")
+    older = json.loads((tmp_path / "c1" / "metrics.json").read_text())
+    (tmp_path / "c1" / "metrics.json").write_text(json.dumps({**older, "selected_epoch": 2}))
+    row = cell_row(cells()[1], tmp_path / "c1")
+    assert (row["val_f1"], row["val_au_prc"]) == (0.3, 0.8)
+    assert "val_train_loss" not in row and not any(k.startswith("validation") for k in row)

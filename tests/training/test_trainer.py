@@ -1,3 +1,4 @@
+import csv
 import json
 import logging
 import re
@@ -8,11 +9,14 @@ from safetensors.torch import load_file
 
 from seafloorhmc.config import ConfigError
 from seafloorhmc.data.checks import BadImagesError
+from seafloorhmc.data.dataset import TensorBatches
 from seafloorhmc.data.images import BadImageError
+from seafloorhmc.datamodule import prepare_data
 from seafloorhmc.models.persistence import CheckpointError, read_info
 from seafloorhmc.testing import write_tiny_image_manifest
-from seafloorhmc.training import NonFiniteLossError, RunDirError, train
+from seafloorhmc.training import NonFiniteLossError, RunDirError, Trainer, train
 from seafloorhmc.training.checkpoints import CheckpointStore
+from seafloorhmc.training.run_dir import RunDir
 
 
 def test_image_run_writes_metrics_checkpoints_and_log(image_config, tmp_path):
@@ -33,13 +37,62 @@ def test_image_run_writes_metrics_checkpoints_and_log(image_config, tmp_path):
     assert (run / "test_predictions.npz").is_file()
 
 
-def test_selection_uses_validation_never_test(image_config, tmp_path):
-    metrics = train(image_config("train.epochs=3", "train.select_metric=f1"), tmp_path / "run")
-    history = json.loads((tmp_path / "run" / "metrics.json").read_text())
+def _spy_on_reads(data, events: list) -> None:
+    """Make every split of ``data`` append (split, rows) to ``events`` whenever rows are read from it."""
+    for split in ("train", "val", "test"):
+        source = getattr(data, split)
+        if source is None:
+            continue
+        base = type(source)
+        if isinstance(source, TensorBatches):
+            def batches(self, _split=split, _base=base):
+                for batch in _base.__iter__(self):
+                    events.append((_split, torch.as_tensor(batch["index"]).tolist()))
+                    yield batch
+            methods = {"__iter__": batches}
+        else:
+            def item(self, index, _split=split, _base=base):
+                events.append((_split, [int(index)]))
+                return _base.__getitem__(self, index)
+            methods = {"__getitem__": item}
+        source.__class__ = type(f"Spied{base.__name__}", (base,), methods)
+
+
+@pytest.mark.parametrize("which", ["images", "hmc"])
+def test_no_test_row_is_read_before_the_final_scoring(which, image_config, hmc_config, tmp_path):
+    """Epoch selection sees the validation split only: the test split is read once, after all training
+    and validation reads, and the epoch kept is the one with the best validation score."""
+    make = image_config if which == "images" else hmc_config
+    config = make("train.epochs=3", "train.select_metric=f1")
+    data = prepare_data(config)
+    events: list = []
+    _spy_on_reads(data, events)
+    run = RunDir(tmp_path / "run")
+    run.prepare()
+    metrics = Trainer(config, run, data=data).fit()
+    splits = [split for split, _ in events]
+    assert {"train", "val", "test"} <= set(splits)
+    first_test = splits.index("test")
+    assert set(splits[first_test:]) == {"test"}, "a training or validation read after the test split was scored"
+    test_rows = sorted(row for split, rows in events if split == "test" for row in rows)
+    assert test_rows == list(range(metrics["n_examples"])), "every test row read exactly once"
     assert metrics["selection"] == "best val f1"
     log = [line.split(",") for line in (tmp_path / "run" / "log.csv").read_text().splitlines()[1:]]
     val_f1 = [float(row[4]) for row in log]
-    assert history["selected_epoch"] == 1 + max(range(3), key=lambda i: (val_f1[i], -i))
+    assert metrics["selected_epoch"] == 1 + max(range(3), key=lambda i: (val_f1[i], -i))
+    assert metrics["validation"]["f1"] == pytest.approx(val_f1[metrics["selected_epoch"] - 1])
+
+
+def test_metrics_keep_the_selected_epochs_validation_scores(hmc_config, tmp_path):
+    """hvr is 0 in every epoch (constrained predictions), so the first epoch stays selected: the
+    validation block must be epoch 1's scores, not the last epoch's."""
+    metrics = train(hmc_config("train.epochs=3", "train.select_metric=hvr"), tmp_path / "run")
+    assert metrics["selected_epoch"] == 1
+    log = list(csv.DictReader((tmp_path / "run" / "log.csv").read_text().splitlines()))
+    assert float(log[0]["val_loss"]) != float(log[-1]["val_loss"]), "the epochs differ, so the check can fail"
+    for key in ("loss", "au_prc", "f1", "recall"):
+        assert metrics["validation"][key] == pytest.approx(float(log[0][f"val_{key}"])), key
+    assert metrics["validation"]["hvr"] == 0.0 and "recall_by_depth" in metrics["validation"]
 
 
 @pytest.mark.parametrize("which", ["images", "hmc"])
