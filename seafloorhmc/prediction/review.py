@@ -52,7 +52,8 @@ from ..uncertainty import ALIASES, node_uncertainty
 from .suggestions import row_uncertainty
 
 __all__ = ["ReviewThreshold", "ReviewRows", "prediction_cells", "calibrate_review_threshold", "review_scores",
-           "collect_review_rows", "calibrate_review", "CORRECTNESS", "FLAG_ALL"]
+           "collect_review_rows", "calibrate_review", "calibrate_review_on_validation",
+           "score_review_on_test", "CORRECTNESS", "FLAG_ALL"]
 
 log = logging.getLogger(__name__)
 
@@ -288,6 +289,9 @@ def calibrate_review(model: torch.nn.Module, val_loader, test_loader, taxonomy: 
                      forward: Callable | None = None) -> tuple[ReviewThreshold | None, dict]:
     """Calibrate the review threshold on validation and score it on test, as ``config.eval`` says.
 
+    :func:`calibrate_review_on_validation` then :func:`score_review_on_test`; a training run calls
+    the two apart so that validation is read before the test split is scored.
+
     Args:
         model: The trained classifier (the selected epoch's weights).
         val_loader: The validation split (None: nothing to calibrate on, the configured threshold stays).
@@ -302,37 +306,76 @@ def calibrate_review(model: torch.nn.Module, val_loader, test_loader, taxonomy: 
         The threshold (None when not calibrated: ``off`` or no validation split) and the test-split
         entries for ``metrics.json`` (``review_*`` keys; empty without a test split).
     """
+    calibrated = calibrate_review_on_validation(model, val_loader, taxonomy, runtime, config, dist, forward)
+    return calibrated, score_review_on_test(model, test_loader, calibrated, taxonomy, runtime, config, dist, forward)
+
+
+def calibrate_review_on_validation(model: torch.nn.Module, val_loader, taxonomy: Taxonomy, runtime: Runtime,
+                                   config: Config, dist: DistContext = SINGLE_PROCESS,
+                                   forward: Callable | None = None) -> ReviewThreshold | None:
+    """The review threshold calibrated on the validation split, as ``config.eval`` says.
+
+    Args:
+        model: The trained classifier (the selected epoch's weights).
+        val_loader: The validation split (None: nothing to calibrate on).
+        taxonomy: The label hierarchy.
+        runtime: Device, autocast and memory format.
+        config: The run configuration (``eval.*``).
+        dist: The process group.
+        forward: Maps a batch's ``image`` to member logits (cached features).
+
+    Returns:
+        The threshold, or None when not calibrated (``off``, no validation split, nothing predicted):
+        ``eval.review_threshold`` then stays.
+    """
     cfg = config.eval
     mode = ALIASES.get(cfg.review_uncertainty, cfg.review_uncertainty)
-    calibrated = None
-    threshold = cfg.review_threshold
-
-    def collect(loader) -> ReviewRows:
-        return collect_review_rows(model, loader, taxonomy, runtime, cfg.threshold, mode, cfg.decoding, dist, forward)
-
-    if cfg.review_calibration != "off" and val_loader is not None:
-        val = collect(val_loader)
-        target = cfg.review_target if cfg.review_calibration == "precision" else cfg.review_share
-        if val.uncertainty.size:
-            calibrated = calibrate_review_threshold(val.uncertainty, val.correct, cfg.review_calibration, target, mode)
-            threshold = calibrated.threshold
-        else:
-            log.warning("review calibration: nothing is predicted on the validation split, so "
-                        "eval.review_threshold=%g is used as configured", threshold)
-    elif cfg.review_calibration != "off":
+    if cfg.review_calibration == "off":
+        return None
+    if val_loader is None:
         log.warning("review calibration: no validation split, so eval.review_threshold=%g is used as configured",
-                    threshold)
+                    cfg.review_threshold)
+        return None
+    val = collect_review_rows(model, val_loader, taxonomy, runtime, cfg.threshold, mode, cfg.decoding, dist, forward)
+    if not val.uncertainty.size:
+        log.warning("review calibration: nothing is predicted on the validation split, so "
+                    "eval.review_threshold=%g is used as configured", cfg.review_threshold)
+        return None
+    target = cfg.review_target if cfg.review_calibration == "precision" else cfg.review_share
+    return calibrate_review_threshold(val.uncertainty, val.correct, cfg.review_calibration, target, mode)
+
+
+def score_review_on_test(model: torch.nn.Module, test_loader, calibrated: ReviewThreshold | None, taxonomy: Taxonomy,
+                         runtime: Runtime, config: Config, dist: DistContext = SINGLE_PROCESS,
+                         forward: Callable | None = None) -> dict:
+    """The review flag's scores on the test split, for ``metrics.json``.
+
+    Args:
+        model: The trained classifier (the selected epoch's weights).
+        test_loader: The test split (None: no scores).
+        calibrated: The threshold from :func:`calibrate_review_on_validation` (None: the configured one).
+        taxonomy: The label hierarchy.
+        runtime: Device, autocast and memory format.
+        config: The run configuration (``eval.*``).
+        dist: The process group.
+        forward: Maps a batch's ``image`` to member logits (cached features).
+
+    Returns:
+        ``review_*`` entries (empty without a test split).
+    """
+    cfg = config.eval
+    mode = ALIASES.get(cfg.review_uncertainty, cfg.review_uncertainty)
+    threshold = calibrated.threshold if calibrated is not None else cfg.review_threshold
     if test_loader is None:
-        return calibrated, {}
-    test = collect(test_loader)
+        return {}
+    test = collect_review_rows(model, test_loader, taxonomy, runtime, cfg.threshold, mode, cfg.decoding, dist, forward)
     share, precision, kept = review_scores(test.uncertainty, test.correct, threshold)
     rows_flagged = float((test.row_uncertainty > threshold).mean()) if test.row_uncertainty.size else None
     scores = {"predictions": int(test.uncertainty.size), "flagged_share": share, "unflagged_precision": precision,
               "unflagged": kept, "rows": int(test.row_uncertainty.size), "rows_flagged_share": rows_flagged}
-    metrics = {"review_threshold": threshold, "review_target": calibrated.target if calibrated is not None else None,
-               "review_flagged_share": share, "review_unflagged_precision": precision,
-               "review_rows_flagged_share": rows_flagged,
-               "review": {"test": scores, "validation": calibrated.to_dict() if calibrated is not None else None,
-                          "calibration": cfg.review_calibration if calibrated is not None else "off",
-                          "uncertainty": mode, "prediction_means": CORRECTNESS}}
-    return calibrated, metrics
+    return {"review_threshold": threshold, "review_target": calibrated.target if calibrated is not None else None,
+            "review_flagged_share": share, "review_unflagged_precision": precision,
+            "review_rows_flagged_share": rows_flagged,
+            "review": {"test": scores, "validation": calibrated.to_dict() if calibrated is not None else None,
+                       "calibration": cfg.review_calibration if calibrated is not None else "off",
+                       "uncertainty": mode, "prediction_means": CORRECTNESS}}

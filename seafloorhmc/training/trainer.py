@@ -32,7 +32,7 @@ from ..losses import build_loss
 from ..metrics import LOWER_IS_BETTER
 from ..models import build_model
 from ..models.persistence import CheckpointError, load_weights, read_info, save_weights
-from ..prediction.review import calibrate_review
+from ..prediction.review import calibrate_review_on_validation, score_review_on_test
 from ..report import try_write_run_report
 from ..runtime import Runtime
 from ..taxonomy import describe_taxonomy_change
@@ -355,6 +355,9 @@ class Trainer:
                      "them alone in" if self.single_batches > 1 else "it alone in")
         best = self.store.best() or self.store.last()
         load_weights(self.model, best / "model.safetensors", expected_fingerprint=self.taxonomy.fingerprint())
+        # the review flag's threshold is chosen on validation, before the test split is read
+        review = calibrate_review_on_validation(self.model, self.loaders.val, self.taxonomy, self.runtime,
+                                                self.config, self.dist, forward=self.eval_forward)
         results: dict = {}
         if self.loaders.test is not None:
             try:
@@ -365,9 +368,8 @@ class Trainer:
             except DivergenceError as err:
                 raise DivergenceError(f"the selected epoch's model gives non-finite test predictions: {err}") from None
         predictions = results.pop("_predictions", None)
-        # the review flag's threshold, chosen on validation, scored on test, stored with the model
-        review, review_metrics = calibrate_review(self.model, self.loaders.val, self.loaders.test, self.taxonomy,
-                                                  self.runtime, self.config, self.dist, forward=self.eval_forward)
+        review_metrics = score_review_on_test(self.model, self.loaders.test, review, self.taxonomy, self.runtime,
+                                              self.config, self.dist, forward=self.eval_forward)  # stored with the model
         if not self.dist.is_main:
             return results
         selected = self.state.best_epoch if self.state.best_epoch is not None else self.state.epoch
