@@ -78,7 +78,8 @@ def _describe_rows(loader, rows: torch.Tensor) -> str:
 
 @torch.no_grad()
 def collect_predictions(model: torch.nn.Module, loader, loss_fn: torch.nn.Module, runtime: Runtime,
-                        dist: DistContext = SINGLE_PROCESS, forward: Callable | None = None) -> dict:
+                        dist: DistContext = SINGLE_PROCESS, forward: Callable | None = None,
+                        on_batch: Callable[[torch.Tensor, dict], None] | None = None) -> dict:
     """Constrained mean probabilities, targets, known masks and loss over a loader (all ranks).
 
     Args:
@@ -89,6 +90,8 @@ def collect_predictions(model: torch.nn.Module, loader, loss_fn: torch.nn.Module
         dist: The process group; every rank's predictions are gathered.
         forward: Maps a batch's ``image`` to member logits (default ``model``; cached features use
             ``model.head_logits``).
+        on_batch: Also called with each batch's member logits and the batch, so more can be
+            computed from the same pass (the review flag's scores on a run's test split).
 
     Returns:
         ``probs``, ``targets``, ``known``, ``index`` (in dataset order, sampler padding dropped),
@@ -120,6 +123,8 @@ def collect_predictions(model: torch.nn.Module, loader, loss_fn: torch.nn.Module
             raise DivergenceError(f"non-finite predictions for {len(bad)} of {len(finite)} rows of a batch "
                                   f"({_describe_rows(loader, bad)}); the model's weights hold NaN or inf values — "
                                   f"{DIVERGENCE_CAUSES}")
+        if on_batch is not None:
+            on_batch(logits, batch)
         loss = loss_fn(logits, target, None if bool(known.all()) else known).item()
         # weight each batch's mean by what it averaged over (the rare-node loss: known, evaluated
         # cells), so the split's loss does not depend on how rows fall into batches or ranks
@@ -152,7 +157,8 @@ def collect_predictions(model: torch.nn.Module, loader, loss_fn: torch.nn.Module
 def evaluate_split(model: torch.nn.Module, loader, loss_fn: torch.nn.Module, taxonomy: Taxonomy, runtime: Runtime,
                    threshold: float, train_targets: torch.Tensor | None, dist: DistContext = SINGLE_PROCESS,
                    keep_predictions: bool = False, decoding: str = "independent",
-                   forward: Callable | None = None) -> dict:
+                   forward: Callable | None = None,
+                   on_batch: Callable[[torch.Tensor, dict], None] | None = None) -> dict:
     """Metrics of ``model`` on ``loader`` (:func:`seafloorhmc.metrics.evaluate`).
 
     Heads that decide per level are scored on their decided node sets, ``decoding`` unprefixed and
@@ -170,6 +176,7 @@ def evaluate_split(model: torch.nn.Module, loader, loss_fn: torch.nn.Module, tax
         keep_predictions: Also return the arrays under ``_predictions`` (test split of a run).
         decoding: ``independent`` or ``consistent`` (per-level heads only).
         forward: As in :func:`collect_predictions`.
+        on_batch: As in :func:`collect_predictions`.
 
     Returns:
         The metrics dict.
@@ -177,7 +184,7 @@ def evaluate_split(model: torch.nn.Module, loader, loss_fn: torch.nn.Module, tax
     Raises:
         ValueError: If the split is empty.
     """
-    out = collect_predictions(model, loader, loss_fn, runtime, dist, forward)
+    out = collect_predictions(model, loader, loss_fn, runtime, dist, forward, on_batch)
     if out["probs"].shape[0] == 0:
         raise ValueError("the evaluation split is empty: nothing to score")
     if out["level_choices"]:

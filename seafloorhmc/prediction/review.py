@@ -53,7 +53,8 @@ from .suggestions import row_uncertainty
 
 __all__ = ["ReviewThreshold", "ReviewRows", "prediction_cells", "calibrate_review_threshold", "review_scores",
            "collect_review_rows", "calibrate_review", "calibrate_review_on_validation",
-           "score_review_on_test", "CORRECTNESS", "FLAG_ALL"]
+           "score_review_on_test", "ReviewRowCollector", "review_collector", "review_metrics", "CORRECTNESS",
+           "FLAG_ALL"]
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +229,74 @@ class ReviewRows:
 
 
 @torch.no_grad()
+class ReviewRowCollector:
+    """Builds :class:`ReviewRows` a batch at a time, from logits computed elsewhere.
+
+    The final scoring of a run feeds it the logits of its one test pass
+    (:func:`~seafloorhmc.evaluation.collect_predictions`' ``on_batch``), so the review flag is
+    scored without reading the test split a second time.
+
+    Args:
+        model: The classifier (its ``predict_from_logits``).
+        taxonomy: The label hierarchy.
+        threshold: A node is predicted when ``p > threshold`` (heads that decide node sets use their own).
+        mode: Uncertainty mode.
+        decoding: Decoding of per-level heads.
+    """
+
+    def __init__(self, model: torch.nn.Module, taxonomy: Taxonomy, threshold: float, mode: str,
+                 decoding: str = "independent") -> None:
+        self.model, self.taxonomy, self.threshold, self.mode, self.decoding = model, taxonomy, threshold, mode, decoding
+        self.cell_u: list[torch.Tensor] = []
+        self.cell_ok: list[torch.Tensor] = []
+        self.cell_key: list[torch.Tensor] = []
+        self.row_u: list[torch.Tensor] = []
+        self.indices: list[torch.Tensor] = []
+
+    def add(self, logits: torch.Tensor, batch: dict) -> None:
+        """Take one batch: its member logits and the batch (``target``, ``known``, ``index``).
+
+        Args:
+            logits: Member logits [M, B, N] of the batch.
+            batch: The batch they were computed from.
+        """
+        taxonomy, n_nodes = self.taxonomy, len(self.taxonomy)
+        prediction = self.model.predict_from_logits(logits.float(), self.decoding)
+        probs, decided = prediction.probs.float(), prediction.predicted
+        node_u = node_uncertainty(prediction.member_probs.float(), self.mode)
+        predicted = decided.bool() if decided is not None else probs > self.threshold
+        target, known = batch["target"].to(probs.device), batch["known"].to(probs.device)
+        u, ok = prediction_cells(predicted, target, known, taxonomy.eval_mask, node_u)
+        index = torch.as_tensor(batch["index"]).to(probs.device)
+        cells = torch.nonzero(predicted & known.bool() & taxonomy.eval_mask.to(probs.device)[None, :])
+        self.cell_u.append(u.cpu())
+        self.cell_ok.append(ok.cpu())
+        self.cell_key.append((index[cells[:, 0]] * n_nodes + cells[:, 1]).cpu())  # (row, node): same order as u
+        self.row_u.append(row_uncertainty(probs, node_u, taxonomy, self.threshold, decided).cpu())
+        self.indices.append(index.cpu())
+
+    def result(self, dist: DistContext = SINGLE_PROCESS) -> ReviewRows:
+        """The split's predictions and rows so far, gathered over ranks, in dataset order.
+
+        Args:
+            dist: The process group; every rank's rows are gathered.
+
+        Returns:
+            The review rows.
+        """
+        cat = lambda xs, dtype: torch.cat(xs) if xs else torch.zeros(0, dtype=dtype)  # noqa: E731
+        cu, cok, ckey = cat(self.cell_u, torch.float32), cat(self.cell_ok, torch.bool), cat(self.cell_key, torch.long)
+        ru, idx = cat(self.row_u, torch.float32), cat(self.indices, torch.long)
+        if dist.enabled:
+            cu, cok, ckey = dist.gather_tensor(cu), dist.gather_tensor(cok), dist.gather_tensor(ckey)
+            ru, idx = dist.gather_tensor(ru), dist.gather_tensor(idx)
+        # sampler padding repeats rows: keep each row, and each (row, node) prediction, once, in dataset order
+        _, first_cell = np.unique(ckey.numpy(), return_index=True)
+        _, first_row = np.unique(idx.numpy(), return_index=True)
+        return ReviewRows(cu.numpy()[first_cell].astype(np.float64), cok.numpy()[first_cell].astype(bool),
+                          ru.numpy()[first_row].astype(np.float64))
+
+
 def collect_review_rows(model: torch.nn.Module, loader, taxonomy: Taxonomy, runtime: Runtime, threshold: float,
                         mode: str, decoding: str = "independent", dist: DistContext = SINGLE_PROCESS,
                         forward: Callable | None = None) -> ReviewRows:
@@ -251,37 +320,14 @@ def collect_review_rows(model: torch.nn.Module, loader, taxonomy: Taxonomy, runt
     forward = model if forward is None else forward
     if hasattr(loader, "set_epoch"):
         loader.set_epoch(0)
-    n_nodes = len(taxonomy)
-    cell_u, cell_ok, cell_key, row_u, indices = [], [], [], [], []
+    collector = ReviewRowCollector(model, taxonomy, threshold, mode, decoding)
     for batch in loader:
         if batch["target"].shape[0] == 0:
             continue
         with runtime.autocast():
             logits = forward(runtime.batch(batch["image"]))
-        prediction = model.predict_from_logits(logits.float(), decoding)
-        probs, decided = prediction.probs.float(), prediction.predicted
-        node_u = node_uncertainty(prediction.member_probs.float(), mode)
-        predicted = decided.bool() if decided is not None else probs > threshold
-        target, known = batch["target"].to(probs.device), batch["known"].to(probs.device)
-        u, ok = prediction_cells(predicted, target, known, taxonomy.eval_mask, node_u)
-        index = torch.as_tensor(batch["index"]).to(probs.device)
-        cells = torch.nonzero(predicted & known.bool() & taxonomy.eval_mask.to(probs.device)[None, :])
-        cell_u.append(u.cpu())
-        cell_ok.append(ok.cpu())
-        cell_key.append((index[cells[:, 0]] * n_nodes + cells[:, 1]).cpu())  # (row, node): same order as u
-        row_u.append(row_uncertainty(probs, node_u, taxonomy, threshold, decided).cpu())
-        indices.append(index.cpu())
-    cat = lambda xs, dtype: torch.cat(xs) if xs else torch.zeros(0, dtype=dtype)  # noqa: E731
-    cu, cok, ckey = cat(cell_u, torch.float32), cat(cell_ok, torch.bool), cat(cell_key, torch.long)
-    ru, idx = cat(row_u, torch.float32), cat(indices, torch.long)
-    if dist.enabled:
-        cu, cok, ckey = dist.gather_tensor(cu), dist.gather_tensor(cok), dist.gather_tensor(ckey)
-        ru, idx = dist.gather_tensor(ru), dist.gather_tensor(idx)
-    # sampler padding repeats rows: keep each row, and each (row, node) prediction, once, in dataset order
-    _, first_cell = np.unique(ckey.numpy(), return_index=True)
-    _, first_row = np.unique(idx.numpy(), return_index=True)
-    return ReviewRows(cu.numpy()[first_cell].astype(np.float64), cok.numpy()[first_cell].astype(bool),
-                      ru.numpy()[first_row].astype(np.float64))
+        collector.add(logits, batch)
+    return collector.result(dist)
 
 
 def calibrate_review(model: torch.nn.Module, val_loader, test_loader, taxonomy: Taxonomy, runtime: Runtime,
@@ -363,12 +409,44 @@ def score_review_on_test(model: torch.nn.Module, test_loader, calibrated: Review
     Returns:
         ``review_*`` entries (empty without a test split).
     """
+    if test_loader is None:
+        return {}
+    cfg = config.eval
+    mode = ALIASES.get(cfg.review_uncertainty, cfg.review_uncertainty)
+    test = collect_review_rows(model, test_loader, taxonomy, runtime, cfg.threshold, mode, cfg.decoding, dist, forward)
+    return review_metrics(test, calibrated, config)
+
+
+def review_collector(model: torch.nn.Module, taxonomy: Taxonomy, config: Config) -> ReviewRowCollector:
+    """A :class:`ReviewRowCollector` set up as ``config.eval`` says (threshold, uncertainty, decoding).
+
+    Args:
+        model: The classifier.
+        taxonomy: The label hierarchy.
+        config: The run configuration.
+
+    Returns:
+        An empty collector.
+    """
+    cfg = config.eval
+    return ReviewRowCollector(model, taxonomy, cfg.threshold, ALIASES.get(cfg.review_uncertainty,
+                                                                          cfg.review_uncertainty), cfg.decoding)
+
+
+def review_metrics(test: ReviewRows, calibrated: ReviewThreshold | None, config: Config) -> dict:
+    """The review flag's scores on the test split's rows, for ``metrics.json``.
+
+    Args:
+        test: The test split's review rows.
+        calibrated: The threshold from :func:`calibrate_review_on_validation` (None: the configured one).
+        config: The run configuration (``eval.*``).
+
+    Returns:
+        ``review_*`` entries.
+    """
     cfg = config.eval
     mode = ALIASES.get(cfg.review_uncertainty, cfg.review_uncertainty)
     threshold = calibrated.threshold if calibrated is not None else cfg.review_threshold
-    if test_loader is None:
-        return {}
-    test = collect_review_rows(model, test_loader, taxonomy, runtime, cfg.threshold, mode, cfg.decoding, dist, forward)
     share, precision, kept = review_scores(test.uncertainty, test.correct, threshold)
     rows_flagged = float((test.row_uncertainty > threshold).mean()) if test.row_uncertainty.size else None
     scores = {"predictions": int(test.uncertainty.size), "flagged_share": share, "unflagged_precision": precision,

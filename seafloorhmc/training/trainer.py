@@ -32,7 +32,7 @@ from ..losses import build_loss
 from ..metrics import LOWER_IS_BETTER
 from ..models import build_model
 from ..models.persistence import CheckpointError, load_weights, read_info, save_weights
-from ..prediction.review import calibrate_review_on_validation, score_review_on_test
+from ..prediction.review import calibrate_review_on_validation, review_collector, review_metrics
 from ..report import try_write_run_report
 from ..runtime import Runtime
 from ..taxonomy import describe_taxonomy_change
@@ -359,23 +359,24 @@ class Trainer:
         review = calibrate_review_on_validation(self.model, self.loaders.val, self.taxonomy, self.runtime,
                                                 self.config, self.dist, forward=self.eval_forward)
         results: dict = {}
+        review_rows = review_collector(self.model, self.taxonomy, self.config)  # scored from the same test pass
         if self.loaders.test is not None:
             try:
                 results = evaluate_split(self.model, self.loaders.test, self.loss_fn, self.taxonomy, self.runtime,
                                          self.config.eval.threshold, self.data.train_targets, self.dist,
                                          keep_predictions=True, decoding=self.config.eval.decoding,
-                                         forward=self.eval_forward)
+                                         forward=self.eval_forward, on_batch=review_rows.add)
             except DivergenceError as err:
                 raise DivergenceError(f"the selected epoch's model gives non-finite test predictions: {err}") from None
         predictions = results.pop("_predictions", None)
-        review_metrics = score_review_on_test(self.model, self.loaders.test, review, self.taxonomy, self.runtime,
-                                              self.config, self.dist, forward=self.eval_forward)  # stored with the model
+        review_scores = review_metrics(review_rows.result(self.dist), review, self.config) \
+            if self.loaders.test is not None else {}
         if not self.dist.is_main:
             return results
         selected = self.state.best_epoch if self.state.best_epoch is not None else self.state.epoch
         metrics = {
             **results,
-            **review_metrics,
+            **review_scores,
             "split": "test" if self.loaders.test is not None else None,
             "selected_epoch": selected + 1,
             "selection": (f"best val {self.config.train.select_metric}" if self.loaders.val is not None
