@@ -228,7 +228,6 @@ class ReviewRows:
     row_uncertainty: np.ndarray
 
 
-@torch.no_grad()
 class ReviewRowCollector:
     """Builds :class:`ReviewRows` a batch at a time, from logits computed elsewhere.
 
@@ -253,6 +252,7 @@ class ReviewRowCollector:
         self.row_u: list[torch.Tensor] = []
         self.indices: list[torch.Tensor] = []
 
+    @torch.no_grad()
     def add(self, logits: torch.Tensor, batch: dict) -> None:
         """Take one batch: its member logits and the batch (``target``, ``known``, ``index``).
 
@@ -297,6 +297,7 @@ class ReviewRowCollector:
                           ru.numpy()[first_row].astype(np.float64))
 
 
+@torch.no_grad()
 def collect_review_rows(model: torch.nn.Module, loader, taxonomy: Taxonomy, runtime: Runtime, threshold: float,
                         mode: str, decoding: str = "independent", dist: DistContext = SINGLE_PROCESS,
                         forward: Callable | None = None) -> ReviewRows:
