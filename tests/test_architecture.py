@@ -143,7 +143,8 @@ def test_no_package_import_cycles():
         if module == NAME:
             continue  # the lazy public API names everything
         source = _package_of(module)
-        packages.setdefault(source, set()).update(_package_of(t) for t in targets if _package_of(t) not in (source, NAME))
+        packages.setdefault(source, set()).update(
+            _package_of(t) for t in targets if _package_of(t) not in (source, NAME))
     assert _cycles(packages) == []
 
 
