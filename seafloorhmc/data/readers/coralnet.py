@@ -34,6 +34,11 @@ from ..formats import FORMATS, DataFormat
 from ..records import AnnotationRecord, Geometry
 from ..tables import Row, read_csv_rows, require_records, resolve_image, stream_csv_rows
 
+__all__ = [
+    "SOURCE", "LABEL_ALIASES", "CODE_COLUMNS", "PATH_COLUMNS", "LABEL_MAP_COLUMNS", "read_coralnet_label_map",
+    "read_coralnet", "CoralNetPoint", "read_coralnet_rows", "read_coralnet_points",
+]
+
 SOURCE = "coralnet"
 LABEL_ALIASES = {"label code": "label", "short code": "label"}
 #: Label-map columns accepted for the code and the taxon path, in order of preference.
@@ -109,6 +114,21 @@ def read_coralnet(
 
     Unknown label codes, negative or non-integer Row/Column are errors naming the row. Rows with an
     empty label (unannotated points) are errors, or skipped and counted with ``skip_unlabelled``.
+
+    Args:
+        path: The CoralNet annotations CSV.
+        label_map: Label code → taxon path (a CSV file or a mapping).
+        image_root: Folder the image names are relative to (default: the CSV's folder).
+        one_indexed: Row/Column count from 1 (subtract 1 to get pixels).
+        map_sep: Separator of the label map's path strings.
+        skip_unlabelled: Skip (and log) rows with an empty label instead of failing.
+        encoding: Text encoding of the CSVs.
+
+    Returns:
+        One point record per annotated row.
+
+    Raises:
+        AnnotationFormatError: Bad input, naming the file, row and column.
     """
     path = Path(path)
     root = Path(image_root) if image_root is not None else path.parent

@@ -16,6 +16,8 @@ from ..formats import FORMATS, DataFormat
 from ..records import AnnotationRecord
 from ..tables import IMAGE_EXTENSIONS, has_image_extension
 
+__all__ = ["SOURCE", "read_folder", "list_images"]
+
 SOURCE = "folder"
 
 
@@ -25,6 +27,16 @@ def read_folder(root: str | Path, extensions: Iterable[str] = IMAGE_EXTENSIONS) 
     Hidden files and folders (names starting with ".") are skipped, as are files without one of
     ``extensions`` (case-insensitive). Images directly inside ``root`` have no label: an error
     naming them.
+
+    Args:
+        root: The folder; each subfolder path below it is a label path.
+        extensions: Image file extensions to include.
+
+    Returns:
+        The records, sorted by path.
+
+    Raises:
+        AnnotationFormatError: ``root`` is not a folder, images lie directly in it, or it holds none.
     """
     root = Path(root)
     if not root.is_dir():
