@@ -140,8 +140,8 @@ def lpros_plan(annotations: Sequence[Sequence[int]], taxonomy: Taxonomy, seed: i
             rows_with[term].append(row)
     ancestors = _ancestor_lists(taxonomy)
     counts = np.zeros(n_nodes, dtype=np.int64)
-    for term in np.flatnonzero(direct):
-        counts[ancestors[term]] += direct[term]
+    for nonzero in np.flatnonzero(direct):
+        counts[ancestors[nonzero]] += direct[nonzero]
     total = int(direct.sum())
     roots = set(taxonomy.roots)
     candidates = np.array([i for i in range(n_nodes) if i not in roots and counts[i] > 0], dtype=np.int64)

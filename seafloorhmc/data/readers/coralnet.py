@@ -30,7 +30,7 @@ from sys import intern
 
 from ...labels import TaxonomyError, split_path
 from ..errors import AnnotationFormatError
-from ..formats import FORMATS, DataFormat
+from ..formats import FORMATS, DataFormat, UnlabelledItem
 from ..records import AnnotationRecord, Geometry
 from ..tables import Row, read_csv_rows, require_records, resolve_image, stream_csv_rows
 
@@ -68,8 +68,8 @@ def read_coralnet_label_map(
         AnnotationFormatError: Naming the file, row and column: no code or path column (the
             message lists the accepted ones), an empty code or path, a code mapped twice.
     """
+    mapping: dict[str, tuple[tuple[str, ...], bool]] = {}
     if isinstance(label_map, Mapping):
-        mapping = {}
         for code, path in label_map.items():
             try:
                 mapping[str(code).strip()] = (tuple(split_path(path, map_sep)), False)
@@ -84,7 +84,6 @@ def read_coralnet_label_map(
         missing = "code column" if code_column is None else "taxon path column"
         raise AnnotationFormatError(f"the label map has no {missing} (accepted: {LABEL_MAP_COLUMNS}; header has "
                                     f"{', '.join(repr(c) for c in header)})", label_map, 1)
-    mapping: dict[str, tuple[tuple[str, ...], bool]] = {}
     first_row: dict[str, int] = {}
     for row in rows:
         code = row.get(code_column)
@@ -219,7 +218,7 @@ def read_coralnet_rows(path: str | Path, encoding: str = "utf-8-sig") -> list[Co
 
 
 def read_coralnet_points(path: str | Path, image_root: str | Path | None = None,
-                         encoding: str = "utf-8-sig") -> list[tuple[str, str, Geometry]]:
+                         encoding: str = "utf-8-sig") -> list[UnlabelledItem]:
     """The points of a CoralNet export to predict on, labelled or not (``Name``, ``Row``, ``Column``).
 
     Args:

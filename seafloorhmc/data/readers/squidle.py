@@ -148,7 +148,7 @@ def squidle_point(row: Row) -> Geometry:
 
 
 def _meta(row: Row) -> dict:
-    meta = {k: row.get(k) for k in META_COLUMNS if row.get(k)}
+    meta: dict[str, object] = {k: row.get(k) for k in META_COLUMNS if row.get(k)}
     if row.get("needs_review"):
         meta["needs_review"] = row.flag("needs_review")
     if row.get("likelihood"):
