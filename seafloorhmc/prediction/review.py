@@ -258,7 +258,8 @@ def collect_review_rows(model: torch.nn.Module, loader, taxonomy: Taxonomy, runt
             continue
         with runtime.autocast():
             logits = forward(runtime.batch(batch["image"]))
-        prediction = model.predict_from_logits(logits.float(), decoding)
+        # torch types Module attributes as Tensor | Module; the model is a HierarchicalClassifier
+        prediction = model.predict_from_logits(logits.float(), decoding)  # type: ignore[operator]
         probs, decided = prediction.probs.float(), prediction.predicted
         node_u = node_uncertainty(prediction.member_probs.float(), mode)
         predicted = decided.bool() if decided is not None else probs > threshold
