@@ -44,6 +44,7 @@ from .choices import (
     UncertaintyMode,
     UncertaintyOrNone,
     UncertaintySource,
+    WeightTarget,
     WeightTargetOrAuto,
 )
 from .data.readers import FORMATS
@@ -615,7 +616,7 @@ def validate(config: Config) -> None:
                           "data.augment=false, or data.feature_cache=off to recompute them")
 
 
-def default_weight_target(features: bool, node_weights: str) -> str:
+def default_weight_target(features: bool, node_weights: str) -> WeightTarget:
     """What ``loss.weight_target=auto`` becomes, from the evidence in docs/results.md.
 
     Args:
