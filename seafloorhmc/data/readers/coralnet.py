@@ -14,7 +14,7 @@ spaces ignored, the first present of each list winning:
 * code: ``Short Code``, ``Label code``, ``Label``, ``code`` — so CoralNet's own labelset export
   (``Label ID, Short Code``) works once a path column is added;
 * taxon path: ``path``, ``taxon_path`` (``taxon path``), ``name`` — components joined by ``map_sep``
-  (``data.separator``, default `` > ``);
+  (``data.separator``, default ``" > "``);
 * optional ``complete`` (true: no finer label applies, see :class:`~seafloorhmc.data.records.AnnotationRecord`).
 
 Other columns (``Label ID``, functional group, ...) are ignored.
