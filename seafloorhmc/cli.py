@@ -1,4 +1,4 @@
-"""The ``seafloorhmc`` command line: train, evaluate, predict, report, sweep, tune, synth, prepare, keys, export-encoder.
+"""``seafloorhmc`` command line: train, evaluate, predict, report, sweep, tune, synth, prepare, keys, export-encoder.
 
 Each command imports what it needs when it runs, so ``--help``, ``keys`` and argument or config
 errors answer without loading torch. Only this module prints (the library logs, and :func:`main`
@@ -295,6 +295,7 @@ def _cmd_tune(args) -> int:
                              retries=args.retries)
     result = run_tune(spec, out, backend=args.backend, options=options, command=shlex.join(words))
     best, default, test = result.best, result.default, result.test or {}
+    assert best is not None  # run_tune raises when no trial finished
     print(f"\n{spec.name}: {len(result.trials)} trials -> {out / 'trials.csv'}")
     if default:
         print(f"default (trial {default['trial']}): validation macro F1 {default['val_f1_at_config_threshold']:.4f} at "

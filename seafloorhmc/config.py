@@ -44,6 +44,7 @@ from .choices import (
     UncertaintyMode,
     UncertaintyOrNone,
     UncertaintySource,
+    WeightTarget,
     WeightTargetOrAuto,
 )
 from .data.readers import FORMATS
@@ -352,14 +353,33 @@ def _build(cls, data: dict, prefix: str = ""):
 
 
 def config_from_dict(data: dict | None) -> Config:
-    """A validated :class:`Config` from nested plain data (missing keys take their defaults)."""
+    """A validated :class:`Config` from nested plain data (missing keys take their defaults).
+
+    Args:
+        data: Nested plain data, as a YAML config file holds it (None: all defaults).
+
+    Returns:
+        The config.
+
+    Raises:
+        ConfigError: An unknown key, a value of the wrong type or an invalid combination (names the key).
+    """
     config = _build(Config, data or {})
     validate(config)
     return config
 
 
 def set_key(data: dict, dotted: str, value) -> None:
-    """Set ``a.b.c`` in nested plain data, refusing sections the schema does not have."""
+    """Set ``a.b.c`` in nested plain data, refusing sections the schema does not have.
+
+    Args:
+        data: Nested plain config data, changed in place.
+        dotted: The dotted key.
+        value: Its new value (checked later, when the config is built).
+
+    Raises:
+        ConfigError: A section in ``dotted`` is not in the schema (suggests the closest one).
+    """
     parts = dotted.split(".")
     node = data
     cls = Config
@@ -378,7 +398,17 @@ def set_key(data: dict, dotted: str, value) -> None:
 
 
 def parse_override(text: str) -> tuple[str, Any]:
-    """``key.sub=value`` → (key, YAML-parsed value)."""
+    """Split a ``key.sub=value`` override; the value is read as YAML, so ``0.5`` is a number and ``[1, 2]`` a list.
+
+    Args:
+        text: The override.
+
+    Returns:
+        (key, value); text that is not valid YAML stays a string.
+
+    Raises:
+        ConfigError: ``text`` has no ``=``.
+    """
     if "=" not in text:
         raise ConfigError(f"override {text!r} must look like key=value (e.g. loss.omega=0.5)")
     key, raw = text.split("=", 1)
@@ -391,14 +421,34 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def apply_overrides(data: dict, overrides) -> dict:
-    """Apply ``key=value`` texts to nested plain config data, in place."""
+    """Apply ``key=value`` texts to nested plain config data, in place.
+
+    Args:
+        data: Nested plain config data.
+        overrides: ``key=value`` texts, applied in order (a later one wins).
+
+    Returns:
+        ``data``.
+    """
     for text in overrides:
         set_key(data, *parse_override(text))
     return data
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read a YAML config (or start from defaults) and apply ``key=value`` overrides."""
+    """Read a YAML config (or start from defaults) and apply ``key=value`` overrides.
+
+    Args:
+        path: The YAML file (None: the defaults).
+        overrides: ``key=value`` texts applied on top.
+
+    Returns:
+        The validated config.
+
+    Raises:
+        ConfigError: The file is missing, not YAML or not a mapping, or the config is invalid
+            (the message names the file and key).
+    """
     data: dict = {}
     if path is not None:
         path = Path(path)
@@ -615,7 +665,7 @@ def validate(config: Config) -> None:
                           "data.augment=false, or data.feature_cache=off to recompute them")
 
 
-def default_weight_target(features: bool, node_weights: str) -> str:
+def default_weight_target(features: bool, node_weights: str) -> WeightTarget:
     """What ``loss.weight_target=auto`` becomes, from the evidence in docs/results.md.
 
     Args:
@@ -654,7 +704,15 @@ def _validate_subsample(d: DataConfig) -> None:
 
 
 def describe(cls=Config, prefix: str = "") -> list[tuple[str, str, str]]:
-    """(key, default, description) for every key: the reference table in the docs and ``--help``."""
+    """Every key with its default and description: the reference table in the docs and ``--help``.
+
+    Args:
+        cls: The section to describe (default: the whole config).
+        prefix: Prepended to the keys (``data.`` for a section).
+
+    Returns:
+        (dotted key, repr of the default, description with its choices) per key.
+    """
     rows = []
     for f in dataclasses.fields(cls):
         tp = _hints(cls)[f.name]

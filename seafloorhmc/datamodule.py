@@ -8,9 +8,10 @@ sets in-memory :class:`~seafloorhmc.data.dataset.TensorBatches`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -41,20 +42,35 @@ from .labels import PATH_ID_SEP
 from .levels import keep_single_path, single_path_mask
 from .taxonomy import Taxonomy, TaxonomyError
 
-__all__ = ["DataModule", "Loaders", "prepare_data", "read_records", "describe_samples"]
+__all__ = ["Batches", "DataModule", "Loaders", "prepare_data", "read_records", "describe_samples"]
 
 log = logging.getLogger(__name__)
 
 log = logging.getLogger(__name__)
+
+
+class Batches(Protocol):
+    """What a run iterates each epoch: an :class:`EpochLoader`, tensor batches or one rank's share of them."""
+
+    def set_epoch(self, epoch: int) -> None:
+        """Fix the order of the next pass (same epoch, same batches).
+
+        Args:
+            epoch: The epoch number.
+        """
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[dict]: ...
 
 
 @dataclass
 class Loaders:
     """The loaders of one run's splits (None where a split is empty)."""
 
-    train: object
-    val: object | None
-    test: object | None
+    train: Batches
+    val: Batches | None
+    test: Batches | None
 
 
 @dataclass
@@ -92,9 +108,10 @@ class DataModule:
         per_rank = dist.per_rank_batch(cfg.batch_size)
         if isinstance(self.train, TensorBatches):
             if not dist.enabled:
+                assert isinstance(self.val, TensorBatches | None) and isinstance(self.test, TensorBatches | None)
                 return Loaders(self.train, self.val, self.test)
             shard = lambda b: None if b is None else RankBatches(b, dist.rank, dist.world_size)  # noqa: E731
-            return Loaders(shard(self.train), shard(self.val), shard(self.test))
+            return Loaders(RankBatches(self.train, dist.rank, dist.world_size), shard(self.val), shard(self.test))
 
         def make(dataset, shuffle):
             if dataset is None:
@@ -213,7 +230,7 @@ def _check_images(config: Config, splits: dict[str, list], dist: DistContext | N
     d = config.data
     paths = [s.image for samples in splits.values() for s in samples]
     is_main = dist is None or dist.is_main
-    if not is_main:
+    if dist is not None and not is_main:
         dist.barrier()
     found = check_images(paths, d.max_image_pixels, d.allow_truncated, progress=config.train.progress and is_main,
                          cache=default_check_cache())
@@ -275,7 +292,7 @@ def _prepare_images(config: Config, fmt: DataFormat, dist: DistContext | None) -
         splits["val"] = []
     splits["train"] += clones
     train_tf = train_transform_for(config) if d.augment else eval_transform_for(config)
-    common = dict(taxonomy=taxonomy, patch_size=d.patch_size, max_pixels=d.max_image_pixels,
+    common: dict[str, Any] = dict(taxonomy=taxonomy, patch_size=d.patch_size, max_pixels=d.max_image_pixels,
                   allow_truncated=d.allow_truncated, skip_bad=d.skip_bad_images, seed=config.seed,
                   shrink_to=shrink_side(d.image_size, d.min_crop_scale, d.augment))
     train = HierarchicalImageDataset(splits["train"], transform=train_tf, **common)
@@ -308,6 +325,7 @@ def _limit_and_resample(config: Config, samples: list, taxonomy: Taxonomy) -> tu
     if d.train_fraction is not None or d.train_count is not None:
         targets = HierarchicalImageDataset(samples, taxonomy).targets  # names the sample of a bad label
         subset = subset_for_config(d, targets, config.seed)
+        assert subset is not None  # a size key is set
         samples = [samples[i] for i in subset.indices]
     plan = lpros_for_config(d, [s.labels for s in samples], taxonomy, config.seed)
     clones = clone_samples(samples, plan, taxonomy) if plan is not None else []
@@ -326,10 +344,14 @@ def _prepare_hmc(config: Config) -> DataModule:
     means exactly as C-HMCNN does. Node weights come from the train split proper.
     """
     d = config.data
+    assert d.root is not None and d.dataset is not None  # required for data.format=hmc (config validation)
     data = load_hmc_dataset(d.root, d.dataset)
     taxonomy = data.taxonomy
     train_x, train_y = data.train.X, data.targets("train")
     train_rows = np.arange(len(train_x))  # row numbers in the train ARFF (for train_subset.json)
+    fit_on: np.ndarray | list[np.ndarray]
+    val_x: np.ndarray | None
+    val_y: np.ndarray | None
     if data.valid is not None:
         val_x, val_y = data.valid.X, data.targets("valid")
         fit_on = [train_x, val_x]
@@ -375,7 +397,8 @@ def _prepare_hmc(config: Config) -> DataModule:
         return TensorBatches(torch.as_tensor(features[split]), targets, torch.ones_like(targets, dtype=torch.bool),
                              config.train.batch_size, shuffle=shuffle, seed=config.seed)
 
-    info = {"format": "hmc", "dataset": d.dataset, "nodes": len(taxonomy), "eval_nodes": int(taxonomy.eval_mask.sum()),
+    info: dict[str, Any] = {"format": "hmc", "dataset": d.dataset, "nodes": len(taxonomy),
+                            "eval_nodes": int(taxonomy.eval_mask.sum()),
             "features": int(features["train"].shape[1]), **{k: int(v.shape[0]) for k, v in features.items()}}
     if d.single_path:
         info["dropped_multi_path"] = dropped

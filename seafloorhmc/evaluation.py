@@ -28,6 +28,7 @@ from .distributed import SINGLE_PROCESS, DistContext
 from .errors import DIVERGENCE_CAUSES, DivergenceError
 from .losses import build_loss
 from .metrics import evaluate
+from .models.model import HierarchicalClassifier
 from .models.persistence import CheckpointError, load_trained_model, read_info
 from .runtime import Runtime
 from .taxonomy import Taxonomy, describe_taxonomy_change
@@ -69,15 +70,15 @@ def evaluation_output(out: str | Path, split: str) -> Path:
 
 def _describe_rows(loader, rows: torch.Tensor) -> str:
     """The images (or row numbers) of some batch rows, for an error message."""
-    rows = rows[:4].tolist()
+    shown = rows[:4].tolist()
     dataset = getattr(loader, "dataset", None)
     if dataset is not None and hasattr(dataset, "image_path"):
-        return "images " + ", ".join(dataset.image_path(i) for i in rows)
-    return f"rows {rows}"
+        return "images " + ", ".join(dataset.image_path(i) for i in shown)
+    return f"rows {shown}"
 
 
 @torch.no_grad()
-def collect_predictions(model: torch.nn.Module, loader, loss_fn: torch.nn.Module, runtime: Runtime,
+def collect_predictions(model: HierarchicalClassifier, loader, loss_fn: torch.nn.Module, runtime: Runtime,
                         dist: DistContext = SINGLE_PROCESS, forward: Callable | None = None,
                         on_batch: Callable[[torch.Tensor, dict], None] | None = None) -> dict:
     """Constrained mean probabilities, targets, known masks and loss over a loader (all ranks).
@@ -106,6 +107,7 @@ def collect_predictions(model: torch.nn.Module, loader, loss_fn: torch.nn.Module
         loader.set_epoch(0)
     probs, targets, knowns, indices = [], [], [], []
     choices: dict[str, list] = {}  # per-level decisions of heads that decide per level (prototype head)
+    count: float
     loss_sum, count = 0.0, 0
     for batch in loader:
         if batch["target"].shape[0] == 0:
@@ -154,9 +156,9 @@ def collect_predictions(model: torch.nn.Module, loader, loss_fn: torch.nn.Module
             "loss": loss_sum / max(count, 1), "level_choices": {name: c[order] for name, c in level_choices.items()}}
 
 
-def evaluate_split(model: torch.nn.Module, loader, loss_fn: torch.nn.Module, taxonomy: Taxonomy, runtime: Runtime,
-                   threshold: float, train_targets: torch.Tensor | None, dist: DistContext = SINGLE_PROCESS,
-                   keep_predictions: bool = False, decoding: str = "independent",
+def evaluate_split(model: HierarchicalClassifier, loader, loss_fn: torch.nn.Module, taxonomy: Taxonomy,
+                   runtime: Runtime, threshold: float, train_targets: torch.Tensor | None,
+                   dist: DistContext = SINGLE_PROCESS, keep_predictions: bool = False, decoding: str = "independent",
                    forward: Callable | None = None,
                    on_batch: Callable[[torch.Tensor, dict], None] | None = None) -> dict:
     """Metrics of ``model`` on ``loader`` (:func:`seafloorhmc.metrics.evaluate`).

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 
@@ -17,6 +18,8 @@ from .config import Config, ConfigError
 from .data.transforms import eval_transform_for
 
 __all__ = ["Runtime", "resolve_device"]
+
+ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
 
 
 def resolve_device(name: str | torch.device) -> torch.device:
@@ -89,7 +92,7 @@ class Runtime:
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16):
             yield
 
-    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
+    def prepare_model(self, model: ModuleT) -> ModuleT:
         """Move ``model`` to the device (and to channels-last memory when on).
 
         Args:

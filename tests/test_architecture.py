@@ -143,7 +143,8 @@ def test_no_package_import_cycles():
         if module == NAME:
             continue  # the lazy public API names everything
         source = _package_of(module)
-        packages.setdefault(source, set()).update(_package_of(t) for t in targets if _package_of(t) not in (source, NAME))
+        packages.setdefault(source, set()).update(
+            _package_of(t) for t in targets if _package_of(t) not in (source, NAME))
     assert _cycles(packages) == []
 
 
@@ -156,16 +157,6 @@ def test_no_private_names_across_modules():
     assert private == []
 
 
-# Problems that predate the checks, listed one per line; new code must not add any. The list only
-# shrinks (a fixed entry may stay until someone removes it; nothing new may be added).
-BACKLOG = Path(__file__).with_name("docstring_backlog.txt")
-
-
-def _backlog() -> set[str]:
-    return {line.strip() for line in BACKLOG.read_text(encoding="utf-8").splitlines()
-            if line.strip() and not line.startswith("#")} if BACKLOG.is_file() else set()
-
-
 def _relative(problem: str) -> str:
     """``/abs/seafloorhmc/x.py:12 name: what`` → ``seafloorhmc/x.py name: what`` (stable under edits)."""
     location, _, rest = problem.partition(" ")
@@ -176,14 +167,13 @@ def _relative(problem: str) -> str:
 def test_every_module_declares_its_public_names():
     missing = [f"{p.relative_to(PACKAGE.parent)} no __all__" for m, p in _modules().items()
                if "__all__" not in p.read_text(encoding="utf-8") and p.name not in ("__main__.py",)]
-    new = sorted(set(missing) - _backlog())
-    assert new == [], "modules without __all__:\n" + "\n".join(new)
+    assert missing == [], "modules without __all__:\n" + "\n".join(missing)
 
 
 def test_public_api_is_documented_google_style():
     problems = [_relative(p) for path in sorted(PACKAGE.rglob("*.py")) for p in missing_sections(path)]
-    new = sorted(set(problems) - _backlog())
-    assert new == [], f"{len(new)} public names without Google-style Args/Returns/Raises:\n" + "\n".join(new[:40])
+    assert problems == [], (f"{len(problems)} public names without Google-style Args/Returns/Raises:\n"
+                            + "\n".join(problems[:40]))
 
 
 def test_the_docstring_check_finds_what_is_missing(tmp_path):

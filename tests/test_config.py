@@ -55,7 +55,8 @@ def test_pretrained_without_file_says_how_to_supply_one():
 
 
 def test_hmc_needs_root_and_dataset():
-    with pytest.raises(ConfigError, match=r"data.format=hmc needs data.root \(the C-HMCNN data folder\); set it with --set data.root="):
+    needs_root = r"data.format=hmc needs data.root \(the C-HMCNN data folder\); set it with --set data.root="
+    with pytest.raises(ConfigError, match=needs_root):
         config_from_dict({"data": {"format": "hmc", "dataset": "cellcycle_FUN"}})
 
 

@@ -139,7 +139,7 @@ def _assert_same_weights(a: Path, b: Path, tol: float = 1e-4) -> None:
     wa, wb = load_file(str(a)), load_file(str(b))
     assert wa.keys() == wb.keys()
     for key in wa:
-        torch.testing.assert_close(wa[key], wb[key], rtol=tol, atol=tol, msg=lambda m: f"{key}: {m}")
+        torch.testing.assert_close(wa[key], wb[key], rtol=tol, atol=tol, msg=lambda m, key=key: f"{key}: {m}")
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,8 @@ def test_node_weights_match_dense_reference(n, dag, mode, omega):
     tax = random_taxonomy(n, seed=n, dag=dag)
     y = random_targets(tax, 200, seed=1, labels_per_row=1)
     w_pos, w_neg = node_weights(y, tax, mode=mode, omega=omega, dtype=torch.float64)
-    torch.testing.assert_close(w_pos, dense_node_weights(y, tax.descendant_matrix(), mode, omega), rtol=1e-12, atol=1e-9)
+    expected = dense_node_weights(y, tax.descendant_matrix(), mode, omega)
+    torch.testing.assert_close(w_pos, expected, rtol=1e-12, atol=1e-9)
     assert torch.equal(w_neg, torch.ones_like(w_neg))
     assert w_pos.min() == pytest.approx(omega)
 
@@ -92,7 +93,8 @@ def test_negative_weight_options():
     _, w_inv = node_weights(y, tax, negative="inverse", dtype=torch.float64)
     counts = (y > 0.5).double().sum(0)
     inverse_freq = tax.descendant_matrix().double() @ (50 - counts)
-    raw = torch.where((inverse_freq == 0) | (inverse_freq == 50), torch.ones_like(inverse_freq), 50 / (40 * inverse_freq))
+    raw = torch.where((inverse_freq == 0) | (inverse_freq == 50), torch.ones_like(inverse_freq),
+                      50 / (40 * inverse_freq))
     expected = 0.25 + raw.max() * (raw - raw.min()) / (raw.max() - raw.min())
     torch.testing.assert_close(w_inv, expected)
     with pytest.raises(ValueError, match="unknown node weight mode 'inverse-freq'"):

@@ -65,7 +65,8 @@ def test_paired_comparisons_pair_by_unit_and_mark_direction():
     rows = []
     for seed in range(8):
         rows.append({"method": "base", "seed": seed, "f1": 0.5 + 0.01 * seed, "ece": 0.10})
-        rows.append({"method": "good", "seed": seed, "f1": 0.6 + 0.01 * seed + 0.001 * seed ** 2, "ece": 0.05 + 0.001 * seed})
+        rows.append({"method": "good", "seed": seed, "f1": 0.6 + 0.01 * seed + 0.001 * seed ** 2,
+                     "ece": 0.05 + 0.001 * seed})
         rows.append({"method": "same", "seed": seed, "f1": 0.5 + 0.01 * seed, "ece": 0.10})
     rows.append({"method": "good", "seed": 99, "f1": 0.0})  # no baseline partner: not paired
     out = {c["method"]: c for c in paired_comparisons(rows, "f1", "base", "method", ["seed"])}

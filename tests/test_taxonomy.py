@@ -109,7 +109,8 @@ def test_from_biigle_label_table(tmp_path):
     assert tax.nodes[0] == "Biota"
     assert "Biota/Echinoderms/Sea urchins/Regular urchins" in tax.index
     assert tax.external_ids["4"] == "Biota/Echinoderms/Sea urchins/Regular urchins"
-    from_report = Taxonomy.from_paths(["Biota > Echinoderms > Sea urchins > Regular urchins", "Biota > Sponges"], sep=" > ")
+    from_report = Taxonomy.from_paths(["Biota > Echinoderms > Sea urchins > Regular urchins", "Biota > Sponges"],
+                                      sep=" > ")
     assert from_report.nodes == tax.nodes
 
 

@@ -35,6 +35,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
@@ -230,8 +231,12 @@ def _train_step_seconds(config, taxonomy: Taxonomy, items: int) -> float:
         loss.backward()
         optimizer.step()
 
+    def steps() -> None:
+        for b in sizes:
+            step(b)
+
     step(batch)  # warm-up
-    return _time(lambda: [step(b) for b in sizes])
+    return _time(steps)
 
 
 def _precut(data, folder: Path) -> HierarchicalImageDataset:
@@ -282,9 +287,11 @@ def _training(result: DataBenchResult, folder: Path, work: Path) -> None:
     result.losses_equal = [r["train_loss"] for r in cached] == [r["train_loss"] for r in reference]
     if s.uncached_steps:
         capped = _config(folder, s, work, f"train.max_steps_per_epoch={s.uncached_steps}", "train.epochs=1")
-        data.train.use_cache(None)
+        train = data.train
+        assert isinstance(train, HierarchicalImageDataset)  # image data: the benchmark built it
+        train.use_cache(None)
         history, _ = _fit(capped, data, work / "run-uncached")
-        result.uncached_items = min(s.uncached_steps * s.batch_size, len(data.train))
+        result.uncached_items = min(s.uncached_steps * s.batch_size, len(train))
         result.uncached_seconds = float(history[0]["seconds"])
 
 
@@ -318,7 +325,7 @@ def run_data_bench(settings: DataBenchSettings | None = None, work: str | Path |
         result.points = len(points)
         eval_tf = eval_transform_for(config)
         shrink_to = shrink_side(s.image_size, config.data.min_crop_scale, config.data.augment)
-        options = dict(batch_size=s.batch_size, workers=workers, progress=False, device="cpu")
+        options: dict[str, Any] = dict(batch_size=s.batch_size, workers=workers, progress=False, device="cpu")
         encoder = build_model(config.model, taxonomy, seed=s.seed)[0].encoder
         for r in range(s.rounds):
             _decode_limits(result, [item.path for item in whole], shrink_to)

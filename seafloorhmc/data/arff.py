@@ -565,7 +565,8 @@ def load_hmc_dataset(root: str | Path, name: str) -> HMCDataset:
     is_go = kind == "go"
     files = _find_files(Path(root), stem, kind)
     splits = {split: read_arff(p, is_go=is_go) if p is not None else None for split, p in files.items()}
-    reference = splits["train"]
+    reference, test = splits["train"], splits["test"]
+    assert reference is not None and test is not None  # _find_files raises without train and test files
     for split in splits.values():
         if split is None or split is reference:
             continue
@@ -573,10 +574,10 @@ def load_hmc_dataset(root: str | Path, name: str) -> HMCDataset:
             raise AnnotationFormatError(f"declares a different hierarchy from {reference.path}", split.path)
         if split.feature_names != reference.feature_names:
             raise AnnotationFormatError(f"declares different features from {reference.path}", split.path)
-    train_file = files["train"].name  # spelled as on disk: "Diatoms_train.arff" → "Diatoms_others"
+    train_file = reference.path.name  # spelled as on disk: "Diatoms_train.arff" → "Diatoms_others"
     canonical = f"{train_file[:len(stem)]}_{'others' if kind == 'others' else kind.upper()}"
     return HMCDataset(name=canonical, taxonomy=reference.taxonomy(), train=reference, valid=splits["valid"],
-                      test=splits["test"], is_go=is_go)
+                      test=test, is_go=is_go)
 
 
 def _parse_name(name: str) -> tuple[str, str]:

@@ -247,7 +247,11 @@ def check_images(paths: Iterable[str], max_pixels: int | None = None, allow_trun
         else:
             stats[path] = stat
     owned = cache is not None and not isinstance(cache, ImageCheckCache)
-    store = ImageCheckCache(cache) if owned else cache
+    store: ImageCheckCache | None
+    if cache is None or isinstance(cache, ImageCheckCache):
+        store = cache
+    else:
+        store = ImageCheckCache(cache)
     absolute = {path: os.path.abspath(path) for path in stats}
     try:
         known = store.lookup({absolute[p]: s for p, s in stats.items()}, settings) if store is not None else {}

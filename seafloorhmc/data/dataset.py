@@ -169,7 +169,7 @@ class HierarchicalImageDataset(Dataset):
         if cache is not None and (ids is None or len(ids) != len(self.samples)):
             raise ValueError(f"an image cache needs one entry id per sample: {len(self.samples)} samples, "
                              f"{None if ids is None else len(ids)} ids")
-        self.cache, self.cache_ids = cache, (list(ids) if cache is not None else None)
+        self.cache, self.cache_ids = cache, (list(ids) if cache is not None and ids is not None else None)
 
     def _decode(self, path: str, shrink_to: int | None) -> DecodedImage:
         key = (path, shrink_to)
@@ -180,7 +180,7 @@ class HierarchicalImageDataset(Dataset):
 
     def _pixels(self, index: int, path: str) -> tuple[np.ndarray, bool]:
         """(pixels of sample ``index``, photo truncated): from the cache, else decoded and cut."""
-        if self.cache is not None and self.cache_ids[index] in self.cache:
+        if self.cache is not None and self.cache_ids is not None and self.cache_ids[index] in self.cache:
             return self.cache.sample(self.cache_ids[index])
         geometry = self.samples[index].geometry
         whole = geometry is None or geometry.kind == "whole"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["AnnotationFormatError"]
+
 
 class AnnotationFormatError(ValueError):
     """An annotation file that cannot be read as its format promises.
@@ -9,6 +11,12 @@ class AnnotationFormatError(ValueError):
     The message starts with the culprit's location (``file:row``, plus the column where one is to
     blame), so a user can open the file and go straight to the problem. The parts are also kept as
     attributes for programs that want to report them differently.
+
+    Args:
+        message: What is wrong (kept as ``reason``).
+        file: The file at fault, if known.
+        row: Its spreadsheet row number (header = 1), if known.
+        column: The column at fault, if one is to blame.
     """
 
     def __init__(self, message: str, file: object = None, row: int | None = None,

@@ -88,7 +88,14 @@ class DataFormat:
         return group_by
 
     def missing(self, values: Mapping[str, Any] | Any) -> list[tuple[str, str]]:
-        """(key, what to set) of the required ``data.*`` keys that are empty in ``values``."""
+        """The required ``data.*`` keys left empty, so config validation can name what to set.
+
+        Args:
+            values: The ``data`` section as a mapping or an object with the keys as attributes.
+
+        Returns:
+            ``(key, what to set)`` for each required key that is empty in ``values``.
+        """
         get = values.get if isinstance(values, Mapping) else (lambda key, default=None: getattr(values, key, default))
         return [(key, hint) for key, hint in self.required.items() if not get(key)]
 

@@ -60,7 +60,7 @@ from tqdm.auto import tqdm
 from ..utils.atomic import atomic_path, write_json
 from ..utils.seeding import rng_state, set_rng_state
 from .gpu_decode import JpegData, cut_windows, decode_jpegs, read_jpeg, shrink
-from .images import DEFAULT_MAX_PIXELS, BadImageError, decode_image, image_size, shrinks
+from .images import DEFAULT_MAX_PIXELS, BadImageError, DecodedImage, decode_image, image_size, shrinks
 from .patches import Window, cut_window, window_for_geometry
 from .records import Geometry
 
@@ -185,6 +185,7 @@ def entry_id(identity: list, geometry: Geometry | None, patch_size: int, shrink_
     Returns:
         32 hex digits.
     """
+    where: list[object]
     if geometry is None or geometry.kind == "whole":
         where = ["whole", shrink_to]
     else:
@@ -221,6 +222,7 @@ def _windows(pixels: np.ndarray, truncated: bool, geometries: Sequence[Geometry 
         except ValueError as err:
             out.append(str(err))
             continue
+        assert window is not None  # only patch geometries come here
         margin = settings.margin_for(window)
         grown = window.grow(margin)
         out.append(CutWindow(cut_window(pixels, grown), window.inside(grown), truncated))
@@ -228,7 +230,7 @@ def _windows(pixels: np.ndarray, truncated: bool, geometries: Sequence[Geometry 
 
 
 def cut_photo(job: PhotoJob, settings: CacheSettings,
-              decode: Callable[..., object] | None = None) -> list[CutWindow | str] | BadImageError:
+              decode: Callable[..., DecodedImage] | None = None) -> list[CutWindow | str] | BadImageError:
     """Decode the photo once and cut every entry of ``job`` (whole images: one shrunk decode more).
 
     Args:
@@ -421,7 +423,7 @@ class ImageCache:
     def __init__(self, folder: str | Path, entries: dict[str, CachedSample]) -> None:
         self.folder = Path(folder)
         self.entries = entries
-        self.files = {}
+        self.files: dict[int, Path] = {}
         for sample in entries.values():
             self.files.setdefault(sample.shard, self.folder / f"shard-{sample.shard:06d}.safetensors")
         self._maps: dict[int, np.ndarray] = {}
@@ -518,7 +520,10 @@ def _cut_tensor(image: torch.Tensor, job: PhotoJob, settings: CacheSettings) -> 
     out: list[CutWindow | str] = []
     for geometry in job.geometries:
         if geometry is None or geometry.kind == "whole":
-            pixels = shrink(image, settings.shrink_to) if shrinks((width, height), settings.shrink_to) else image
+            shrink_to = settings.shrink_to
+            pixels = image
+            if shrink_to is not None and shrinks((width, height), shrink_to):
+                pixels = shrink(image, shrink_to)
             out.append(CutWindow(pixels.cpu().numpy(), Window(0, 0, *pixels.shape[:2]), False))
             continue
         try:
@@ -526,6 +531,7 @@ def _cut_tensor(image: torch.Tensor, job: PhotoJob, settings: CacheSettings) -> 
         except ValueError as err:
             out.append(str(err))
             continue
+        assert window is not None  # whole images were handled above
         grown = window.grow(settings.margin_for(window))
         (pixels,) = cut_windows(image, [grown])
         out.append(CutWindow(pixels.cpu().numpy(), window.inside(grown), False))
@@ -555,7 +561,8 @@ def _gpu_cut_all(device: torch.device, photos_per_batch: int = 8):
     return cut_all
 
 
-def _cut_all(jobs: Sequence[PhotoJob], settings: CacheSettings, workers: int) -> Iterable[tuple[int, object]]:
+def _cut_all(jobs: Sequence[PhotoJob], settings: CacheSettings,
+             workers: int) -> Iterable[tuple[int, list[CutWindow | str] | BadImageError]]:
     """(job index, cuts or error) for every job; in worker processes when ``workers`` > 0."""
     if workers <= 0:
         for index, job in enumerate(jobs):

@@ -215,12 +215,14 @@ def _decode_once(path: str, max_pixels: int | None, load_truncated: bool, shrink
             if pixels is not None:
                 return pixels
         if shrink and im.format == "JPEG":
+            assert shrink_to is not None  # shrinks() is False without a target
             _draft(im, int(shrink_to))
         im.load()
         bits = _bit_depth(im)
         ImageOps.exif_transpose(im, in_place=True)  # no copy of an upright 12-megapixel frame
         pixels = _to_rgb(path, im, bits)
     if shrink:
+        assert shrink_to is not None  # shrinks() is False without a target
         width, height = shrunk_size((pixels.shape[1], pixels.shape[0]), int(shrink_to))
         pixels = cv2.resize(pixels, (width, height), interpolation=cv2.INTER_AREA)
     return pixels

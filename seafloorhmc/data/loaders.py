@@ -65,7 +65,8 @@ class FoldingBatchSampler(Sampler[list[int]]):
             yield order[start:end]
 
     def __len__(self) -> int:
-        return batch_count(len(self.sampler), self.batch_size, fold_single=True)
+        # torch's Sampler does not declare __len__; the samplers used here all have one
+        return batch_count(len(self.sampler), self.batch_size, fold_single=True)  # type: ignore[arg-type]
 
 
 class ShardedEpochSampler(Sampler[int]):

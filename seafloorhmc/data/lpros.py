@@ -57,16 +57,30 @@ class LprosPlan:
 
     @property
     def rows(self) -> np.ndarray:
+        """int64 [clones]: the source row each clone repeats."""
         return np.array([r for r, _ in self.clones], dtype=np.int64)
 
     @property
     def nodes(self) -> np.ndarray:
+        """int64 [clones]: the single node index each clone keeps."""
         return np.array([n for _, n in self.clones], dtype=np.int64)
 
 
 def annotation_indices(label_lists: Sequence[Sequence[str]], taxonomy: Taxonomy,
                        where: str = "training data") -> list[list[int]]:
-    """Label ids per row → node indices per row (a label missing from the taxonomy is named)."""
+    """Label ids per row → node indices per row (a label missing from the taxonomy is named).
+
+    Args:
+        label_lists: The label ids (or paths) each row is annotated with.
+        taxonomy: The hierarchy that resolves them.
+        where: What the rows are, for the error message.
+
+    Returns:
+        Per row, its distinct node indices in first-seen order.
+
+    Raises:
+        ValueError: A label is not in the taxonomy (names ``where`` and the row).
+    """
     out = []
     for row, labels in enumerate(label_lists):
         indices = []
@@ -96,8 +110,20 @@ def lpros_plan(annotations: Sequence[Sequence[int]], taxonomy: Taxonomy, seed: i
                share: float = DEFAULT_SHARE, update: str = "parent") -> LprosPlan:
     """The clones LPROS adds to rows whose annotated node indices are ``annotations``.
 
-    ``annotations[r]`` lists the terms row ``r`` was annotated with (not closed under ancestors).
-    The draw of source rows is a function of ``seed`` only. ``update``: see the module docstring.
+    Args:
+        annotations: ``annotations[r]`` lists the node indices row ``r`` was annotated with (not
+            closed under ancestors).
+        taxonomy: The hierarchy the indices refer to.
+        seed: Seeds the draw of source rows (the plan is a function of it only).
+        share: Budget share ``S`` of the root's annotation count, in (0, 1].
+        update: How clone counts propagate: ``"parent"`` (released code) or ``"ancestors"``; see the
+            module docstring.
+
+    Returns:
+        The clones to add and an ``info`` dict with the budget numbers.
+
+    Raises:
+        ValueError: ``share`` or ``update`` is invalid, or a row names a node outside the taxonomy.
     """
     if not 0.0 < share <= 1.0:
         raise ValueError(f"LPROS budget share must lie in (0, 1], got {share}")
@@ -114,8 +140,8 @@ def lpros_plan(annotations: Sequence[Sequence[int]], taxonomy: Taxonomy, seed: i
             rows_with[term].append(row)
     ancestors = _ancestor_lists(taxonomy)
     counts = np.zeros(n_nodes, dtype=np.int64)
-    for term in np.flatnonzero(direct):
-        counts[ancestors[term]] += direct[term]
+    for nonzero in np.flatnonzero(direct):
+        counts[ancestors[nonzero]] += direct[nonzero]
     total = int(direct.sum())
     roots = set(taxonomy.roots)
     candidates = np.array([i for i in range(n_nodes) if i not in roots and counts[i] > 0], dtype=np.int64)
@@ -156,7 +182,18 @@ def lpros_plan(annotations: Sequence[Sequence[int]], taxonomy: Taxonomy, seed: i
 
 def lpros_for_config(data_config, label_lists: Sequence[Sequence[str]], taxonomy: Taxonomy, run_seed: int,
                      where: str = "training split") -> LprosPlan | None:
-    """The LPROS plan ``data.resample=lpros`` asks for (None otherwise); its seed derives from the run seed."""
+    """The LPROS plan ``data.resample=lpros`` asks for; its seed derives from the run seed.
+
+    Args:
+        data_config: The ``data`` section (``resample``, ``lpros_share``, ``lpros_update``).
+        label_lists: The label ids of each training row.
+        taxonomy: The hierarchy.
+        run_seed: The run's seed, from which the LPROS seed is derived.
+        where: What the rows are, for error messages.
+
+    Returns:
+        The plan, or None when the config does not ask for LPROS.
+    """
     d = data_config
     if d.resample != "lpros":
         return None
@@ -171,6 +208,14 @@ def clone_samples(samples: Sequence, plan: LprosPlan, taxonomy: Taxonomy) -> lis
     The term keeps the source's ``complete`` flag when the source names it; a clone drawn from a
     row annotated below the term is partial (``complete=False``), so the descendants it really
     shows are masked rather than taught as negatives.
+
+    Args:
+        samples: The training samples the plan's row indices refer to.
+        plan: The LPROS plan.
+        taxonomy: The hierarchy the plan's node indices refer to.
+
+    Returns:
+        One new sample per clone, in plan order.
     """
     out = []
     for row, node in plan.clones:
@@ -183,7 +228,15 @@ def clone_samples(samples: Sequence, plan: LprosPlan, taxonomy: Taxonomy) -> lis
 
 
 def clone_targets(plan: LprosPlan, taxonomy: Taxonomy) -> np.ndarray:
-    """float32 [clones, N]: each clone's single term and its ancestors."""
+    """Target rows for the clones of a feature table.
+
+    Args:
+        plan: The LPROS plan.
+        taxonomy: The hierarchy the plan's node indices refer to.
+
+    Returns:
+        float32 [clones, N]: each clone's single term and its ancestors set to 1.
+    """
     targets = np.zeros((len(plan.clones), len(taxonomy)), dtype=np.float32)
     for k, (_, node) in enumerate(plan.clones):
         targets[k, taxonomy.ancestors(node)] = 1.0

@@ -31,7 +31,7 @@ __all__ = ["Window", "crop_box", "crop_for_geometry", "crop_patch", "cut_window"
 
 
 class Window(NamedTuple):
-    """Rows ``top .. top + height`` and columns ``left .. left + width`` of an image (may pass its borders)."""
+    """Rows ``top`` to ``top + height`` and columns ``left`` to ``left + width`` of an image (may pass its borders)."""
 
     top: int
     left: int

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from ..labels import PATH_ID_SEP
 
+__all__ = ["GEOMETRY_KINDS", "Geometry", "AnnotationRecord", "Sample", "group_samples"]
+
 GEOMETRY_KINDS = ("whole", "point", "box", "circle", "polygon", "line")
 
 
@@ -36,7 +38,18 @@ class Geometry:
             raise ValueError(f"unknown geometry kind {self.kind!r}; choose one of {', '.join(GEOMETRY_KINDS)}")
 
     def centre(self, width: int | None = None, height: int | None = None) -> tuple[float, float] | None:
-        """Centre in pixels (needs the image size when normalised); None for whole-image labels."""
+        """Centre in pixels, where a patch is cut around.
+
+        Args:
+            width: Image width in pixels (needed when the coordinates are normalised).
+            height: Image height in pixels (needed when the coordinates are normalised).
+
+        Returns:
+            ``(x, y)``, or None for whole-image labels.
+
+        Raises:
+            ValueError: The geometry is normalised and the image size is missing.
+        """
         if self.kind == "whole" or not self.coords:
             return None
         xs, ys = self.coords[0::2], self.coords[1::2]
@@ -95,6 +108,16 @@ def group_samples(records: Iterable[AnnotationRecord], by: str = "image") -> lis
     ``by="image"``: one multi-label sample per image (geometry ignored). ``by="annotation"``: one
     sample per record with a geometry (a point or box patch); records without geometry stay whole
     images, merged per image. Order follows first appearance.
+
+    Args:
+        records: The annotation records.
+        by: ``"image"`` or ``"annotation"``.
+
+    Returns:
+        The samples.
+
+    Raises:
+        ValueError: ``by`` is invalid, or one image is given two different splits (names both rows).
     """
     if by not in ("image", "annotation"):
         raise ValueError(f"group samples by 'image' or 'annotation', got {by!r}")

@@ -12,6 +12,15 @@ def split_samples(samples: list, val_fraction: float, test_fraction: float, seed
 
     Samples of one image stay together. Train/test given but no val (BenthicNet): val is carved
     from train. No split at all: val and test are both drawn.
+
+    Args:
+        samples: Samples with ``image`` and an optional ``split``.
+        val_fraction: Share of images drawn for validation when the data has no val split.
+        test_fraction: Share of images drawn for test when the data has no test split.
+        seed: Seeds the draw.
+
+    Returns:
+        ``{"train": [...], "val": [...], "test": [...]}``.
     """
     given = {s.split for s in samples if s.split}
     by_image: dict[str, list] = {}
@@ -23,7 +32,8 @@ def split_samples(samples: list, val_fraction: float, test_fraction: float, seed
     if given:
         for image, items in by_image.items():
             split_of[image] = items[0].split or "train"
-        need = [name for name, frac in (("val", val_fraction), ("test", test_fraction)) if name not in given and frac > 0]
+        need = [name for name, frac in (("val", val_fraction), ("test", test_fraction))
+                if name not in given and frac > 0]
         pool = [im for im in images if split_of[im] == "train"]
         rng.shuffle(pool)
         start = 0

@@ -28,15 +28,31 @@ __all__ = ["Subset", "subset_size", "priority_order", "draw_subset", "subsample_
 
 
 def subsample_seed(run_seed: int) -> int:
-    """The subset seed of a run that names none: derived from the run seed."""
+    """The subset seed of a run that names none: derived from the run seed.
+
+    Args:
+        run_seed: The run's seed.
+
+    Returns:
+        A seed independent of the run's other derived seeds.
+    """
     return derive_seed(int(run_seed), "subsample")
 
 
 def subset_size(pool: int, fraction: float | None = None, count: int | None = None) -> int:
     """Rows kept from ``pool``: ``round(fraction · pool)`` (at least 1) or ``count``; all when neither.
 
-    A count larger than the pool, a fraction outside (0, 1] or both given at once are errors
-    naming the values.
+    Args:
+        pool: Rows in the training split.
+        fraction: Share of the pool to keep, in (0, 1].
+        count: Number of rows to keep, 1..pool.
+
+    Returns:
+        The subset size.
+
+    Raises:
+        ValueError: Both are given, the count is outside 1..pool or the fraction outside (0, 1]
+            (the message names the values).
     """
     if fraction is not None and count is not None:
         raise ValueError(f"give a training fraction or a training count, not both (fraction={fraction}, count={count})")
@@ -59,7 +75,16 @@ def _positives(targets) -> np.ndarray:
 
 
 def priority_order(targets, seed: int, hierarchy_aware: bool = False) -> np.ndarray:
-    """All row indices in the order subsets take them (see the module docstring)."""
+    """All row indices in the order subsets take them (see the module docstring).
+
+    Args:
+        targets: [rows, nodes] 0/1 targets (array or tensor).
+        seed: Seeds the permutation.
+        hierarchy_aware: Put one row per covered node first, rarest nodes first.
+
+    Returns:
+        int64 [rows]: a permutation of the row indices.
+    """
     positive = _positives(targets)
     n_rows = positive.shape[0]
     permutation = np.random.default_rng(seed).permutation(n_rows)
@@ -95,12 +120,20 @@ class Subset:
     info: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
-        """Small enough for ``metrics.json``: everything but the indices."""
+        """Small enough for ``metrics.json``: everything but the indices.
+
+        Returns:
+            Size, pool, fraction, count, seed, hierarchy_aware and the ``info`` counts.
+        """
         return {"size": int(len(self.indices)), "pool": self.pool, "fraction": self.fraction, "count": self.count,
                 "seed": self.seed, "hierarchy_aware": self.hierarchy_aware, **self.info}
 
     def to_dict(self) -> dict:
-        """For ``train_subset.json``: the summary and the indices."""
+        """For ``train_subset.json``: the summary and the indices.
+
+        Returns:
+            The summary plus ``indices`` as a list of ints.
+        """
         return {**self.summary(), "indices": [int(i) for i in self.indices]}
 
 
@@ -108,7 +141,15 @@ def draw_subset(targets, seed: int, fraction: float | None = None, count: int | 
                 hierarchy_aware: bool = False) -> Subset:
     """The nested subset of training rows with ``targets`` [n, N] for (``seed``, size).
 
-    ``info`` counts the nodes with a positive row in the pool and in the subset.
+    Args:
+        targets: [n, N] 0/1 targets of the training split.
+        seed: Seeds the priority order (same seed → nested subsets).
+        fraction: Share of rows to keep (see :func:`subset_size`).
+        count: Number of rows to keep (see :func:`subset_size`).
+        hierarchy_aware: Cover the rarest nodes first.
+
+    Returns:
+        The subset; its ``info`` counts the nodes with a positive row in the pool and in the subset.
     """
     positive = _positives(targets)
     pool = positive.shape[0]
@@ -125,7 +166,17 @@ def draw_subset(targets, seed: int, fraction: float | None = None, count: int | 
 def subset_for_config(data_config, targets, run_seed: int) -> Subset | None:
     """The subset ``data.train_fraction`` / ``data.train_count`` ask for, or None when neither is set.
 
-    The seed is ``data.subsample_seed``, or one derived from the run seed.
+    Args:
+        data_config: The ``data`` section (``train_fraction``, ``train_count``, ``subsample_seed``,
+            ``hierarchy_aware``).
+        targets: [n, N] 0/1 targets of the training split.
+        run_seed: The run's seed; the subset seed derives from it unless ``data.subsample_seed`` is set.
+
+    Returns:
+        The subset, or None when neither size key is set.
+
+    Raises:
+        ConfigError: The size keys are invalid for this split (names the key).
     """
     d = data_config
     if d.train_fraction is None and d.train_count is None:
@@ -139,9 +190,17 @@ def subset_for_config(data_config, targets, run_seed: int) -> Subset | None:
 
 
 def subset_record(subset: Subset | None, source_ids=None, plan=None, taxonomy=None) -> dict | None:
-    """What ``train_subset.json`` holds: the subset (indices into the training split and, when
-    given, ``source_ids`` — ARFF row numbers or image names — of the rows drawn) and any LPROS
-    clones as ``clone_sources``: ``[source index into the subset, node id]`` per clone.
+    """What ``train_subset.json`` holds, so a run's training rows can be reproduced.
+
+    Args:
+        subset: The subset drawn, if any.
+        source_ids: Per training row, its ARFF row number or image name; recorded for the rows drawn.
+        plan: The LPROS plan, if any.
+        taxonomy: Names the plan's nodes (needed when ``plan`` is given).
+
+    Returns:
+        ``{"subset": ..., "lpros": ...}`` with ``clone_sources`` ``[source index into the subset,
+        node id]`` per clone, or None when there is neither a subset nor a plan.
     """
     if subset is None and plan is None:
         return None

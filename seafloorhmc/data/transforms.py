@@ -26,6 +26,11 @@ import numpy as np
 import timm
 from albumentations.pytorch import ToTensorV2
 
+__all__ = [
+    "IMAGENET_MEAN", "IMAGENET_STD", "NORMALISATION", "Stats", "normalisation_for", "eval_transform_for",
+    "train_transform_for", "seed_transform", "item_seed", "train_transform", "eval_transform",
+]
+
 if TYPE_CHECKING:
     from ..config import Config
 
@@ -99,12 +104,27 @@ def _hw(size: int | Sequence[int]) -> tuple[int, int]:
 
 
 def seed_transform(transform: A.BaseCompose, seed: int | None) -> None:
-    """Seed every random choice of ``transform`` from ``seed`` via one shared stream (module doc)."""
+    """Seed every random choice of ``transform`` from ``seed`` via one shared stream (module doc).
+
+    Args:
+        transform: The albumentations pipeline.
+        seed: The seed (None: fresh entropy).
+    """
     transform.set_random_state(np.random.default_rng(seed), random.Random(seed))
 
 
 def item_seed(*keys: int) -> int:
-    """A well-mixed 63-bit seed from integers such as (seed, epoch, index), via SeedSequence."""
+    """A well-mixed 63-bit seed from integers such as (seed, epoch, index), via SeedSequence.
+
+    Args:
+        *keys: Non-negative integers.
+
+    Returns:
+        The seed.
+
+    Raises:
+        ValueError: A key is negative or not an integer.
+    """
     if any(int(k) != k or k < 0 for k in keys):
         raise ValueError(f"seed keys must be non-negative integers, got {keys}")
     return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1, np.uint64)[0] >> 1)
@@ -126,6 +146,18 @@ def train_transform(
     disables), GaussianBlur with sigma 0.1-1.0 with probability ``blur`` (0 disables). Downscaling
     uses area interpolation so large survey frames do not alias. ``seed`` seeds it via
     :func:`seed_transform` (None: fresh entropy).
+
+    Args:
+        size: Output side, or (height, width).
+        mean: Normalisation mean per channel.
+        std: Normalisation standard deviation per channel.
+        scale: Area range of RandomResizedCrop.
+        colour_jitter: ColorJitter strength (0 disables).
+        blur: Probability of GaussianBlur (0 disables).
+        seed: Seeds the pipeline (None: fresh entropy).
+
+    Returns:
+        The pipeline.
     """
     height, width = _hw(size)
     crop = A.RandomResizedCrop(size=(height, width), scale=tuple(scale), area_for_downscale="image")
@@ -155,6 +187,18 @@ def eval_transform(
     With size 224 this is the paper's Resize(256) → CenterCrop(224) → Normalize. Interpolation is
     OpenCV's (area when shrinking, bilinear when enlarging), so pixels differ slightly from a
     torchvision/PIL pipeline.
+
+    Args:
+        size: Output side, or (height, width).
+        mean: Normalisation mean per channel.
+        std: Normalisation standard deviation per channel.
+        resize_ratio: Shorter side before the crop, relative to the output size (>= 1).
+
+    Returns:
+        The pipeline.
+
+    Raises:
+        ValueError: ``resize_ratio`` < 1.
     """
     height, width = _hw(size)
     if resize_ratio < 1:

@@ -80,15 +80,24 @@ class SweepSpec:
 
     @property
     def where(self) -> str:
+        """``sweep <file>`` (or ``sweep``), how error messages name the spec."""
         return f"sweep {self.path}" if self.path else "sweep"
 
     def columns(self) -> dict[str, str]:
-        """Axis key → its column name in the results table."""
+        """Column names of the results table: an axis's last key part, unless two axes share it.
+
+        Returns:
+            Axis key → its column name.
+        """
         last = [key.rsplit(".", 1)[-1] for key in self.grid]
         return {key: (short if last.count(short) == 1 else key) for key, short in zip(self.grid, last)}
 
     def to_dict(self) -> dict:
-        """The resolved spec (after command-line changes), for ``OUT/sweep.yaml``."""
+        """The resolved spec (after command-line changes), for ``OUT/sweep.yaml``.
+
+        Returns:
+            Plain data that :func:`sweep_from_dict` reads back.
+        """
         return {
             "name": self.name,
             "bases": {str(k): v for k, v in self.bases.items()},
@@ -172,19 +181,44 @@ def _base(value, folder: Path | None, where: str) -> dict:
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
-    """Read a sweep file (see the module docstring); relative config paths are resolved against it."""
+    """Read a sweep file (see the module docstring); relative config paths are resolved against it.
+
+    Args:
+        path: The sweep YAML file.
+
+    Returns:
+        The checked spec.
+
+    Raises:
+        SweepSpecError: The file cannot be read or is not a valid sweep (names the file and key).
+    """
     path = Path(path)
     data = _read_yaml(path, f"sweep {path}")
     return sweep_from_dict(data, folder=path.parent, path=path)
 
 
 def sweep_from_dict(data: Mapping, folder: Path | None = None, path: Path | None = None) -> SweepSpec:
+    """A sweep spec from already parsed data (a sweep file's contents, or :meth:`SweepSpec.to_dict`).
+
+    Args:
+        data: The sweep mapping (``base`` or ``datasets``, ``methods``, ``grid``, ``set``, ...).
+        folder: Relative config paths are resolved against it.
+        path: The file the data came from, named in error messages.
+
+    Returns:
+        The checked spec.
+
+    Raises:
+        SweepSpecError: An unknown key, both or neither of ``base`` and ``datasets``, or a
+            malformed ``methods`` / ``grid`` / ``datasets`` entry.
+    """
     where = f"sweep {path}" if path else "sweep"
     unknown = [k for k in data if k not in _SPEC_KEYS]
     if unknown:
         raise SweepSpecError(f"{where}: unknown key {unknown[0]!r}; a sweep file has {', '.join(_SPEC_KEYS)}")
     if ("base" in data) == ("datasets" in data):
         raise SweepSpecError(f"{where}: give exactly one of 'base' (one config) and 'datasets' (name → config)")
+    bases: dict[str | None, dict]
     if "datasets" in data:
         if not isinstance(data["datasets"], Mapping) or not data["datasets"]:
             raise SweepSpecError(f"{where}: 'datasets' must map dataset names to config files or mappings")
@@ -268,7 +302,14 @@ def _check(spec: SweepSpec) -> None:
 
 # ------------------------------------------------------------------------ command-line changes
 def format_value(value) -> str:
-    """A value as it appears in cell ids and ``--only`` filters (0.05, 1, true, cellcycle_FUN)."""
+    """A value as it appears in cell ids and ``--only`` filters (0.05, 1, true, cellcycle_FUN).
+
+    Args:
+        value: An axis value.
+
+    Returns:
+        Its text: YAML spelling for booleans and null, ``%g`` for finite floats.
+    """
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -291,7 +332,9 @@ def _axis_key(spec: SweepSpec, name: str) -> str:
 
 def restrict(spec: SweepSpec, only: Sequence[str] = (), seeds: int | None = None,
              grid: Sequence[str] = (), overrides: Sequence[str] = ()) -> SweepSpec:
-    """The spec after command-line changes, in this order:
+    """The spec after command-line changes.
+
+    In this order:
 
     * ``grid``: ``KEY=[v1, v2]`` replaces (or appends) an axis;
     * ``only``: ``AXIS=v1[,v2]`` keeps those values of an axis (column name or dotted key);
@@ -358,9 +401,20 @@ def _combinations(grid: dict[str, list]) -> list[dict[str, Any]]:
 
 
 def expand(spec: SweepSpec) -> list[Cell]:
-    """Every combination of the axes, outermost axis first, each with its validated config."""
+    """Every combination of the axes, outermost axis first, each with its validated config.
+
+    Args:
+        spec: The sweep spec.
+
+    Returns:
+        The cells, in grid order.
+
+    Raises:
+        SweepSpecError: Two cells would share a folder, or a cell's config is invalid (names the cell).
+    """
     columns = spec.columns()
-    cells, seen = [], {}
+    cells: list[Cell] = []
+    seen: dict[str, int] = {}
     for index, combo in enumerate(_combinations(spec.grid)):
         cell_id = "__".join(f"{_SAFE.sub('_', columns[k])}-{_SAFE.sub('_', format_value(v))}" for k, v in combo.items())
         cell_id = cell_id or "single"
@@ -369,7 +423,7 @@ def expand(spec: SweepSpec) -> list[Cell]:
                                  "make the axis values differ in letters or digits")
         seen[cell_id] = index
         data = copy.deepcopy(spec.bases[combo[DATASET]] if DATASET in combo else spec.bases[None])
-        pairs = list(spec.overrides) + list(spec.methods.get(combo.get(METHOD), []))
+        pairs = list(spec.overrides) + list(spec.methods.get(combo[METHOD], []) if METHOD in combo else [])
         pairs += [(k, v) for k, v in combo.items() if k not in (METHOD, DATASET, SEED)]
         try:
             for key, value in pairs:

@@ -14,7 +14,7 @@ import queue
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -72,7 +72,7 @@ def worker_threads(workers: int, cores: int | None = None, environ: dict | None 
     return min(threads, int(preset)) if preset.strip().isdigit() and int(preset) > 0 else threads
 
 
-def visible_gpus(environ: dict | None = None, count: Callable[[], int] | None = None) -> list[str]:
+def visible_gpus(environ: Mapping[str, str] | None = None, count: Callable[[], int] | None = None) -> list[str]:
     """The GPUs this process may use, as ``CUDA_VISIBLE_DEVICES`` entries.
 
     Args:
@@ -221,7 +221,7 @@ class WorkerProcesses:
                     with self.lock:
                         self.running.discard(process)
         finally:
-            if gpu is not None:
+            if gpu is not None and self.gpus is not None:  # a GPU slot comes from the queue
                 self.gpus.put(gpu)
         if code != 0:
             tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ..errors import MissingExtraError
 from ..utils.atomic import write_text
@@ -58,7 +59,7 @@ class RayExecutor(Executor):
         self.options = options
         self.ray = require_ray()
         self.started = False
-        self.task = None
+        self.task: Any = None  # a Ray remote function once started
 
     def __enter__(self) -> RayExecutor:
         ray = self.ray

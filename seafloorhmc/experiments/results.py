@@ -26,7 +26,14 @@ _SKIP_METRICS = ("config", "data", "per_node", "reliability", "rare_nodes", "val
 
 
 def timing_columns(columns: Iterable[str]) -> list[str]:
-    """Columns that measure time, so differ between otherwise identical runs."""
+    """Columns that measure time, so differ between otherwise identical runs.
+
+    Args:
+        columns: Column names.
+
+    Returns:
+        The timing columns, in the given order.
+    """
     return [c for c in columns if c in TIMING_COLUMNS or c.endswith("_seconds")]
 
 
@@ -80,7 +87,18 @@ def validation_columns(metrics: Mapping, run_dir: str | Path) -> dict:
 
 
 def cell_row(cell, run_dir: str | Path) -> dict | None:
-    """The table row of a finished cell (None while its ``metrics.json`` does not exist)."""
+    """The table row of a finished cell: its axis values, flattened metrics, config and timing.
+
+    Args:
+        cell: The grid cell (``id``, ``index``, ``values``).
+        run_dir: The cell's run folder.
+
+    Returns:
+        The row, or None while its ``metrics.json`` does not exist.
+
+    Raises:
+        ValueError: ``metrics.json`` is not valid JSON (names the file).
+    """
     run_dir = Path(run_dir)
     path = run_dir / "metrics.json"
     if not path.is_file():
@@ -99,6 +117,14 @@ def cell_row(cell, run_dir: str | Path) -> dict | None:
 
 
 def collect_rows(cells: Sequence, runs_dir: str | Path) -> list[dict]:
-    """Rows of the finished cells, in grid order."""
+    """Rows of the finished cells, in grid order.
+
+    Args:
+        cells: The grid cells.
+        runs_dir: The folder holding one run folder per cell id.
+
+    Returns:
+        One row per finished cell.
+    """
     rows = [cell_row(cell, Path(runs_dir) / cell.id) for cell in sorted(cells, key=lambda c: c.index)]
     return [row for row in rows if row is not None]

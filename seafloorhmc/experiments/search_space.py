@@ -90,6 +90,7 @@ class Param:
             return False
         if self.integer and int(value) != value:
             return False
+        assert self.low is not None and self.high is not None  # a range without choices has both bounds
         return self.low - 1e-12 * abs(self.low) <= value <= self.high + 1e-12 * abs(self.high)
 
     def suggest(self, trial) -> Any:
@@ -103,6 +104,7 @@ class Param:
         """
         if self.choices is not None:
             return trial.suggest_categorical(self.key, list(self.choices))
+        assert self.low is not None and self.high is not None  # a range without choices has both bounds
         if self.integer:
             return trial.suggest_int(self.key, int(self.low), int(self.high), log=self.log,
                                      step=int(self.step or 1))

@@ -11,6 +11,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import cast
 
 from ..plots import plot_sweep
 from ..report import write_sweep_report
@@ -41,6 +42,17 @@ def summary_axes(rows: Sequence[Mapping], columns: Sequence[str], x: str | None 
 
     ``x`` defaults to the first numeric axis with several values other than seed and dataset;
     panels are the other axes with several values (each gets its own table and figure).
+
+    Args:
+        rows: The results table.
+        columns: Its grid-axis columns.
+        x: The x axis column (None: chosen as above).
+
+    Returns:
+        ``{"method", "seed", "x", "panels", "columns"}`` (None where a part is absent).
+
+    Raises:
+        ValueError: ``x`` is not one of ``columns``.
     """
     columns = list(columns)
     method = "method" if "method" in columns else None
@@ -79,7 +91,17 @@ def _slug(text: str) -> str:
 
 
 def write_sweep_summary(rows: Sequence[Mapping], out: str | Path, spec, command: str | None = None) -> Path:
-    """:func:`write_summary` with the axes, baseline, metrics and x axis a sweep spec names."""
+    """:func:`write_summary` with the axes, baseline, metrics and x axis a sweep spec names.
+
+    Args:
+        rows: The results table.
+        out: The sweep's output folder.
+        spec: The :class:`~seafloorhmc.experiments.grid.SweepSpec`.
+        command: The command line that regenerates the summary (quoted under every figure).
+
+    Returns:
+        The path of ``summary.md``.
+    """
     columns = spec.columns()
     x = spec.summary.get("x")
     return write_summary(rows, out, list(columns.values()), baseline=spec.baseline,
@@ -96,6 +118,23 @@ def write_summary(rows: Sequence[Mapping], out: str | Path, columns: Sequence[st
     ``command`` (the command line that regenerates everything) is quoted under every figure.
     ``unpaired`` methods ran on other rows than the baseline (e.g. a filtered training or test
     set): they appear in the tables and figures but in no paired test.
+
+    Args:
+        rows: The results table.
+        out: The output folder.
+        columns: The grid-axis columns of ``rows``.
+        baseline: The method every other is tested against (default: the first).
+        x: The axis tables and plots run along (default: see :func:`summary_axes`).
+        metrics: The metrics to summarise (default ``DEFAULT_METRICS``; absent ones are dropped).
+        name: The title.
+        command: The command line that regenerates everything.
+        unpaired: Methods left out of the paired tests.
+
+    Returns:
+        The path of ``summary.md``.
+
+    Raises:
+        ValueError: ``baseline`` is not in the table or is listed in ``unpaired``; ``x`` is not an axis.
     """
     out = Path(out)
     axes = summary_axes(rows, columns, x)
@@ -109,6 +148,7 @@ def write_summary(rows: Sequence[Mapping], out: str | Path, columns: Sequence[st
         if baseline in unpaired:
             raise ValueError(f"summary.unpaired names the baseline {baseline!r}: every test pairs with it")
         unpaired = [m for m in unpaired if m in methods]  # methods without finished cells need no note
+    reference = cast(str, baseline)  # the paired tests run only with a method column, which sets it
     tested = [r for r in rows if not method or r.get(method) not in set(unpaired)]  # rows of the paired tests
     metrics = [m for m in (metrics or DEFAULT_METRICS) if any(number(r.get(m)) is not None for r in rows)]
     regenerate = f"`{command}`" if command else f"`seafloorhmc sweep SWEEP.yaml --out {out} --stats-only`"
@@ -127,7 +167,7 @@ def write_summary(rows: Sequence[Mapping], out: str | Path, columns: Sequence[st
         lines += [f"▲ / ▼: better / worse than {baseline} by a two-sided Wilcoxon signed-rank test paired by "
                   f"{', '.join(unit_cols) or 'run'} within the column, Holm-corrected over all columns and methods of "
                   f"the metric, α = {ALPHA}."]
-        first = paired_comparisons(tested, metrics[0], baseline, method, unit_cols, group_cols) if metrics else []
+        first = paired_comparisons(tested, metrics[0], reference, method, unit_cols, group_cols) if metrics else []
         n_pairs = max([c["n"] for c in first] or [0])
         if n_pairs and 2.0 / 2 ** n_pairs > ALPHA:
             lines += [f"With {n_pairs} pairs per column the smallest two-sided p a signed-rank test can reach is "
@@ -144,8 +184,8 @@ def write_summary(rows: Sequence[Mapping], out: str | Path, columns: Sequence[st
         lines += [f"## {metric}" + (" (lower is better)" if better_sign(metric) < 0 else ""), ""]
         aggregates = aggregate(rows, metric, [c for c in (*panels, method, x) if c])
         all_aggregates += aggregates
-        per_level = paired_comparisons(tested, metric, baseline, method, unit_cols, group_cols) if method else []
-        pooled = paired_comparisons(tested, metric, baseline, method, pooled_units) if method else []
+        per_level = paired_comparisons(tested, metric, reference, method, unit_cols, group_cols) if method else []
+        pooled = paired_comparisons(tested, metric, reference, method, pooled_units) if method else []
         all_comparisons += [{**c, "scope": "per level"} for c in per_level] + [{**c, "scope": "pooled"} for c in pooled]
         marks = {(tuple(c.get(p) for p in panels), c["method"], c.get(x) if x else None):
                  ("▲" if c["better"] else "▼") for c in per_level if c["better"] is not None}

@@ -76,7 +76,15 @@ def _cells_csv(cells: Sequence[Cell]) -> str:
 
 
 def check_finished_cells(cells: Sequence[Cell], runs: Path) -> None:
-    """Refuse finished cells that were trained with another configuration than the plan's."""
+    """Refuse finished cells that were trained with another configuration than the plan's.
+
+    Args:
+        cells: The planned cells.
+        runs: The folder holding one run folder per cell id.
+
+    Raises:
+        SweepError: A finished cell's ``metrics.json`` is unreadable or its config differs (names the keys).
+    """
     for cell in cells:
         path = runs / cell.id / "metrics.json"
         if not path.is_file():

@@ -135,6 +135,7 @@ def run_trial(config: Config, run_dir: str | Path, mode: str = "global",
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
         raise
     best = trainer.store.best() or trainer.store.last()
+    assert best is not None  # fit() saved at least one epoch
     load_weights(trainer.model, best / WEIGHTS, expected_fingerprint=trainer.taxonomy.fingerprint())
     predictions = collect_predictions(trainer.model, trainer.loaders.val, trainer.loss_fn, trainer.runtime,
                                       forward=trainer.eval_forward)

@@ -101,6 +101,7 @@ def finish_study(spec: TuneSpec, result: TuneResult, study, command: str | None 
         ``result`` with ``best_yaml``, ``test`` and ``summary`` set.
     """
     out, best = result.out, result.best
+    assert best is not None  # run_tune raises before finishing a study without a finished trial
     trial = study.trials[best["trial"]]
     thresholds = Thresholds.from_dict(trial.user_attrs["thresholds"])
     config = best_config(spec, dict(trial.params), thresholds, best.get("selected_epoch"))
@@ -149,6 +150,7 @@ def _fmt(value, digits: int = 4) -> str:
 def _summary(spec: TuneSpec, result: TuneResult, thresholds: Thresholds, importances: dict, figures: dict,
              command: str | None) -> Path:
     out, best, default, rows = result.out, result.best, result.default, result.trials
+    assert best is not None  # run_tune raises before finishing a study without a finished trial
     counts = {s: sum(1 for r in rows if r["state"] == s) for s in ("complete", "pruned", "fail")}
     params = [p.key for p in spec.space]
     lines = [f"# Tuning summary: {spec.name}", "",

@@ -14,7 +14,7 @@ round-off (relative error < 1e-6) for −87.3 < s·ỹ < 16.6; past either end i
 * confidently right, s·ỹ > ln 2²⁴ ≈ 16.6: σ rounds to 1, so the loss and its gradient are exactly 0
   (the true values are below 6e-8);
 * confidently wrong, s·ỹ < ln 1e-38 ≈ −87.5: σ(s·ỹ) is clamped at 1e-38, so the loss stops growing at
-  −ln 1e-38 = 87.50 (the true loss is |ỹ|). The training path (:func:`weighted_mcloss_sum`, which
+  −ln 1e-38 = 87.50 (the true loss is ``|ỹ|``). The training path (:func:`weighted_mcloss_sum`, which
   differentiates in closed form) keeps the true gradient ±w there; :func:`mcloss_elements`
   (``reduction="none"``) is differentiated by autograd through the clamp, so its gradient is 0.
 

@@ -88,6 +88,7 @@ def collect_items(source: str | Path, fmt: str = "auto", root: str | Path | None
     if spec.read_unlabelled is not None:  # needs no labels: a CSV of images or points, a folder
         items = [PredictionItem(*item) for item in spec.read_unlabelled(source, image_root=root)]
     else:
+        assert spec.read is not None  # every format predict accepts has a reader (prediction_formats)
         records = spec.read(source, **spec.reader_options(values))
         base = Path(root) if root else source.parent
         items = [PredictionItem(r.image, _display_name(r.image, base),
@@ -204,7 +205,15 @@ class PredictionDataset(Dataset):
 
 
 def collate_predictions(batch: Sequence[dict]) -> dict:
-    """Stack the good items; ``errors`` lists (index, message) of the bad ones."""
+    """Stack the good items and keep the bad ones' messages, so one unreadable image does not stop a batch.
+
+    Args:
+        batch: Items from :class:`PredictionDataset` (``image`` and ``index``, or ``error`` and ``index``).
+
+    Returns:
+        ``image`` (the stacked tensors, None when no item is good), ``index`` (long, of the good
+        items) and ``errors`` (``(index, message)`` of the bad ones).
+    """
     good = [item for item in batch if "error" not in item]
     return {
         "image": torch.stack([item["image"] for item in good]) if good else None,

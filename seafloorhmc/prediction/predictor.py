@@ -22,7 +22,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -196,12 +196,14 @@ def _batches(session: _Session, items: Sequence[PredictionItem], options: Predic
     """
     config, runtime, model = session.config, session.runtime, session.model
     d = config.data
+    assert runtime.eval_transform is not None  # an image model: _open refused feature checkpoints
     dataset = PredictionDataset(items, runtime.eval_transform, d.patch_size, d.max_image_pixels, d.allow_truncated,
                                 shrink_to=shrink_side(d.image_size, d.min_crop_scale, d.augment))  # as training does
     workers = default_workers() if options.workers is None else options.workers
     batch_size = options.batch_size or config.train.batch_size
     device = runtime.device
     gpu = decode_device(d.gpu_decode if options.gpu_decode is None else options.gpu_decode, device)
+    loader: Iterable[dict]
     if gpu is not None:  # photos decoded on the GPU, a batch at a time
         loader = gpu_batches(dataset, batch_size, workers, gpu, d.image_size,
                              *normalisation_for(d.normalisation, config.model.encoder), prefetch=PREFETCH_BATCHES)
@@ -265,7 +267,7 @@ def write_predictions(checkpoint: str | Path, source: str | Path, out: str | Pat
     table = PredictionTable(taxonomy, items, options.top_k, options.wide, options.min_probability)
     errors = flagged = 0
     bar = tqdm(total=len(items), unit="row", desc="predict", disable=None if options.progress else True)
-    in_order = InputOrder()
+    in_order: InputOrder[tuple[list[str], float]] = InputOrder()
     with atomic_path(out) as tmp_out, RowFile(tmp_out, table.header) as rows, bar:
         for batch in _batches(session, items, options):
             pending: dict[int, tuple[list[str], float]] = {}
@@ -273,6 +275,8 @@ def write_predictions(checkpoint: str | Path, source: str | Path, out: str | Pat
                 pending[index] = (table.error_row(items[index], message), float("inf"))  # errors last in review
             errors += len(batch.errors)
             if batch.prediction is not None:
+                assert batch.needs_review is not None and batch.uncertainty is not None  # set with the prediction
+                assert batch.node_uncertainty is not None
                 probs, decided = batch.prediction.probs, batch.prediction.predicted
                 nodes, scores = top_k_suggestions(probs, taxonomy, options.top_k)
                 flagged += int(batch.needs_review.sum())
@@ -298,6 +302,7 @@ def write_predictions(checkpoint: str | Path, source: str | Path, out: str | Pat
 def _write_export(session: _Session, source: Path, out: Path, options: PredictOptions, start: float) -> PredictSummary:
     """The ``--export`` branch of :func:`write_predictions`: predict the export's items, write the tool's file."""
     taxonomy = session.info.taxonomy
+    assert options.export is not None  # write_predictions takes this branch only with an export
     export = open_export(options.export, source, options, taxonomy)
     _warn_about_input(session, export.items, source)
     scorer = ExportScorer(export, taxonomy, session.threshold, options.top_k, session.review_threshold)
@@ -308,6 +313,7 @@ def _write_export(session: _Session, source: Path, out: Path, options: PredictOp
             for index, message in batch.errors:
                 results.fail(index, message)
             if batch.prediction is not None:
+                assert batch.node_uncertainty is not None  # set with the prediction
                 scorer.add(results, batch.indices, batch.prediction, batch.node_uncertainty)
             bar.update(len(batch.indices) + len(batch.errors))
     with atomic_path(out) as tmp_out:

@@ -261,7 +261,8 @@ class ReviewRowCollector:
             batch: The batch they were computed from.
         """
         taxonomy, n_nodes = self.taxonomy, len(self.taxonomy)
-        prediction = self.model.predict_from_logits(logits.float(), self.decoding)
+        # torch types Module attributes as Tensor | Module; the model is a HierarchicalClassifier
+        prediction = self.model.predict_from_logits(logits.float(), self.decoding)  # type: ignore[operator]
         probs, decided = prediction.probs.float(), prediction.predicted
         node_u = node_uncertainty(prediction.member_probs.float(), self.mode)
         predicted = decided.bool() if decided is not None else probs > self.threshold

@@ -44,7 +44,18 @@ def _check(probs: torch.Tensor, taxonomy: Taxonomy) -> None:
 
 
 def child_max(probs: torch.Tensor, taxonomy: Taxonomy) -> torch.Tensor:
-    """[B, N]: the largest probability among each node's children (0 for leaves); O(B·(N+E))."""
+    """The largest probability among each node's children (0 for leaves); O(B·(N+E)).
+
+    Args:
+        probs: Node probabilities [B, N].
+        taxonomy: The hierarchy.
+
+    Returns:
+        [B, N] child maxima.
+
+    Raises:
+        ValueError: ``probs`` is not [B, N] for this taxonomy.
+    """
     _check(probs, taxonomy)
     parents, children = _edges(taxonomy, probs.device)
     out = torch.zeros_like(probs)
@@ -54,17 +65,44 @@ def child_max(probs: torch.Tensor, taxonomy: Taxonomy) -> torch.Tensor:
 
 
 def deepest_label_scores(probs: torch.Tensor, taxonomy: Taxonomy) -> torch.Tensor:
-    """[B, N]: s(i) = max(p(i) - max over children of p(c), 0), the chance that i is the deepest label."""
+    """s(i) = max(p(i) - max over children of p(c), 0): the chance that i is the deepest label.
+
+    Args:
+        probs: Node probabilities [B, N] (hierarchy-consistent).
+        taxonomy: The hierarchy.
+
+    Returns:
+        [B, N] scores.
+    """
     return (probs - child_max(probs, taxonomy)).clamp_min_(0)
 
 
 def confidence_percent(scores: torch.Tensor) -> torch.Tensor:
-    """Scores in [0, 1] → integer percentages 0-100 (round half to even, as ``torch.round``)."""
+    """Scores in [0, 1] as the integer percentages annotation tools show.
+
+    Args:
+        scores: Scores (clamped to [0, 1]).
+
+    Returns:
+        int64 percentages 0-100 (round half to even, as ``torch.round``).
+    """
     return torch.round(scores.clamp(0, 1) * 100).to(torch.int64)
 
 
 def top_k_suggestions(probs: torch.Tensor, taxonomy: Taxonomy, k: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
-    """(node indices long [B, min(k, N)], scores [B, min(k, N)]), best first, ties by node order."""
+    """The k most likely deepest labels per row, for annotation tools' machine suggestions.
+
+    Args:
+        probs: Node probabilities [B, N].
+        taxonomy: The hierarchy.
+        k: Suggestions per row (at most N are returned).
+
+    Returns:
+        (node indices long [B, min(k, N)], scores [B, min(k, N)]), best first, ties by node order.
+
+    Raises:
+        ValueError: ``k`` is not an integer >= 1.
+    """
     if int(k) != k or k < 1:
         raise ValueError(f"top-k needs k >= 1, got {k!r}")
     scores = deepest_label_scores(probs, taxonomy)
@@ -87,7 +125,14 @@ def deepest_predicted(probs: torch.Tensor, taxonomy: Taxonomy, threshold: float 
                       predicted: torch.Tensor | None = None) -> torch.Tensor:
     """Bool [B, N]: predicted nodes with no predicted child; row-wise ``Taxonomy.decode``.
 
-    ``predicted`` (bool [B, N]) replaces thresholding for heads that decide node sets themselves.
+    Args:
+        probs: Node probabilities [B, N].
+        taxonomy: The hierarchy.
+        threshold: A node is predicted when its probability exceeds it.
+        predicted: Bool [B, N] node sets decided by the head; replaces thresholding.
+
+    Returns:
+        Bool [B, N].
     """
     on = _predicted(probs, threshold, predicted)
     return on & ~(child_max(on.to(probs.dtype), taxonomy) > 0)
@@ -95,7 +140,17 @@ def deepest_predicted(probs: torch.Tensor, taxonomy: Taxonomy, threshold: float 
 
 def decision_frontier(probs: torch.Tensor, taxonomy: Taxonomy, threshold: float = 0.5,
                       predicted: torch.Tensor | None = None) -> torch.Tensor:
-    """Bool [B, N]: evaluated nodes that are predicted or whose evaluated parents all are (module doc)."""
+    """Evaluated nodes that are predicted or whose evaluated parents all are (module doc).
+
+    Args:
+        probs: Node probabilities [B, N].
+        taxonomy: The hierarchy (its ``eval_mask`` says which nodes are evaluated).
+        threshold: A node is predicted when its probability exceeds it.
+        predicted: Bool [B, N] node sets decided by the head; replaces thresholding.
+
+    Returns:
+        Bool [B, N].
+    """
     _check(probs, taxonomy)
     evaluated = taxonomy.eval_mask.to(probs.device)
     predicted = _predicted(probs, threshold, predicted)

@@ -55,7 +55,15 @@ def _number(value: float) -> str:
 
 
 class PredictionTable:
-    """Header and row formatting for one run (module doc for the columns)."""
+    """Header and row formatting for one run (module doc for the columns).
+
+    Args:
+        taxonomy: The model's hierarchy (names the nodes).
+        items: All items of the run; their geometries decide whether place and shape columns appear.
+        top_k: Machine suggestions per row.
+        wide: One ``p:<path>`` column per node instead of one ``probabilities`` JSON column.
+        min_probability: Probabilities below it are left out of the JSON column.
+    """
 
     def __init__(self, taxonomy: Taxonomy, items: Sequence[PredictionItem], top_k: int = 5, wide: bool = False,
                  min_probability: float = 0.01) -> None:
@@ -72,6 +80,7 @@ class PredictionTable:
 
     @property
     def header(self) -> list[str]:
+        """The CSV column names, in order."""
         columns = ["image"] + (["x", "y"] if self.with_place else []) + (["shape"] if self.with_shape else [])
         columns += ["predicted", "uncertainty", "needs_review", "to_review"]
         for i in range(1, self.top_k + 1):
@@ -88,6 +97,15 @@ class PredictionTable:
         return cells
 
     def error_row(self, item: PredictionItem, message: str) -> list[str]:
+        """A row for an item that could not be predicted, so the output still lists every input.
+
+        Args:
+            item: The item.
+            message: Why it failed (the ``error`` cell).
+
+        Returns:
+            The row: the item's lead cells, empty prediction cells and the message.
+        """
         return self._lead_cells(item) + [""] * (len(self.header) - self._lead - 1) + [message]
 
     def rows(self, items: Sequence[PredictionItem], probs: np.ndarray, deepest: np.ndarray, uncertainty: np.ndarray,
@@ -142,7 +160,12 @@ class _Collect:
 
 
 class RowFile:
-    """Rows streamed into ``path`` (opened fresh), with offsets and keys kept for :meth:`write_sorted`."""
+    """Rows streamed into ``path`` (opened fresh), with offsets and keys kept for :meth:`write_sorted`.
+
+    Args:
+        path: The file to write (truncated).
+        header: The CSV header row.
+    """
 
     def __init__(self, path: str | Path, header: Sequence[str]) -> None:
         self.path = Path(path)
@@ -165,7 +188,15 @@ class RowFile:
         self._position += sum(len(c) for c in chunks)
 
     def write(self, rows: Sequence[Sequence[str]], keys: Sequence[float]) -> None:
-        """Append rows; ``keys`` order the review queue (ascending, ties in input order)."""
+        """Append rows; ``keys`` order the review queue (ascending, ties in input order).
+
+        Args:
+            rows: CSV rows.
+            keys: One sort key per row.
+
+        Raises:
+            ValueError: ``rows`` and ``keys`` differ in length.
+        """
         if len(rows) != len(keys):
             raise ValueError(f"{len(rows)} rows but {len(keys)} sort keys")
         encoded = self._encode(rows)
@@ -180,6 +211,7 @@ class RowFile:
         return len(self._offsets)
 
     def close(self) -> None:
+        """Close the file (again: nothing)."""
         if not self._handle.closed:
             self._handle.close()
 
@@ -190,11 +222,16 @@ class RowFile:
         self.close()
 
     def write_sorted(self, target: str | Path) -> None:
-        """Copy the header and all rows to ``target`` in ascending key order (after :meth:`close`)."""
+        """Copy the header and all rows to ``target`` in ascending key order (closes this file first).
+
+        Args:
+            target: The sorted file to write.
+        """
         self.close()
         offsets = np.frombuffer(self._offsets, dtype=np.int64) if len(self._offsets) else np.zeros(0, np.int64)
         ends = np.append(offsets[1:], self._position)
-        order = np.argsort(np.frombuffer(self._keys, dtype=np.float64), kind="stable") if len(self._keys) else []
+        order: np.ndarray | list[int] = (np.argsort(np.frombuffer(self._keys, dtype=np.float64), kind="stable")
+                                         if len(self._keys) else [])
         with open(self.path, "rb") as source, open(target, "wb") as sink:
             sink.write(self._header_bytes)
             for i in order:

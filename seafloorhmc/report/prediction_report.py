@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from ..data.errors import AnnotationFormatError
 from ..data.images import BadImageError, load_image
@@ -123,7 +124,7 @@ def most_uncertain(rows: Sequence[PredictionRow], top: int) -> list[PredictionRo
         At most ``top`` rows, most uncertain first.
     """
     ranked = [r for r in rows if r.uncertainty is not None and math.isfinite(r.uncertainty)]
-    return sorted(ranked, key=lambda r: -r.uncertainty)[:max(0, int(top))]
+    return sorted(ranked, key=lambda r: -cast(float, r.uncertainty))[:max(0, int(top))]  # finite: filtered above
 
 
 def _resolve_image(image: str, csv_dir: Path, image_root: Path | None) -> tuple[Path, list[Path]]:

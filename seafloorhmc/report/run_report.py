@@ -304,8 +304,10 @@ def _node_label(metrics: Mapping):
 
     Feature datasets (HMC) keep their ids, whose "/" is part of the benchmark's own notation.
     """
-    config = metrics.get("config") if isinstance(metrics.get("config"), Mapping) else {}
-    data = config.get("data") if isinstance(config.get("data"), Mapping) else {}
+    config = metrics.get("config")
+    config = config if isinstance(config, Mapping) else {}
+    data = config.get("data")
+    data = data if isinstance(data, Mapping) else {}
     separator = data.get("separator")
     if not isinstance(separator, str) or not separator or data.get("format") == "hmc":
         return lambda node: node

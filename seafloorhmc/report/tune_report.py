@@ -38,7 +38,8 @@ def write_tune_report(out: str | Path, name: str, trials: Sequence[Mapping], bes
     """
     out = Path(out)
     params = list(space)
-    compare = [["default (base config)", default], ["best", best]] if default else [["best", best]]
+    compare: list[tuple[str, Mapping]] = [("default (base config)", default), ("best", best)] if default else [
+        ("best", best)]
     headline = table(["", "trial", "val macro F1 (tuned threshold)", "val macro F1 (config threshold)",
                       "val AU(PRC)", "threshold"],
                      [[label, r["trial"], r["value"], r["val_f1_at_config_threshold"], r["val_au_prc"], r["threshold"]]

@@ -50,7 +50,7 @@ def gradient_norm(parameters: Iterable[torch.nn.Parameter], max_norm: float | No
         return torch.zeros(())
     if max_norm:
         return torch.nn.utils.clip_grad_norm_(params, max_norm)
-    return torch.nn.utils.get_total_norm([p.grad for p in params])
+    return torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
 
 
 class DivergenceGuard:

@@ -94,6 +94,13 @@ def feature_cache_applies(config, bundle) -> bool:
 
     With augmentation an image's features change every epoch; an explicit cache folder is then
     refused by the config check, the ``auto`` default falls back to recomputing (and says so).
+
+    Args:
+        config: The run's config (``data.feature_cache``, ``data.augment``, ``model.freeze``).
+        bundle: The run's data; feature-vector data (``feature_dim`` set) has nothing to cache.
+
+    Returns:
+        Whether training runs on cached encoder features.
     """
     if config.data.feature_cache == "off" or bundle.feature_dim is not None or not config.model.freeze:
         return False
@@ -106,7 +113,14 @@ def feature_cache_applies(config, bundle) -> bool:
 
 # ---------------------------------------------------------------------- keys and identities
 def encoder_fingerprint(module: torch.nn.Module) -> str:
-    """SHA-256 over the encoder's state dict (names, dtypes, shapes, bytes)."""
+    """SHA-256 over the encoder's state dict (names, dtypes, shapes, bytes), so other weights get other features.
+
+    Args:
+        module: The encoder.
+
+    Returns:
+        64 hex digits.
+    """
     digest = hashlib.sha256()
     for name, tensor in module.state_dict().items():
         flat = tensor.detach().to("cpu").contiguous().reshape(-1)
@@ -128,7 +142,19 @@ def _transform_description(transform):
 
 def describe_pipeline(encoder_name: str, weights_sha256: str, dataset, device: torch.device, amp: bool,
                       channels_last: bool) -> dict:
-    """Everything besides the image that decides its features (hashed into the cache key)."""
+    """Everything besides the image that decides its features (hashed into the cache key).
+
+    Args:
+        encoder_name: The timm encoder name.
+        weights_sha256: :func:`encoder_fingerprint` of its weights.
+        dataset: The image dataset (its ``transform``, ``patch_size``, ``allow_truncated``).
+        device: Where the encoder runs.
+        amp: Whether bf16 autocast is on.
+        channels_last: Whether channels-last memory is on.
+
+    Returns:
+        A JSON-serialisable description, including the library versions.
+    """
     import albumentations as A
     import timm
 
@@ -173,7 +199,18 @@ def _file_identity(path: str, mode: str) -> list:
 
 
 def sample_ids(dataset, mode: str = "stat") -> list[str]:
-    """One hex id per sample: image identity (``stat`` or ``content``, module doc) + patch geometry."""
+    """One hex id per sample: image identity (``stat`` or ``content``, module doc) + patch geometry.
+
+    Args:
+        dataset: The image dataset (``samples`` and ``image_path``).
+        mode: ``stat`` (path, size, mtime) or ``content`` (SHA-256 of the file).
+
+    Returns:
+        32 hex digits per sample.
+
+    Raises:
+        ValueError: ``mode`` is neither.
+    """
     if mode not in ("stat", "content"):
         raise ValueError(f"feature cache identity must be 'stat' or 'content', got {mode!r}")
     files: dict[str, list] = {}
@@ -191,7 +228,12 @@ def sample_ids(dataset, mode: str = "stat") -> list[str]:
 
 # ---------------------------------------------------------------------- the store
 class FeatureStore:
-    """One key's folder: checked shards listed in an atomically rewritten manifest (module doc)."""
+    """One key's folder: checked shards listed in an atomically rewritten manifest (module doc).
+
+    Args:
+        folder: The key's folder (created when first locked).
+        description: :func:`describe_pipeline`'s result, stored in a new manifest.
+    """
 
     def __init__(self, folder: str | Path, description: dict | None = None) -> None:
         self.folder = Path(folder)
@@ -265,7 +307,14 @@ class FeatureStore:
         return None
 
     def read(self, ids: Sequence[str]) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """Cached features [len(ids), D] (zeros where absent, None if nothing is cached) and a found mask."""
+        """The cached features of ``ids``; unreadable shards are dropped from the manifest.
+
+        Args:
+            ids: Sample ids (:func:`sample_ids`).
+
+        Returns:
+            (features [len(ids), D] with zeros where absent, or None when none is cached; bool found mask).
+        """
         positions: dict[str, list[int]] = {}
         for i, sample_id in enumerate(ids):
             positions.setdefault(sample_id, []).append(i)
@@ -293,7 +342,18 @@ class FeatureStore:
         return features, found
 
     def append(self, ids: Sequence[str], features: torch.Tensor) -> Path:
-        """Write one shard (atomically), then list it in the manifest (atomically)."""
+        """Write one shard (atomically), then list it in the manifest (atomically).
+
+        Args:
+            ids: Sample ids, one per feature row.
+            features: Features [len(ids), D].
+
+        Returns:
+            The shard file.
+
+        Raises:
+            ValueError: ``features`` is not [len(ids), D].
+        """
         features = features.detach().to("cpu", torch.float32).contiguous()
         if features.ndim != 2 or features.shape[0] != len(ids):
             raise ValueError(f"a shard needs features [n, D] for n ids; got {tuple(features.shape)} for {len(ids)}")
@@ -328,6 +388,23 @@ def encode_samples(dataset, ids: Sequence[str], store: FeatureStore, encode: Cal
 
     Shards of about ``shard_rows`` samples are stored as soon as they are encoded, so an
     interrupted call loses at most one shard of work.
+
+    Args:
+        dataset: The image dataset.
+        ids: Its sample ids (:func:`sample_ids`).
+        store: The key's folder.
+        encode: Images [B, C, H, W] → features [B, D].
+        batch_size: Images per encoder call.
+        workers: DataLoader worker processes.
+        shard_rows: Samples per stored shard.
+        pin_memory: Pin batches (CUDA).
+        progress: Show a progress bar.
+
+    Returns:
+        Features, present mask, skipped images and counts encoded / reused.
+
+    Raises:
+        ValueError: ``ids`` does not have one id per sample.
     """
     if len(ids) != len(dataset):
         raise ValueError(f"{len(ids)} ids for a dataset of {len(dataset)} samples")
@@ -378,6 +455,15 @@ class CachedFeatureBatches(TensorBatches):
     The order is the (seed, epoch) permutation of the sample indices, so a run on cached features
     repeats the recomputing run step for step. ``index`` is the sample's index in the image
     dataset; unreadable samples (``present`` False) are left out.
+
+    Args:
+        features: Features [n, D] of every sample.
+        targets: Targets [n, N].
+        known: Known-label mask [n, N].
+        present: Bool [n]: False for unreadable samples.
+        batch_size: Samples per batch.
+        shuffle: Draw a new order every epoch.
+        seed: Seeds the order, as :class:`EpochLoader` does.
     """
 
     def __init__(self, features: torch.Tensor, targets: torch.Tensor, known: torch.Tensor, present: torch.Tensor,
@@ -414,10 +500,20 @@ def _encoder_fn(encoder: torch.nn.Module, runtime: Runtime):
 def cached_feature_bundle(bundle, encoder: torch.nn.Module, config, runtime: Runtime, shard_rows: int = SHARD_ROWS):
     """The image ``bundle`` with every split replaced by :class:`CachedFeatureBatches` of ``encoder``'s features.
 
-    ``feature_dim`` stays None: the model keeps its encoder. Returns (bundle, skipped images).
+    ``feature_dim`` stays None: the model keeps its encoder.
 
     The global RNG state is restored afterwards, so a run with the cache draws the same dropout
     masks as one that recomputes features.
+
+    Args:
+        bundle: The image data.
+        encoder: The frozen encoder.
+        config: The run's config.
+        runtime: Device, autocast and memory format the encoder runs with.
+        shard_rows: Samples per stored shard.
+
+    Returns:
+        (the bundle on cached features, the skipped (image, reason) pairs).
     """
     state = rng_state()
     was_training = encoder.training

@@ -12,6 +12,7 @@ from timm.optim import param_groups_weight_decay
 from torch import nn
 
 from ..config import TrainConfig
+from ..models.model import HierarchicalClassifier
 
 __all__ = ["build_optimizer", "lr_factor", "set_lr"]
 
@@ -36,7 +37,7 @@ def _groups(params: list[nn.Parameter], module: nn.Module | None, lr: float, cfg
     return groups
 
 
-def build_optimizer(model: nn.Module, cfg: TrainConfig, extra_params=()) -> torch.optim.Optimizer:
+def build_optimizer(model: HierarchicalClassifier, cfg: TrainConfig, extra_params=()) -> torch.optim.Optimizer:
     """The optimiser of a run, its parameters grouped by learning rate and weight decay.
 
     Groups: the head (+ ``extra_params``, e.g. a loss's learned weights) at ``lr``, the encoder at
@@ -52,7 +53,8 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, extra_params=()) -> torc
     Returns:
         Adam, AdamW or SGD (fused where the device supports it).
     """
-    scaled = model.head.lr_scaled_parameters() if hasattr(model.head, "lr_scaled_parameters") else []
+    # torch types Module attributes as Tensor | Module; heads that scale parameters define the method
+    scaled = model.head.lr_scaled_parameters() if hasattr(model.head, "lr_scaled_parameters") else []  # type: ignore[operator]
     scaled_ids = {id(p) for _, params in scaled for p in params}
     head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.") and id(p) not in scaled_ids]
     extra = [p for p in extra_params if p.requires_grad]

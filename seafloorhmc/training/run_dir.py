@@ -189,8 +189,9 @@ class RunDir:
         target = self.path / "test_predictions.npz"
         with atomic_path(target) as tmp:
             with open(tmp, "wb") as handle:
+                # numpy's stub types **kwds like its allow_pickle flag
                 np.savez_compressed(handle, nodes=np.array(taxonomy.nodes),
-                                    **{k: np.asarray(v) for k, v in predictions.items()})
+                                    **{k: np.asarray(v) for k, v in predictions.items()})  # type: ignore[arg-type]
         return target
 
 

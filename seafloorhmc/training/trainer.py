@@ -16,6 +16,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -221,8 +222,8 @@ class Trainer:
             train_loss, lr, skipped = self._train_epoch(epoch, total_steps)
             self.guard.check_epoch(epoch + 1, train_loss)
             if hasattr(self.loss_fn, "on_epoch_end"):  # per-epoch loss rules (HCAL's DWA)
-                self.loss_fn.on_epoch_end(epoch, self.dist.sum_floats)
-            record = {"epoch": epoch + 1, "train_loss": train_loss, "lr": lr, "skipped": skipped}
+                self.loss_fn.on_epoch_end(epoch, self.dist.sum_floats)  # type: ignore[operator]  # torch: Tensor | Module
+            record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss, "lr": lr, "skipped": skipped}
             is_best = False
             if self.loaders.val is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
                 try:
@@ -285,6 +286,7 @@ class Trainer:
         self.dist.seed_rank(self.config.seed, epoch)  # per-rank dropout streams (no-op on one process)
         steps = self.steps_per_epoch
         warmup = int(round(cfg.warmup_epochs * steps))
+        count: float
         total, count, lr = 0.0, 0, self.optimizer.param_groups[0]["lr"]
         bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
                    disable=None if (cfg.progress and self.dist.is_main) else True)  # None: off when not a TTY
@@ -304,9 +306,9 @@ class Trainer:
             lr = set_lr(self.optimizer, lr_factor(self.state.global_step, total_steps, warmup, cfg.lr_schedule))
             schedule = getattr(self.loss_fn, "schedule", None)  # rare-node weight schedules only
             if schedule is not None and schedule.per == "epoch":
-                self.loss_fn.set_progress(i, steps)
+                self.loss_fn.set_progress(i, steps)  # type: ignore[operator]  # torch: Tensor | Module
             elif schedule is not None:
-                self.loss_fn.set_progress(self.state.global_step, total_steps)
+                self.loss_fn.set_progress(self.state.global_step, total_steps)  # type: ignore[operator]
             with self.runtime.autocast():
                 logits = self.forward(x)
             loss = self.loss_fn(logits.float(), target, known)
@@ -354,6 +356,7 @@ class Trainer:
                      "train on", self.single_batches, "s" if self.single_batches > 1 else "",
                      "them alone in" if self.single_batches > 1 else "it alone in")
         best = self.store.best() or self.store.last()
+        assert best is not None  # fit() saved at least one epoch
         load_weights(self.model, best / "model.safetensors", expected_fingerprint=self.taxonomy.fingerprint())
         # the review flag's threshold is chosen on validation, before the test split is read
         review = calibrate_review_on_validation(self.model, self.loaders.val, self.taxonomy, self.runtime,

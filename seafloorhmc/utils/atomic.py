@@ -81,7 +81,7 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
+def atomic_write(path: str | Path, writer: Callable[[Path], object]) -> Path:
     """Call ``writer(tmp_path)`` and move the result into place.
 
     Args:

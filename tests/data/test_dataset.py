@@ -188,7 +188,8 @@ def test_tensor_batches_cover_every_row_once_per_epoch():
 
 def test_tensor_batches_order_is_a_function_of_seed_and_epoch():
     features, targets = torch.randn(50, 2), torch.zeros(50, 3)
-    a, b = TensorBatches(features, targets, batch_size=8, seed=1), TensorBatches(features, targets, batch_size=8, seed=1)
+    a = TensorBatches(features, targets, batch_size=8, seed=1)
+    b = TensorBatches(features, targets, batch_size=8, seed=1)
     a.set_epoch(4)
     list(b)  # iterating earlier epochs must not matter
     b.set_epoch(4)

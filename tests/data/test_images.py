@@ -161,7 +161,8 @@ def test_exif_orientation_on_jpeg_and_sixteen_bit(tmp_path):
     exif = grey.getexif()
     exif[0x0112] = 8
     out = load_image(save(tmp_path, "o16.png", grey, exif=exif))
-    np.testing.assert_array_equal(out[..., 0], np.rot90(np.rint(grey16.astype(float) * 255 / 65535).astype(np.uint8), 1))
+    expected = np.rint(grey16.astype(float) * 255 / 65535).astype(np.uint8)
+    np.testing.assert_array_equal(out[..., 0], np.rot90(expected, 1))
 
 
 def test_image_size_reads_without_orientation(tmp_path, rgb):

@@ -206,7 +206,7 @@ def test_split_spreads_rare_labels_over_all_splits():
     labels, _ = truncate_labels([s.classes for s in plan_scenes(600, 0)], 0.15, np.random.default_rng(1))
     splits = assign_splits(labels, (0.7, 0.15, 0.15), np.random.default_rng(2))
     per_label = Counter((label, split) for lab, split in zip(labels, splits) for label in lab)
-    rare = [label for label, n in Counter(l for lab in labels for l in lab).items() if 7 <= n <= 40]
+    rare = [label for label, n in Counter(node for lab in labels for node in lab).items() if 7 <= n <= 40]
     assert rare
     for label in rare:
         assert all(per_label[(label, s)] >= 1 for s in ("train", "val", "test")), label

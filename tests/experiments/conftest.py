@@ -16,12 +16,16 @@ def sweep_images(tmp_path_factory):
 @pytest.fixture
 def no_run_reports(monkeypatch):
     """Skip the per-run HTML/plot report (seconds per cell, irrelevant to sweeps) in in-process cells."""
-    monkeypatch.setattr("seafloorhmc.training.trainer.try_write_run_report", lambda *args, **kwargs: None, raising=False)
+    monkeypatch.setattr("seafloorhmc.training.trainer.try_write_run_report", lambda *args, **kwargs: None,
+                        raising=False)
 
 
 @pytest.fixture
 def hmc_sweep(sweep_hmc):
-    """``hmc_sweep(**changes)``: a small sweep spec over the tiny HMC data (2 methods × 2 fractions × 1 seed, 1 epoch)."""
+    """``hmc_sweep(**changes)``: a small sweep spec over the tiny HMC data.
+
+    2 methods × 2 fractions × 1 seed, 1 epoch.
+    """
     return lambda **extra: _hmc_sweep(sweep_hmc, **extra)
 
 

@@ -63,7 +63,8 @@ def test_command_line_shrinks_the_grid(hmc_sweep):
     small = restrict(spec, only=["method=weighted", "train_fraction=0.5,1"], seeds=2)
     assert [c.id for c in expand(small)] == [f"method-weighted__train_fraction-{f}__seed-{s}"
                                             for f in ("0.5", "1") for s in (3, 4)]
-    [cell] = expand(restrict(spec, grid=["data.train_fraction=[0.1]"], only=["data.train_fraction=0.1", "method=weighted"], seeds=1))
+    [cell] = expand(restrict(spec, grid=["data.train_fraction=[0.1]"],
+                             only=["data.train_fraction=0.1", "method=weighted"], seeds=1))
     assert cell.config.data.train_fraction == 0.1
     assert len(expand(restrict(spec, grid=["model.members=[1,2]"]))) == 36
 

@@ -14,7 +14,8 @@ def fake_run(folder, au_prc, seconds=(1.5, 2.25)):
                "rare_nodes": ["a"], "split": "test", "data": {"train": 30, "subset": {"size": 30, "seed": 7}},
                "config": {"seed": 0, "loss": {"omega": 0.25, "mixed_lambda": None}}}
     (folder / "metrics.json").write_text(json.dumps(metrics))
-    (folder / "log.csv").write_text("epoch,train_loss,seconds\n" + "".join(f"{i + 1},0.5,{s}\n" for i, s in enumerate(seconds)))
+    lines = "".join(f"{i + 1},0.5,{s}\n" for i, s in enumerate(seconds))
+    (folder / "log.csv").write_text("epoch,train_loss,seconds\n" + lines)
 
 
 def cells():

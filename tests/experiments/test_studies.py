@@ -23,12 +23,14 @@ def test_ablation_expands_to_every_method_on_every_dataset():
     spec = restrict(load_sweep(STUDIES / "ablation_hmc.yaml"), overrides=["data.root=/data/hmc"])
     cells = expand(spec)
     assert len(cells) == 3 * 24 * 5 and spec.baseline == "chmcnn"
-    by_method = {c.values["method"]: c.config for c in cells if c.values["dataset"] == "cellcycle_FUN" and c.values["seed"] == 0}
+    by_method = {c.values["method"]: c.config for c in cells
+                 if c.values["dataset"] == "cellcycle_FUN" and c.values["seed"] == 0}
     assert by_method["chmcnn"].loss.node_weights == "none" and by_method["chmcnn"].model.hidden == 500
     assert by_method["weights-neg"].loss.weight_target == "negative"
     assert by_method["weights-pos"].loss.weight_target == "positive"
     focal = by_method["focal-epistemic_kl"]
-    assert (focal.model.members, focal.loss.uncertainty, focal.loss.focal_k, focal.loss.reduction) == (2, "epistemic_kl", 2.0, "sum")
+    assert (focal.model.members, focal.loss.uncertainty, focal.loss.focal_k, focal.loss.reduction) == (
+        2, "epistemic_kl", 2.0, "sum")
     assert by_method["lpros-weights-neg"].data.resample == "lpros" and by_method["mixed-pos"].loss.mixed_lambda == 0.5
     assert by_method["alternating-neg"].loss.schedule == "alternating"
     go = next(c.config for c in cells if c.values["dataset"] == "cellcycle_GO")
@@ -46,7 +48,8 @@ def test_limited_data_and_weak_encoder_grids():
     by_method = {c.values["method"]: c.config for c in limited}
     assert by_method["mc-dropout-bma"].model.member_type == "mc_dropout"
     # weighted methods take the base's node weights (demo: binary); --set changes them, not the baseline's
-    assert [by_method[m].loss.node_weights for m in ("baseline", "weighted", "weighted-bma")] == ["none", "binary", "binary"]
+    weights = [by_method[m].loss.node_weights for m in ("baseline", "weighted", "weighted-bma")]
+    assert weights == ["none", "binary", "binary"]
     changed = {c.values["method"]: c.config.loss for c in expand(restrict(
         load_sweep(STUDIES / "limited_data_synthetic.yaml"), overrides=["loss.node_weights=class-wise"]))}
     assert (changed["baseline"].node_weights, changed["weighted"].node_weights) == ("none", "class-wise")
@@ -97,7 +100,8 @@ def test_weak_encoder_on_tiny_images(sweep_images, no_run_reports, tmp_path):
 def test_frozen_encoder_variant_needs_pretrained_to_load_weights():
     spec = restrict(load_sweep(STUDIES / "limited_data_synthetic.yaml"),
                     overrides=["model.weights=encoder.safetensors", "model.freeze=true"])
-    with pytest.raises(ConfigError, match=r"model.weights=encoder.safetensors is only loaded with model.pretrained=true"):
+    with pytest.raises(ConfigError,
+                       match=r"model.weights=encoder.safetensors is only loaded with model.pretrained=true"):
         expand(spec)
 
 

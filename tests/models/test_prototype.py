@@ -233,7 +233,8 @@ def test_hcal_comparison_study_pairs_the_two_heads_on_single_path_data():
     assert len(cells) == 3 * 3 * 3 and spec.baseline == "max-constraint"
     assert all(c.config.data.single_path for c in cells)
     for dataset in ("synthetic", "Diatoms_others", "cellcycle_FUN"):
-        by_method = {c.values["method"]: c.config for c in cells if c.values["dataset"] == dataset and c.values["seed"] == 0}
+        by_method = {c.values["method"]: c.config for c in cells
+                     if c.values["dataset"] == dataset and c.values["seed"] == 0}
         assert by_method["max-constraint"].model.head == "mlp" and by_method["hcal"].model.head == "prototype"
         assert by_method["hcal-dwa"].loss.level_weighting == "dwa"
         # only the head (and its loss) differ between the methods
@@ -244,7 +245,8 @@ def test_hcal_comparison_study_pairs_the_two_heads_on_single_path_data():
 def test_hcal_trains_on_hmc_features_and_refuses_multi_path_rows(tmp_path, monkeypatch):
     from seafloorhmc.training import train
 
-    monkeypatch.setattr("seafloorhmc.training.trainer.try_write_run_report", lambda *args, **kwargs: None, raising=False)
+    monkeypatch.setattr("seafloorhmc.training.trainer.try_write_run_report", lambda *args, **kwargs: None,
+                        raising=False)
     from seafloorhmc.testing import write_tiny_hmc
 
     root = write_tiny_hmc(tmp_path / "hmc")

@@ -117,8 +117,8 @@ def test_needs_review_follows_the_threshold_and_review_file_is_sorted(trained, t
     out = tmp_path / "pred.csv"
     first = _rows(_predict_once(run, manifest, tmp_path / "probe.csv"))
     threshold = float(np.median([float(r["uncertainty"]) for r in first]))
-    summary = write_predictions(run, manifest.parent / "images", out, PredictOptions(review_threshold=threshold, **FAST),
-                      review=default_review_path(out))
+    options = PredictOptions(review_threshold=threshold, **FAST)
+    summary = write_predictions(run, manifest.parent / "images", out, options, review=default_review_path(out))
     assert summary.review == tmp_path / "pred.review.csv"
     rows, queue = _rows(out), _rows(summary.review)
     for row in rows:
@@ -451,7 +451,8 @@ def test_a_per_level_head_follows_the_checkpoints_decoding(trained, tmp_path):
                                 "data.image_size=32", "data.normalisation=imagenet", "eval.decoding=consistent"])
     model, _ = build_model(config.model, tax, load_weights=False, seed=1)
     checkpoint = save_weights(model.eval(), tmp_path / "proto.safetensors", config, tax, epoch=0)
-    rows = _rows(write_predictions(checkpoint, manifest.parent / "images", tmp_path / "p.csv", PredictOptions(**FAST)).out)
+    summary = write_predictions(checkpoint, manifest.parent / "images", tmp_path / "p.csv", PredictOptions(**FAST))
+    rows = _rows(summary.out)
     files = sorted((manifest.parent / "images").glob("*.png"))
     reference, _ = load_trained_model(checkpoint)
     x = torch.stack([eval_transform(32, IMAGENET_MEAN, IMAGENET_STD)(image=load_image(f))["image"] for f in files])

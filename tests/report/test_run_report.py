@@ -64,7 +64,7 @@ def test_tables_hold_the_numbers_of_metrics_json(image_run):
     by_depth = parsed.tables["by-depth"]
     assert by_depth[0] == ["depth", "nodes", "precision", "recall", "F1"]
     assert [row[0] for row in by_depth[1:]] == sorted(metrics["recall_by_depth"], key=int)
-    for depth, nodes, precision, recall, f1 in by_depth[1:]:
+    for depth, nodes, _precision, recall, f1 in by_depth[1:]:
         assert nodes == str(metrics["n_nodes_by_depth"][depth])
         assert recall == expected_cell(metrics["recall_by_depth"][depth])
         assert f1 == expected_cell(metrics["f1_by_depth"][depth])

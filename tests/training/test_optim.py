@@ -53,6 +53,7 @@ def test_a_frozen_encoder_is_left_out():
     assert ids == {id(p) for p in model.head.parameters()}
 
 
-@pytest.mark.parametrize("step, expected", [(0, 0.25), (3, 1.0), (4, 1.0), (14, 0.5 * (1 + math.cos(math.pi * 10 / 16)))])
+@pytest.mark.parametrize("step, expected",
+                         [(0, 0.25), (3, 1.0), (4, 1.0), (14, 0.5 * (1 + math.cos(math.pi * 10 / 16)))])
 def test_warm_up_then_cosine(step, expected):
     assert lr_factor(step, total_steps=20, warmup_steps=4, schedule="cosine") == pytest.approx(expected)

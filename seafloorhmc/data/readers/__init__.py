@@ -51,7 +51,11 @@ def read_annotations(fmt: str, path: str | Path, **options) -> list[AnnotationRe
 
 
 def prediction_formats() -> tuple[str, ...]:
-    """``seafloorhmc predict --format`` choices: ``auto`` and every registered image format it accepts."""
+    """``seafloorhmc predict --format`` choices, derived from the registry so new formats appear by themselves.
+
+    Returns:
+        ``auto`` and every registered image format that predict accepts.
+    """
     return ("auto", *(name for name, spec in FORMATS.items() if spec.predict_input and not spec.features))
 
 

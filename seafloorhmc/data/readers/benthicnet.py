@@ -19,6 +19,8 @@ from ..formats import FORMATS, DataFormat
 from ..records import AnnotationRecord
 from ..tables import Row, has_image_extension, parse_split, require_records, resolve_image, stream_csv_rows
 
+__all__ = ["SOURCE", "EMPTY", "read_benthicnet"]
+
 SOURCE = "benthicnet"
 EMPTY = ("", "nan", "none", "null", "[]")
 log = logging.getLogger(__name__)
@@ -38,6 +40,21 @@ def read_benthicnet(
     Rows with an empty label column are skipped and counted (logged) by default — BenthicNet
     images often carry substrate labels only — or are an error with ``skip_unlabelled=False``.
     ``strip_root_brackets`` turns the root ``[BIOTA]`` into ``BIOTA``.
+
+    Args:
+        path: The BenthicNet CSV.
+        image_root: Folder the image paths are relative to (default: the CSV's folder).
+        label_column: Column holding the label paths.
+        sep: Separator between path components.
+        strip_root_brackets: Turn ``[BIOTA]`` into ``BIOTA``.
+        skip_unlabelled: Skip (and log) rows with an empty label instead of failing.
+        encoding: Text encoding of the CSV.
+
+    Returns:
+        The annotation records.
+
+    Raises:
+        AnnotationFormatError: Bad input, naming the file, row and column.
     """
     path = Path(path)
     root = Path(image_root) if image_root is not None else path.parent

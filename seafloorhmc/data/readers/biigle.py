@@ -37,6 +37,11 @@ from ..formats import FORMATS, DataFormat
 from ..records import AnnotationRecord, Geometry
 from ..tables import Row, parse_table, require_records, resolve_image
 
+__all__ = [
+    "SOURCE", "SEP", "ANNOTATION_COLUMNS", "IMAGE_LABEL_COLUMNS", "SHAPES", "MIN_COORDS",
+    "read_biigle_label_tree", "read_biigle_report", "report_csv_texts", "shape_geometry",
+]
+
 SOURCE = "biigle"
 SEP = " > "
 ANNOTATION_COLUMNS = ("filename", "label_hierarchy", "shape_name", "points")
@@ -78,7 +83,20 @@ def read_biigle_report(
     label_tree: str | Path | dict[str, tuple[str, ...]] | None = None,
     encoding: str = "utf-8-sig",
 ) -> list[AnnotationRecord]:
-    """Records from a BIIGLE CSV report (or a ZIP of them); ``image_root`` defaults to its folder."""
+    """Records from a BIIGLE CSV report (or a ZIP of them).
+
+    Args:
+        path: The report CSV or ZIP.
+        image_root: Folder the file names are relative to (default: the report's folder).
+        label_tree: BIIGLE's label-tree export (or its parsed form) to expand label names into paths.
+        encoding: Text encoding of the CSVs.
+
+    Returns:
+        The annotation records.
+
+    Raises:
+        AnnotationFormatError: Bad input, naming the file, row and column.
+    """
     path = Path(path)
     root = Path(image_root) if image_root is not None else path.parent
     tree = read_biigle_label_tree(label_tree) if isinstance(label_tree, (str, Path)) else label_tree

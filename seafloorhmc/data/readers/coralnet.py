@@ -14,7 +14,7 @@ spaces ignored, the first present of each list winning:
 * code: ``Short Code``, ``Label code``, ``Label``, ``code`` — so CoralNet's own labelset export
   (``Label ID, Short Code``) works once a path column is added;
 * taxon path: ``path``, ``taxon_path`` (``taxon path``), ``name`` — components joined by ``map_sep``
-  (``data.separator``, default `` > ``);
+  (``data.separator``, default ``" > "``);
 * optional ``complete`` (true: no finer label applies, see :class:`~seafloorhmc.data.records.AnnotationRecord`).
 
 Other columns (``Label ID``, functional group, ...) are ignored.
@@ -30,9 +30,14 @@ from sys import intern
 
 from ...labels import TaxonomyError, split_path
 from ..errors import AnnotationFormatError
-from ..formats import FORMATS, DataFormat
+from ..formats import FORMATS, DataFormat, UnlabelledItem
 from ..records import AnnotationRecord, Geometry
 from ..tables import Row, read_csv_rows, require_records, resolve_image, stream_csv_rows
+
+__all__ = [
+    "SOURCE", "LABEL_ALIASES", "CODE_COLUMNS", "PATH_COLUMNS", "LABEL_MAP_COLUMNS", "read_coralnet_label_map",
+    "read_coralnet", "CoralNetPoint", "read_coralnet_rows", "read_coralnet_points",
+]
 
 SOURCE = "coralnet"
 LABEL_ALIASES = {"label code": "label", "short code": "label"}
@@ -63,8 +68,8 @@ def read_coralnet_label_map(
         AnnotationFormatError: Naming the file, row and column: no code or path column (the
             message lists the accepted ones), an empty code or path, a code mapped twice.
     """
+    mapping: dict[str, tuple[tuple[str, ...], bool]] = {}
     if isinstance(label_map, Mapping):
-        mapping = {}
         for code, path in label_map.items():
             try:
                 mapping[str(code).strip()] = (tuple(split_path(path, map_sep)), False)
@@ -79,7 +84,6 @@ def read_coralnet_label_map(
         missing = "code column" if code_column is None else "taxon path column"
         raise AnnotationFormatError(f"the label map has no {missing} (accepted: {LABEL_MAP_COLUMNS}; header has "
                                     f"{', '.join(repr(c) for c in header)})", label_map, 1)
-    mapping: dict[str, tuple[tuple[str, ...], bool]] = {}
     first_row: dict[str, int] = {}
     for row in rows:
         code = row.get(code_column)
@@ -109,6 +113,21 @@ def read_coralnet(
 
     Unknown label codes, negative or non-integer Row/Column are errors naming the row. Rows with an
     empty label (unannotated points) are errors, or skipped and counted with ``skip_unlabelled``.
+
+    Args:
+        path: The CoralNet annotations CSV.
+        label_map: Label code → taxon path (a CSV file or a mapping).
+        image_root: Folder the image names are relative to (default: the CSV's folder).
+        one_indexed: Row/Column count from 1 (subtract 1 to get pixels).
+        map_sep: Separator of the label map's path strings.
+        skip_unlabelled: Skip (and log) rows with an empty label instead of failing.
+        encoding: Text encoding of the CSVs.
+
+    Returns:
+        One point record per annotated row.
+
+    Raises:
+        AnnotationFormatError: Bad input, naming the file, row and column.
     """
     path = Path(path)
     root = Path(image_root) if image_root is not None else path.parent
@@ -199,7 +218,7 @@ def read_coralnet_rows(path: str | Path, encoding: str = "utf-8-sig") -> list[Co
 
 
 def read_coralnet_points(path: str | Path, image_root: str | Path | None = None,
-                         encoding: str = "utf-8-sig") -> list[tuple[str, str, Geometry]]:
+                         encoding: str = "utf-8-sig") -> list[UnlabelledItem]:
     """The points of a CoralNet export to predict on, labelled or not (``Name``, ``Row``, ``Column``).
 
     Args:

@@ -12,9 +12,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import AnnotationFormatError
-from ..formats import FORMATS, DataFormat
+from ..formats import FORMATS, DataFormat, UnlabelledItem
 from ..records import AnnotationRecord
 from ..tables import IMAGE_EXTENSIONS, has_image_extension
+
+__all__ = ["SOURCE", "read_folder", "list_images"]
 
 SOURCE = "folder"
 
@@ -25,6 +27,16 @@ def read_folder(root: str | Path, extensions: Iterable[str] = IMAGE_EXTENSIONS) 
     Hidden files and folders (names starting with ".") are skipped, as are files without one of
     ``extensions`` (case-insensitive). Images directly inside ``root`` have no label: an error
     naming them.
+
+    Args:
+        root: The folder; each subfolder path below it is a label path.
+        extensions: Image file extensions to include.
+
+    Returns:
+        The records, sorted by path.
+
+    Raises:
+        AnnotationFormatError: ``root`` is not a folder, images lie directly in it, or it holds none.
     """
     root = Path(root)
     if not root.is_dir():
@@ -54,7 +66,7 @@ def read_folder(root: str | Path, extensions: Iterable[str] = IMAGE_EXTENSIONS) 
 
 
 def list_images(root: str | Path, image_root: str | Path | None = None,
-                extensions: Iterable[str] = (*IMAGE_EXTENSIONS, ".webp")) -> list[tuple[str, str, None]]:
+                extensions: Iterable[str] = (*IMAGE_EXTENSIONS, ".webp")) -> list[UnlabelledItem]:
     """Every image file below ``root`` (recursive, sorted, hidden files skipped), to predict on.
 
     Args:
@@ -70,7 +82,7 @@ def list_images(root: str | Path, image_root: str | Path | None = None,
     """
     root = Path(root)
     extensions = tuple(extensions)
-    items: list[tuple[str, str, None]] = []
+    items: list[UnlabelledItem] = []
     for parent, subfolders, files in os.walk(root):
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         for name in sorted(files):

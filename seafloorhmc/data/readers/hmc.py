@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from ..formats import FORMATS, DataFormat
 
+__all__ = []
+
 FORMATS.register("hmc", DataFormat(
     name="hmc", summary="HMC benchmark ARFF features (C-HMCNN layout: FunCat, GO, others)",
     source="root", options={"root": "root", "name": "dataset"},

@@ -25,6 +25,8 @@ from ..formats import FORMATS, DataFormat
 from ..records import AnnotationRecord, Geometry
 from ..tables import Row, parse_split, point_from_row, require_records, resolve_image, stream_csv_rows
 
+__all__ = ["SOURCE", "OPTIONAL_COLUMNS", "read_manifest", "read_manifest_images", "write_manifest"]
+
 SOURCE = "manifest"
 OPTIONAL_COLUMNS = ("split", "complete", "x", "y")
 
@@ -36,7 +38,21 @@ def read_manifest(
     image_root: str | Path | None = None,
     encoding: str = "utf-8-sig",
 ) -> list[AnnotationRecord]:
-    """One record per (row, label); errors name the manifest row and column."""
+    """One record per (row, label); errors name the manifest row and column.
+
+    Args:
+        path: The manifest CSV (``image``, ``labels`` and optional ``split``, ``complete``, ``x``, ``y``).
+        sep: Separator between path components.
+        label_delimiter: Separator between the labels of one row.
+        image_root: Folder the image paths are relative to (default: the manifest's folder).
+        encoding: Text encoding of the CSV.
+
+    Returns:
+        The annotation records.
+
+    Raises:
+        AnnotationFormatError: Bad input, naming the file, row and column.
+    """
     path = Path(path)
     root = Path(image_root) if image_root is not None else path.parent
     _, rows = stream_csv_rows(path, required=("image", "labels"), encoding=encoding)
@@ -110,6 +126,18 @@ def write_manifest(
     Each row is a mapping with ``image`` and ``labels`` (a list of paths, each a sequence of
     components or a string already joined with ``sep``) and optionally ``split``, ``complete``,
     ``x``, ``y``. Optional columns are written only when some row has them.
+
+    Args:
+        path: The manifest to write.
+        rows: The rows, as described above.
+        sep: Separator between path components.
+        label_delimiter: Separator between the labels of one row.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: A row lacks ``image`` or ``labels``, or has no labels (names the row).
     """
     rows = [dict(r) for r in rows]
     present = [col for col in OPTIONAL_COLUMNS if any(r.get(col) is not None for r in rows)]

@@ -21,6 +21,8 @@ from ..formats import FORMATS, DataFormat
 from ..records import AnnotationRecord, Geometry
 from ..tables import Row, require_records, resolve_image, stream_csv_rows
 
+__all__ = ["SOURCE", "TRANSLATED_COLUMN", "META_COLUMNS", "read_squidle", "parse_lineage", "squidle_point"]
+
 SOURCE = "squidle"
 TRANSLATED_COLUMN = "label.translated.lineage_names"
 META_COLUMNS = ("label.name", "label.id", "point.id", "point.media.id", "tag_names", "comment")
@@ -43,6 +45,23 @@ def read_squidle(
     ``image_suffix`` (e.g. ".jpg") is appended to image keys that do not already end with it.
     Rows with an empty lineage are an error naming the row, or skipped and counted (logged) with
     ``skip_unlabelled=True``.
+
+    Args:
+        path: The SQUIDLE+ annotation export (CSV).
+        image_root: Folder the image keys are relative to (default: the export's folder).
+        image_column: Column holding the image key.
+        label_column: Column holding the label lineage.
+        sep: Separator of lineage strings that are not list literals.
+        use_translated: Read the translated lineage column instead of ``label_column``.
+        image_suffix: Appended to image keys that do not already end with it.
+        skip_unlabelled: Skip (and log) rows with an empty lineage instead of failing.
+        encoding: Text encoding of the CSV.
+
+    Returns:
+        The annotation records.
+
+    Raises:
+        AnnotationFormatError: Bad input, naming the file, row and column.
     """
     path = Path(path)
     root = Path(image_root) if image_root is not None else path.parent
@@ -75,7 +94,14 @@ def read_squidle(
 
 
 def parse_lineage(text: str) -> list[str] | str:
-    """A lineage as a list of names; a string that is not a list literal is returned unchanged."""
+    """A lineage cell as a list of names; exports write it as JSON or as a Python list literal.
+
+    Args:
+        text: The cell text.
+
+    Returns:
+        The names, or ``text`` unchanged when it is not a list literal.
+    """
     if text.startswith("[") and text.endswith("]"):
         for parse in (json.loads, ast.literal_eval):
             try:
@@ -122,7 +148,7 @@ def squidle_point(row: Row) -> Geometry:
 
 
 def _meta(row: Row) -> dict:
-    meta = {k: row.get(k) for k in META_COLUMNS if row.get(k)}
+    meta: dict[str, object] = {k: row.get(k) for k in META_COLUMNS if row.get(k)}
     if row.get("needs_review"):
         meta["needs_review"] = row.flag("needs_review")
     if row.get("likelihood"):

@@ -67,7 +67,17 @@ def read_synthetic(root: str | Path | None, n_images: int = 600, size: int = 128
 
 
 def synthetic_label_tree(root: str | Path | None, n_images: int = 600, size: int = 128, seed: int = 0) -> str:
-    """The dataset's own label tree (``labels.csv``)."""
+    """The dataset's own label tree (``labels.csv``), generating the dataset on first use.
+
+    Args:
+        root: The dataset folder (None: the default cache folder).
+        n_images: Images in the dataset.
+        size: Image side in pixels.
+        seed: Seeds the generator.
+
+    Returns:
+        The path of ``labels.csv``.
+    """
     return str(_root(root, n_images, size, seed) / "labels.csv")
 
 

@@ -66,7 +66,7 @@ class SurveyPoint(NamedTuple):
     label: str
 
 
-def _params(n_images: int, width: int, height: int, points: tuple[int, int], quality: int, seed: int) -> dict:
+def _params(n_images: int, width: int, height: int, points: tuple[int, ...], quality: int, seed: int) -> dict:
     lo, hi = (int(p) for p in points)
     if n_images < 1 or width < 16 or height < 16:
         raise ValueError(f"need at least one image of at least 16 x 16 pixels, got {n_images} of {width} x {height}")

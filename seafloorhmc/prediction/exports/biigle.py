@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ...data.errors import AnnotationFormatError
 from ...data.readers.biigle import SEP, read_biigle_label_tree, report_csv_texts, shape_geometry
+from ...data.records import Geometry
 from ...data.tables import parse_table
 from ..items import PredictionItem
 from .base import EXPORTS, NO_ENTRY, Export, ExportSummary, ItemResults, write_csv_rows
@@ -54,6 +55,7 @@ class BiigleExport(Export):
         Raises:
             AnnotationFormatError: Naming the file, row and column of input the tool would not have written.
         """
+        assert self.options.label_tree is not None  # required: Export.check refused the request without it
         tree = read_biigle_label_tree(self.options.label_tree)
         self.entries = [(label_id, path) for label_id, path in tree.items()]
         root = Path(self.options.root) if self.options.root else self.source.parent
@@ -61,6 +63,8 @@ class BiigleExport(Export):
         kinds = set()
         index: dict[PredictionItem, int] = {}
         seen: set[tuple] = set()
+        geometry: Geometry | None
+        key: tuple
         for name, text in report_csv_texts(self.source):
             header, rows = parse_table(text, name, required=("filename",))
             shapes = "shape_name" in header

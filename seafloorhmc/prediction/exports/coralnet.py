@@ -56,6 +56,7 @@ class CoralNetExport(Export):
 
     def read(self) -> None:
         """Read the points and the label map; one item per distinct (image, point)."""
+        assert self.options.label_map is not None  # required: Export.check refused the request without it
         mapping = read_coralnet_label_map(self.options.label_map, self.options.separator)
         self.duplicates: list[str] = []
         first: dict[tuple[str, ...], str] = {}

@@ -16,7 +16,7 @@ be read).
 ``label.id``/``label.lineage_names`` pairs and from ``--label-map`` (any CSV with those two columns,
 such as the export the model was trained on); a label whose id is not known keeps an empty
 ``label.id`` with its name and lineage (reported). Lineages are joined with ``--separator``
-(`` > ``). The file reads back with :func:`seafloorhmc.data.readers.read_squidle`.
+(``" > "``). The file reads back with :func:`seafloorhmc.data.readers.read_squidle`.
 """
 
 from __future__ import annotations
