@@ -112,11 +112,18 @@ class _Session:
     info: CheckpointInfo
     config: Config
     runtime: Runtime
-    model: HierarchicalClassifier
     threshold: float
     review_threshold: float
     mode: str
     review_text: str
+    model: HierarchicalClassifier | None = None  # loaded once the decoding workers are running (_batches)
+
+    def load_model(self) -> HierarchicalClassifier:
+        """The model, loaded from the checkpoint on first use (the metadata read once, in :func:`_open`)."""
+        if self.model is None:
+            model, _ = load_trained_model(self.info.path, self.runtime.device, info=self.info)
+            self.model = self.runtime.prepare_model(model)
+        return self.model
 
     def settings(self) -> list[tuple[str, str]]:
         return [("model", str(self.info.path)), ("uncertainty", self.mode),
@@ -145,21 +152,19 @@ def _review_threshold(info: CheckpointInfo, options: PredictOptions, threshold: 
 
 
 def _open(checkpoint: str | Path, options: PredictOptions) -> _Session:
-    """Load the model a checkpoint describes and settle the thresholds and uncertainty mode."""
+    """Read a checkpoint's metadata and settle the thresholds and uncertainty mode (the weights load later)."""
     info = read_info(checkpoint)
     if info.feature_dim is not None:
         raise ValueError(f"{info.path} was trained on feature vectors, not images: there is nothing to predict on")
     config = info.config
     runtime = Runtime.from_config(config, device=options.device)
-    model, _ = load_trained_model(info.path, runtime.device)
-    model = runtime.prepare_model(model)
     threshold = config.eval.threshold if options.threshold is None else options.threshold
     mode = ALIASES.get(options.uncertainty or config.eval.review_uncertainty,
                        options.uncertainty or config.eval.review_uncertainty)
     if mode not in MODES:
         raise ValueError(f"unknown uncertainty {mode!r}; choose one of {', '.join(MODES)}")
     review_threshold, text = _review_threshold(info, options, threshold, mode)
-    return _Session(info, config, runtime, model, threshold, review_threshold, mode, text)
+    return _Session(info, config, runtime, threshold, review_threshold, mode, text)
 
 
 def _warn_about_input(session: _Session, items: Sequence[PredictionItem], source: Path) -> None:
@@ -193,8 +198,9 @@ def _batches(session: _Session, items: Sequence[PredictionItem], options: Predic
 
     Each photo is decoded once for all its points (photo-aligned batches, regrouped into full model
     batches), so batches may finish out of input order: callers put rows back in order by index.
+    The workers start before the model is built, so the first batches decode while it loads.
     """
-    config, runtime, model = session.config, session.runtime, session.model
+    config, runtime = session.config, session.runtime
     d = config.data
     assert runtime.eval_transform is not None  # an image model: _open refused feature checkpoints
     dataset = PredictionDataset(items, runtime.eval_transform, d.patch_size, d.max_image_pixels, d.allow_truncated,
@@ -212,9 +218,21 @@ def _batches(session: _Session, items: Sequence[PredictionItem], options: Predic
                             num_workers=workers, collate_fn=collate_predictions, pin_memory=device.type == "cuda",
                             prefetch_factor=PREFETCH_BATCHES if workers else None)
     seed = config.seed if options.seed is None else options.seed
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.inference_mode():
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        for batch in rebatch(loader, batch_size):  # full model batches from photo-aligned ones
+        if isinstance(loader, DataLoader):  # forks the workers (drawing their seed from ours, as ever): they decode
+            loader = iter(loader)  # the first batches while the model loads
+        with torch.random.fork_rng(devices=devices):  # building the model draws nothing from the seeded stream
+            model = session.load_model()
+        yield from _predict_batches(session, model, rebatch(loader, batch_size))
+
+
+def _predict_batches(session: _Session, model: HierarchicalClassifier, batches: Iterable[dict]) -> Iterator[_Batch]:
+    """The model's predictions and the row decisions of each decoded batch."""
+    config, runtime = session.config, session.runtime
+    with torch.inference_mode():
+        for batch in batches:
             out = _Batch(batch["index"].tolist(), list(batch["errors"]))
             if batch["image"] is not None:
                 with runtime.autocast():
