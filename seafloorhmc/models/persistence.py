@@ -140,14 +140,19 @@ def load_weights(model: torch.nn.Module, path: str | Path,
     if expected_fingerprint is not None and info.fingerprint != expected_fingerprint:
         raise CheckpointError(f"checkpoint {info.path} was trained on a different taxonomy "
                               f"(fingerprint {info.fingerprint}, data has {expected_fingerprint})")
-    try:
-        missing, unexpected = load_safetensors_into(model, str(info.path), strict=False)
-    except (SafetensorError, RuntimeError) as err:
-        raise CheckpointError(f"checkpoint {info.path} does not fit the model: {err}") from None
-    if missing or unexpected:
-        raise CheckpointError(f"checkpoint {info.path} does not fit the model: missing {sorted(missing)[:5]}, "
-                              f"unexpected {sorted(unexpected)[:5]}")
+    _load_state(model, info.path)
     return info
+
+
+def _load_state(model: torch.nn.Module, path: Path) -> None:
+    """Strictly load the weights file ``path`` into ``model``."""
+    try:
+        missing, unexpected = load_safetensors_into(model, str(path), strict=False)
+    except (SafetensorError, RuntimeError) as err:
+        raise CheckpointError(f"checkpoint {path} does not fit the model: {err}") from None
+    if missing or unexpected:
+        raise CheckpointError(f"checkpoint {path} does not fit the model: missing {sorted(missing)[:5]}, "
+                              f"unexpected {sorted(unexpected)[:5]}")
 
 
 def resolve_weights(path: str | Path) -> Path:
@@ -201,8 +206,8 @@ def read_pointer(pointer: Path) -> Path | None:
     return pointer.parent / name
 
 
-def load_trained_model(checkpoint: str | Path,
-                       device: str | torch.device = "cpu") -> tuple[HierarchicalClassifier, CheckpointInfo]:
+def load_trained_model(checkpoint: str | Path, device: str | torch.device = "cpu", *,
+                       info: CheckpointInfo | None = None) -> tuple[HierarchicalClassifier, CheckpointInfo]:
     """The model a checkpoint describes, weights loaded, in eval mode.
 
     The architecture is rebuilt from the config stored in the file; no pretrained encoder file is
@@ -211,6 +216,7 @@ def load_trained_model(checkpoint: str | Path,
     Args:
         checkpoint: A weights file, checkpoint folder or run folder.
         device: Where to put the model.
+        info: ``checkpoint``'s metadata, when the caller has read it already (:func:`read_info`).
 
     Returns:
         The model and the checkpoint's metadata.
@@ -218,10 +224,10 @@ def load_trained_model(checkpoint: str | Path,
     Raises:
         CheckpointError: If nothing loadable is found or the weights do not fit.
     """
-    info = read_info(checkpoint)
+    info = read_info(checkpoint) if info is None else info
     model, _ = build_model(info.config.model, info.taxonomy, seed=info.config.seed, feature_dim=info.feature_dim,
                            load_weights=False)
-    load_weights(model, info.path, expected_fingerprint=info.fingerprint)
+    _load_state(model, info.path)
     return model.to(device).eval(), info
 
 

@@ -127,26 +127,34 @@ class PredictionTable:
             The rows' cells.
         """
         missing = ["", ""] * (self.top_k - top_nodes.shape[1])
+        display, keys, digits = self.display, self._json_keys, PROBABILITY_DECIMALS
+        deepest_cells = self._joined(deepest)
+        review_cells = self._joined(to_review) if to_review is not None else [""] * len(items)
+        suggestions = [[cell for node, score in zip(nodes, scores) for cell in (display[node], str(score))]
+                       for nodes, scores in zip(top_nodes.tolist(), top_confidence.tolist())]
+        values = probs.tolist()  # Python floats format as the numpy scalars do, several times faster
+        if self.wide:
+            probability_cells = [[f"{v:.{digits}f}" for v in row] for row in values]
+        else:
+            kept = [np.flatnonzero(row).tolist() for row in probs >= self.min_probability]
+            probability_cells = [["{" + ",".join(f"{keys[j]}:{row[j]:.{digits}f}" for j in nodes) + "}"]
+                                 for row, nodes in zip(values, kept)]
         out = []
         for r, item in enumerate(items):
             row = self._lead_cells(item)
-            row.append(MULTI_JOIN.join(self.display[j] for j in np.flatnonzero(deepest[r])))
-            row.append(f"{uncertainty[r]:.4f}")
-            row.append("true" if needs_review[r] else "false")
-            row.append(MULTI_JOIN.join(self.display[j] for j in np.flatnonzero(to_review[r])) if to_review is not None
-                       else "")
-            for node, confidence in zip(top_nodes[r].tolist(), top_confidence[r].tolist()):
-                row += [self.display[node], str(confidence)]
+            row += [deepest_cells[r], f"{float(uncertainty[r]):.4f}", "true" if needs_review[r] else "false",
+                    review_cells[r]]
+            row += suggestions[r]
             row += missing
-            p = probs[r]
-            if self.wide:
-                row += [f"{v:.{PROBABILITY_DECIMALS}f}" for v in p.tolist()]
-            else:
-                keep = np.flatnonzero(p >= self.min_probability)
-                row.append("{" + ",".join(f"{self._json_keys[j]}:{p[j]:.{PROBABILITY_DECIMALS}f}" for j in keep) + "}")
+            row += probability_cells[r]
             row.append("")
             out.append(row)
         return out
+
+    def _joined(self, chosen: np.ndarray) -> list[str]:
+        """Per row, the display paths of its chosen nodes (bool [b, N]), ``;``-joined."""
+        display = self.display
+        return [MULTI_JOIN.join([display[j] for j in np.flatnonzero(row).tolist()]) for row in chosen]
 
 
 class _Collect:

@@ -464,3 +464,50 @@ def test_a_per_level_head_follows_the_checkpoints_decoding(trained, tmp_path):
 
     assert [r["predicted"] for r in rows] == paths("consistent")
     assert paths("consistent") != paths("independent"), "random prototypes should make the decodings disagree"
+
+
+def test_the_writer_thread_writes_what_the_serial_path_writes(trained, tmp_path, monkeypatch):
+    """Rows formatted in the writer thread equal the inline path's, byte for byte, review queue included."""
+    import seafloorhmc.prediction.predictor as predict_module
+
+    run, manifest = trained
+    images = manifest.parent / "images"
+    points = tmp_path / "points.csv"  # photos interleaved, so rows come back out of input order
+    points.write_text("image,x,y\n" + "".join(f"{images / f'{i % 5:03d}.png'},{3 + i},{4 + i % 7}\n"
+                                              for i in range(23)))
+    probe = _rows(write_predictions(run, points, tmp_path / "probe.csv", PredictOptions(**FAST)).out)
+    threshold = float(np.median([float(r["uncertainty"]) for r in probe]))  # about half the rows flagged
+    options = PredictOptions(workers=1, progress=False, batch_size=4, review_threshold=threshold)
+    outputs = {}
+    for threaded in (True, False):
+        monkeypatch.setattr(predict_module, "WRITER_THREAD", threaded)
+        out = tmp_path / f"threaded-{threaded}.csv"
+        summary = write_predictions(run, points, out, options, review=tmp_path / f"review-{threaded}.csv")
+        outputs[threaded] = (out.read_bytes(), summary.review.read_bytes(), summary.rows, summary.needs_review)
+    assert outputs[True] == outputs[False]
+    assert outputs[True][2] == 23 and 0 < outputs[True][3] < 23
+
+
+def test_an_error_in_the_writer_thread_surfaces(trained, tmp_path, monkeypatch):
+    import seafloorhmc.prediction.predictor as predict_module
+
+    run, manifest = trained
+    monkeypatch.setattr(predict_module, "WRITER_THREAD", True)
+    calls = {"n": 0, "threads": set()}
+    real_rows = PredictionTable.rows
+
+    def failing(self, *args, **kwargs):
+        import threading
+
+        calls["n"] += 1
+        calls["threads"].add(threading.current_thread().name)
+        if calls["n"] == 2:
+            raise RuntimeError("simulated writer crash")
+        return real_rows(self, *args, **kwargs)
+
+    monkeypatch.setattr(PredictionTable, "rows", failing)
+    out = tmp_path / "pred.csv"
+    with pytest.raises(RuntimeError, match="simulated writer crash"):
+        write_predictions(run, manifest.parent / "images", out, PredictOptions(workers=1, progress=False, batch_size=4))
+    assert calls["threads"] == {"predict-writer"}
+    assert list(tmp_path.iterdir()) == [], "no output, no temporary file"
