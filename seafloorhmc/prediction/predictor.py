@@ -2,16 +2,12 @@
 
 The model, its input size, normalisation, patch size, thresholds and uncertainty mode all come
 from the checkpoint's stored config (each can be overridden). Images are decoded in DataLoader
-workers while the main process runs the model, so decoding overlaps compute; the workers start
-before the model loads, so the first batches decode meanwhile. Rows are formatted a batch at a
-time in a writer thread (the forward releases the GIL, so formatting overlaps it; with
-``workers=0`` all runs one step after another in one thread) and streamed, in input order, to a
-temporary file next to ``out``, which replaces ``out`` only when every row is written: an
-interrupted run leaves no file that looks finished, and an existing result is never replaced
-without ``overwrite``. Memory stays bounded: per row only its byte offset and uncertainty are kept
-(for the review queue), never its probabilities. The decoded images held at once are one batch in
-the main process plus at most ``workers × 4`` prefetched batches (the writer's queue holds
-predictions, not images).
+workers while the main process runs the model, so decoding overlaps compute. Rows are formatted a
+batch at a time and streamed to a temporary file next to ``out``, which replaces ``out`` only when
+every row is written: an interrupted run leaves no file that looks finished, and an existing
+result is never replaced without ``overwrite``. Memory stays bounded: per row only its byte offset
+and uncertainty are kept (for the review queue), never its probabilities. The decoded images held at
+once are one batch in the main process plus at most ``workers × 4`` prefetched batches.
 
 Heads that decide node sets themselves (``Prediction.predicted``, per-level heads) are followed
 instead of the threshold, decoded as the checkpoint's ``eval.decoding`` says (as in evaluation).
@@ -44,7 +40,6 @@ from ..models.persistence import CheckpointInfo, load_trained_model, read_info
 from ..runtime import Runtime
 from ..uncertainty import ALIASES, MODES, node_uncertainty
 from ..utils.atomic import atomic_path
-from ..utils.background import BackgroundConsumer
 from .exporting import ExportScorer, open_export
 from .inputs import (
     InputOrder,
@@ -65,8 +60,6 @@ __all__ = ["PredictOptions", "PredictSummary", "predict", "write_predictions", "
 log = logging.getLogger(__name__)
 
 PREFETCH_BATCHES = 4  # batches each decoding worker keeps ready: enough to hide decoding jitter, bounded memory
-WRITER_QUEUE = 4  # predicted batches waiting for the writer thread: enough to absorb a slow write, bounded memory
-WRITER_THREAD = True  # with decoding workers, format and write rows in a thread, overlapping the model's forward
 
 
 def default_workers() -> int:
@@ -253,41 +246,6 @@ def _predict_batches(session: _Session, model: HierarchicalClassifier, batches: 
             yield out
 
 
-class _RowSink:
-    """Formats each predicted batch into CSV rows and writes them in input order (one batch per call)."""
-
-    def __init__(self, session: _Session, items: Sequence[PredictionItem], table: PredictionTable, rows: RowFile,
-                 top_k: int, bar: tqdm) -> None:
-        self.session, self.items, self.table, self.rows, self.top_k, self.bar = session, items, table, rows, top_k, bar
-        self.in_order: InputOrder[tuple[list[str], float]] = InputOrder()
-        self.errors = self.flagged = 0
-
-    def __call__(self, batch: _Batch) -> None:
-        session, items, table, taxonomy = self.session, self.items, self.table, self.session.info.taxonomy
-        pending: dict[int, tuple[list[str], float]] = {}
-        for index, message in batch.errors:
-            pending[index] = (table.error_row(items[index], message), float("inf"))  # errors last in review
-        self.errors += len(batch.errors)
-        if batch.prediction is not None:
-            assert batch.needs_review is not None and batch.uncertainty is not None  # set with the prediction
-            assert batch.node_uncertainty is not None
-            with torch.inference_mode():
-                probs, decided = batch.prediction.probs, batch.prediction.predicted
-                nodes, scores = top_k_suggestions(probs, taxonomy, self.top_k)
-                self.flagged += int(batch.needs_review.sum())
-                uncertainty = batch.uncertainty.cpu()
-                deepest = deepest_predicted(probs, taxonomy, session.threshold, decided)
-                to_review = deepest & (path_max(batch.node_uncertainty, taxonomy) > session.review_threshold)
-                formatted = table.rows([items[i] for i in batch.indices], probs.cpu().numpy(), deepest.cpu().numpy(),
-                                       uncertainty.numpy(), batch.needs_review.cpu().numpy(), nodes.cpu().numpy(),
-                                       confidence_percent(scores).cpu().numpy(), to_review.cpu().numpy())
-            for index, row, u in zip(batch.indices, formatted, uncertainty.tolist()):
-                pending[index] = (row, -u)
-        due = self.in_order.add(pending)  # rows in input order, whatever order the photos came in
-        self.rows.write([row for row, _ in due], [key for _, key in due])
-        self.bar.update(len(pending))
-
-
 def write_predictions(checkpoint: str | Path, source: str | Path, out: str | Path,
                       options: PredictOptions | None = None, review: str | Path | None = None,
                       overwrite: bool = False) -> PredictSummary:
@@ -323,19 +281,38 @@ def write_predictions(checkpoint: str | Path, source: str | Path, out: str | Pat
     items = collect_items(source, options.format, options.root, options.label_map, options.label_tree,
                           options.separator, options.image_suffix)
     _warn_about_input(session, items, source)
-    table = PredictionTable(session.info.taxonomy, items, options.top_k, options.wide, options.min_probability)
+    taxonomy = session.info.taxonomy
+    table = PredictionTable(taxonomy, items, options.top_k, options.wide, options.min_probability)
+    errors = flagged = 0
     bar = tqdm(total=len(items), unit="row", desc="predict", disable=None if options.progress else True)
+    in_order: InputOrder[tuple[list[str], float]] = InputOrder()
     with atomic_path(out) as tmp_out, RowFile(tmp_out, table.header) as rows, bar:
-        sink = _RowSink(session, items, table, rows, options.top_k, bar)
-        threaded = WRITER_THREAD and (default_workers() if options.workers is None else options.workers) > 0
-        with BackgroundConsumer(sink, WRITER_QUEUE, threaded=threaded, name="predict-writer") as writer:
-            for batch in _batches(session, items, options):
-                writer.put(batch)  # formatted and written while the model runs on the next batch
+        for batch in _batches(session, items, options):
+            pending: dict[int, tuple[list[str], float]] = {}
+            for index, message in batch.errors:
+                pending[index] = (table.error_row(items[index], message), float("inf"))  # errors last in review
+            errors += len(batch.errors)
+            if batch.prediction is not None:
+                assert batch.needs_review is not None and batch.uncertainty is not None  # set with the prediction
+                assert batch.node_uncertainty is not None
+                probs, decided = batch.prediction.probs, batch.prediction.predicted
+                nodes, scores = top_k_suggestions(probs, taxonomy, options.top_k)
+                flagged += int(batch.needs_review.sum())
+                uncertainty = batch.uncertainty.cpu()
+                deepest = deepest_predicted(probs, taxonomy, session.threshold, decided)
+                to_review = deepest & (path_max(batch.node_uncertainty, taxonomy) > session.review_threshold)
+                formatted = table.rows([items[i] for i in batch.indices], probs.cpu().numpy(), deepest.cpu().numpy(),
+                                       uncertainty.numpy(), batch.needs_review.cpu().numpy(), nodes.cpu().numpy(),
+                                       confidence_percent(scores).cpu().numpy(), to_review.cpu().numpy())
+                for index, row, u in zip(batch.indices, formatted, uncertainty.tolist()):
+                    pending[index] = (row, -u)
+            due = in_order.add(pending)  # rows in input order, whatever order the photos came in
+            rows.write([row for row, _ in due], [key for _, key in due])
+            bar.update(len(pending))
         if review is not None:
             with atomic_path(review) as tmp_review:
                 rows.write_sorted(tmp_review)
         written = len(rows)
-    errors, flagged = sink.errors, sink.flagged
     return PredictSummary(out, review, written, errors, flagged, time.perf_counter() - start,
                           settings=session.settings())
 
