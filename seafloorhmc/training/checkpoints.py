@@ -50,7 +50,7 @@ class CheckpointStore:
 
     def save(self, epoch: int, model: torch.nn.Module, state: dict, config: Config, taxonomy: Taxonomy,
              feature_dim: int | None = None, best: bool = False) -> Path:
-        """Save one epoch (weights, then state, then the pointers) and prune the epochs no pointer names.
+        """Save one epoch (weights, then state, then the pointers: best, last) and prune the epochs no pointer names.
 
         Args:
             epoch: The epoch index, counted from 0 (stored as such in the state, for resume).
@@ -69,9 +69,11 @@ class CheckpointStore:
         save_weights(model, target / WEIGHTS, config, taxonomy, epoch + 1, feature_dim)
         with atomic_path(target / STATE) as tmp:
             torch.save({**state, "epoch": epoch, "fingerprint": taxonomy.fingerprint()}, tmp)
-        write_json(self.folder / "last.json", {"dir": target.name, "epoch": epoch + 1})
+        # best before last: last.json marks the epoch complete, so a process killed between the two
+        # writes resumes from the previous epoch and saves this one again, pointers included
         if best:
             write_json(self.folder / "best.json", {"dir": target.name, "epoch": epoch + 1})
+        write_json(self.folder / "last.json", {"dir": target.name, "epoch": epoch + 1})
         self._prune()
         return target
 

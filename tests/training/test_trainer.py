@@ -3,6 +3,7 @@ import json
 import logging
 import re
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import torch
@@ -155,6 +156,36 @@ def test_checkpoint_store_keeps_last_and_best(hmc_config, tmp_path):
     assert set(kept) == {store.last().name, store.best().name}
     state = store.load_state(store.last())
     assert state["epoch"] == 2 and "optimizer" in state and "rng" in state
+
+
+def test_a_kill_between_the_checkpoint_pointers_resumes_to_the_uninterrupted_run(hmc_config, tmp_path, monkeypatch):
+    """Killed after an epoch's files and one pointer are written: the resumed run must end where the straight one
+    does (the best epoch's weights are the ones tested), whichever pointer the kill fell after."""
+    import seafloorhmc.training.checkpoints as checkpoints
+
+    config = hmc_config("train.epochs=2", "train.select_metric=au_prc")
+    straight = train(config, tmp_path / "straight")
+    assert straight["selected_epoch"] == 2, "the last epoch must be the best one for the kill to matter"
+    real = checkpoints.write_json
+    for pointer in ("best.json", "last.json"):
+        run = tmp_path / f"killed-after-{pointer}"
+        written: list[str] = []
+
+        def dying(path, data, *args, _pointer=pointer, _written=written, **kwargs):
+            result = real(path, data, *args, **kwargs)
+            _written.append(Path(path).name)
+            if Path(path).name == _pointer and data["epoch"] == 2:
+                raise KeyboardInterrupt("killed")  # as if the process died right after this write
+            return result
+
+        monkeypatch.setattr(checkpoints, "write_json", dying)
+        with pytest.raises(KeyboardInterrupt):
+            train(config, run)
+        assert written[-1] == pointer
+        monkeypatch.setattr(checkpoints, "write_json", real)
+        resumed = train(config, run, resume=True)
+        assert resumed["selected_epoch"] == straight["selected_epoch"], pointer
+        assert resumed["au_prc"] == straight["au_prc"] and resumed["f1"] == straight["f1"], pointer
 
 
 def test_resume_accepts_a_checkpoint_from_before_a_config_key_existed(hmc_config, tmp_path):
