@@ -39,14 +39,13 @@ with ``data.gpu_decode`` JPEGs are decoded in batches on the GPU instead
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import math
 import os
 import struct
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -57,17 +56,13 @@ from safetensors.numpy import safe_open, save_file
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from ..utils.atomic import atomic_path, write_json
+from ..utils.atomic import atomic_path
+from ..utils.manifest_folder import ManifestFolder
 from ..utils.seeding import rng_state, set_rng_state
 from .gpu_decode import JpegData, cut_windows, decode_jpegs, read_jpeg, shrink
 from .images import DEFAULT_MAX_PIXELS, BadImageError, DecodedImage, decode_image, image_size, shrinks
 from .patches import Window, cut_window, window_for_geometry
 from .records import Geometry
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: no cross-process lock
-    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +71,6 @@ __all__ = ["CACHE_VERSION", "CacheSettings", "CachedSample", "CutWindow", "Image
            "entry_id", "file_identity", "image_cache_applies", "prepare_image_cache", "shrink_side"]
 
 CACHE_VERSION = 1
-MANIFEST = "manifest.json"
 ID_BYTES = 16
 SHARD_BYTES = 256 * 2**20  # a shard is written once it holds this many bytes of pixels
 INDEX_COLUMNS = ("offset", "height", "width", "channels", "inner_top", "inner_left", "inner_height",
@@ -294,7 +288,7 @@ class CachedSample(NamedTuple):
     row: tuple[int, ...]
 
 
-class ImageCacheStore:
+class ImageCacheStore(ManifestFolder):
     """One key's folder: shards listed in an atomically rewritten manifest (module doc).
 
     Args:
@@ -302,51 +296,9 @@ class ImageCacheStore:
         description: The settings' description, recorded in a new manifest.
     """
 
-    def __init__(self, folder: str | Path, description: dict | None = None) -> None:
-        self.folder = Path(folder)
-        self.description = description
-        self._manifest: dict | None = None
-
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[ImageCacheStore]:
-        """Hold the folder's lock (other processes using it wait here).
-
-        Yields:
-            The store, with its manifest re-read.
-        """
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / ".lock", "a+") as handle:
-            if fcntl is not None:
-                fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                self._manifest = None  # another process may have added shards meanwhile
-                yield self
-            finally:
-                if fcntl is not None:
-                    fcntl.flock(handle, fcntl.LOCK_UN)
-
-    @property
-    def manifest(self) -> dict:
-        """The folder's manifest (a fresh one when absent or unreadable)."""
-        if self._manifest is None:
-            self._manifest = self._read_manifest()
-        return self._manifest
-
-    def _fresh(self) -> dict:
-        return {"version": CACHE_VERSION, "description": self.description, "next": 0, "shards": []}
-
-    def _read_manifest(self) -> dict:
-        path = self.folder / MANIFEST
-        if not path.is_file():
-            return self._fresh()
-        try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-            if manifest.get("version") != CACHE_VERSION or not isinstance(manifest.get("shards"), list):
-                raise ValueError(f"version {manifest.get('version')!r}, expected {CACHE_VERSION}")
-            return manifest
-        except (ValueError, OSError, AttributeError) as err:
-            log.warning("image cache: %s is unreadable (%s); cutting this folder's photos again", path, err)
-            return self._fresh()
+    version = CACHE_VERSION
+    kind = "image cache"
+    unreadable = "cutting this folder's photos again"
 
     def entries(self) -> dict[str, CachedSample]:
         """Every stored entry by id; shards that are missing or of the wrong size are dropped (and logged).
@@ -370,7 +322,7 @@ class ImageCacheStore:
                 found[raw.tobytes().hex()] = CachedSample(number, tuple(row))
         if len(kept) != len(self.manifest["shards"]):
             self.manifest["shards"] = kept
-            write_json(self.folder / MANIFEST, self.manifest)
+            self.save_manifest()
         return found
 
     def append(self, ids: Sequence[str], cuts: Sequence[CutWindow]) -> Path:
@@ -406,7 +358,7 @@ class ImageCacheStore:
         size = (self.folder / name).stat().st_size
         manifest["shards"].append({"file": name, "number": manifest["next"], "rows": len(ids), "bytes": size})
         manifest["next"] += 1
-        write_json(self.folder / MANIFEST, manifest)
+        self.save_manifest()
         return self.folder / name
 
 

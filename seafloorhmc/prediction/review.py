@@ -52,9 +52,8 @@ from ..uncertainty import ALIASES, node_uncertainty
 from .suggestions import row_uncertainty
 
 __all__ = ["ReviewThreshold", "ReviewRows", "prediction_cells", "calibrate_review_threshold", "review_scores",
-           "collect_review_rows", "calibrate_review", "calibrate_review_on_validation",
-           "score_review_on_test", "ReviewRowCollector", "review_collector", "review_metrics", "CORRECTNESS",
-           "FLAG_ALL"]
+           "collect_review_rows", "calibrate_review_on_validation", "ReviewRowCollector",
+           "review_collector", "review_metrics", "CORRECTNESS", "FLAG_ALL"]
 
 log = logging.getLogger(__name__)
 
@@ -332,30 +331,9 @@ def collect_review_rows(model: torch.nn.Module, loader, taxonomy: Taxonomy, runt
     return collector.result(dist)
 
 
-def calibrate_review(model: torch.nn.Module, val_loader, test_loader, taxonomy: Taxonomy, runtime: Runtime,
-                     config: Config, dist: DistContext = SINGLE_PROCESS,
-                     forward: Callable | None = None) -> tuple[ReviewThreshold | None, dict]:
-    """Calibrate the review threshold on validation and score it on test, as ``config.eval`` says.
-
-    :func:`calibrate_review_on_validation` then :func:`score_review_on_test`; a training run calls
-    the two apart so that validation is read before the test split is scored.
-
-    Args:
-        model: The trained classifier (the selected epoch's weights).
-        val_loader: The validation split (None: nothing to calibrate on, the configured threshold stays).
-        test_loader: The test split (None: no test scores).
-        taxonomy: The label hierarchy.
-        runtime: Device, autocast and memory format.
-        config: The run configuration (``eval.*``).
-        dist: The process group.
-        forward: Maps a batch's ``image`` to member logits (cached features).
-
-    Returns:
-        The threshold (None when not calibrated: ``off`` or no validation split) and the test-split
-        entries for ``metrics.json`` (``review_*`` keys; empty without a test split).
-    """
-    calibrated = calibrate_review_on_validation(model, val_loader, taxonomy, runtime, config, dist, forward)
-    return calibrated, score_review_on_test(model, test_loader, calibrated, taxonomy, runtime, config, dist, forward)
+def _review_mode(config: Config) -> str:
+    """The uncertainty mode the review flag uses (``eval.review_uncertainty``, aliases resolved)."""
+    return ALIASES.get(config.eval.review_uncertainty, config.eval.review_uncertainty)
 
 
 def calibrate_review_on_validation(model: torch.nn.Module, val_loader, taxonomy: Taxonomy, runtime: Runtime,
@@ -377,13 +355,13 @@ def calibrate_review_on_validation(model: torch.nn.Module, val_loader, taxonomy:
         ``eval.review_threshold`` then stays.
     """
     cfg = config.eval
-    mode = ALIASES.get(cfg.review_uncertainty, cfg.review_uncertainty)
     if cfg.review_calibration == "off":
         return None
     if val_loader is None:
         log.warning("review calibration: no validation split, so eval.review_threshold=%g is used as configured",
                     cfg.review_threshold)
         return None
+    mode = _review_mode(config)
     val = collect_review_rows(model, val_loader, taxonomy, runtime, cfg.threshold, mode, cfg.decoding, dist, forward)
     if not val.uncertainty.size:
         log.warning("review calibration: nothing is predicted on the validation split, so "
@@ -391,32 +369,6 @@ def calibrate_review_on_validation(model: torch.nn.Module, val_loader, taxonomy:
         return None
     target = cfg.review_target if cfg.review_calibration == "precision" else cfg.review_share
     return calibrate_review_threshold(val.uncertainty, val.correct, cfg.review_calibration, target, mode)
-
-
-def score_review_on_test(model: torch.nn.Module, test_loader, calibrated: ReviewThreshold | None, taxonomy: Taxonomy,
-                         runtime: Runtime, config: Config, dist: DistContext = SINGLE_PROCESS,
-                         forward: Callable | None = None) -> dict:
-    """The review flag's scores on the test split, for ``metrics.json``.
-
-    Args:
-        model: The trained classifier (the selected epoch's weights).
-        test_loader: The test split (None: no scores).
-        calibrated: The threshold from :func:`calibrate_review_on_validation` (None: the configured one).
-        taxonomy: The label hierarchy.
-        runtime: Device, autocast and memory format.
-        config: The run configuration (``eval.*``).
-        dist: The process group.
-        forward: Maps a batch's ``image`` to member logits (cached features).
-
-    Returns:
-        ``review_*`` entries (empty without a test split).
-    """
-    if test_loader is None:
-        return {}
-    cfg = config.eval
-    mode = ALIASES.get(cfg.review_uncertainty, cfg.review_uncertainty)
-    test = collect_review_rows(model, test_loader, taxonomy, runtime, cfg.threshold, mode, cfg.decoding, dist, forward)
-    return review_metrics(test, calibrated, config)
 
 
 def review_collector(model: torch.nn.Module, taxonomy: Taxonomy, config: Config) -> ReviewRowCollector:
@@ -430,9 +382,7 @@ def review_collector(model: torch.nn.Module, taxonomy: Taxonomy, config: Config)
     Returns:
         An empty collector.
     """
-    cfg = config.eval
-    return ReviewRowCollector(model, taxonomy, cfg.threshold, ALIASES.get(cfg.review_uncertainty,
-                                                                          cfg.review_uncertainty), cfg.decoding)
+    return ReviewRowCollector(model, taxonomy, config.eval.threshold, _review_mode(config), config.eval.decoding)
 
 
 def review_metrics(test: ReviewRows, calibrated: ReviewThreshold | None, config: Config) -> dict:
@@ -447,7 +397,6 @@ def review_metrics(test: ReviewRows, calibrated: ReviewThreshold | None, config:
         ``review_*`` entries.
     """
     cfg = config.eval
-    mode = ALIASES.get(cfg.review_uncertainty, cfg.review_uncertainty)
     threshold = calibrated.threshold if calibrated is not None else cfg.review_threshold
     share, precision, kept = review_scores(test.uncertainty, test.correct, threshold)
     rows_flagged = float((test.row_uncertainty > threshold).mean()) if test.row_uncertainty.size else None
@@ -458,4 +407,4 @@ def review_metrics(test: ReviewRows, calibrated: ReviewThreshold | None, config:
             "review_rows_flagged_share": rows_flagged,
             "review": {"test": scores, "validation": calibrated.to_dict() if calibrated is not None else None,
                        "calibration": cfg.review_calibration if calibrated is not None else "off",
-                       "uncertainty": mode, "prediction_means": CORRECTNESS}}
+                       "uncertainty": _review_mode(config), "prediction_means": CORRECTNESS}}

@@ -33,7 +33,6 @@ folder is deleted (always safe: it is only a cache).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -53,13 +52,9 @@ from tqdm.auto import tqdm
 from ..data.dataset import TensorBatches, collate_skipping_bad
 from ..data.loaders import ShardedEpochSampler
 from ..runtime import Runtime
-from ..utils.atomic import write_bytes, write_json
+from ..utils.atomic import write_bytes
+from ..utils.manifest_folder import ManifestFolder
 from ..utils.seeding import rng_state, set_rng_state
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: no cross-process lock
-    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +64,6 @@ __all__ = ["CACHE_VERSION", "CachedFeatureBatches", "EncodedSamples", "FeatureSt
 
 CACHE_VERSION = 1
 SHARD_ROWS = 1024
-MANIFEST = "manifest.json"
 ID_BYTES = 16
 
 
@@ -227,7 +221,7 @@ def sample_ids(dataset, mode: str = "stat") -> list[str]:
 
 
 # ---------------------------------------------------------------------- the store
-class FeatureStore:
+class FeatureStore(ManifestFolder):
     """One key's folder: checked shards listed in an atomically rewritten manifest (module doc).
 
     Args:
@@ -235,47 +229,9 @@ class FeatureStore:
         description: :func:`describe_pipeline`'s result, stored in a new manifest.
     """
 
-    def __init__(self, folder: str | Path, description: dict | None = None) -> None:
-        self.folder = Path(folder)
-        self.description = description
-        self._manifest: dict | None = None
-
-    @contextlib.contextmanager
-    def locked(self):
-        """Hold the folder's lock (other processes using it wait here)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / ".lock", "a+") as handle:
-            if fcntl is not None:
-                fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                self._manifest = None  # another process may have added shards meanwhile
-                yield self
-            finally:
-                if fcntl is not None:
-                    fcntl.flock(handle, fcntl.LOCK_UN)
-
-    @property
-    def manifest(self) -> dict:
-        """The folder's manifest (its shards and their rows), read once."""
-        if self._manifest is None:
-            self._manifest = self._read_manifest()
-        return self._manifest
-
-    def _fresh_manifest(self) -> dict:
-        return {"version": CACHE_VERSION, "description": self.description, "next": 0, "shards": []}
-
-    def _read_manifest(self) -> dict:
-        path = self.folder / MANIFEST
-        if not path.is_file():
-            return self._fresh_manifest()
-        try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-            if manifest.get("version") != CACHE_VERSION or not isinstance(manifest.get("shards"), list):
-                raise ValueError(f"version {manifest.get('version')!r}, expected {CACHE_VERSION}")
-            return manifest
-        except (ValueError, OSError, AttributeError) as err:
-            log.warning(f"feature cache: {path} is unreadable ({err}); encoding this folder's samples again")
-            return self._fresh_manifest()
+    version = CACHE_VERSION
+    kind = "feature cache"
+    unreadable = "encoding this folder's samples again"
 
     def _load_shard(self, entry: dict) -> dict[str, torch.Tensor] | None:
         """The shard's tensors, or None (and a message naming it) when missing, altered or mis-shaped."""
@@ -338,7 +294,7 @@ class FeatureStore:
                 found[target] = True
         if len(kept) != len(self.manifest["shards"]):
             self.manifest["shards"] = kept
-            write_json(self.folder / MANIFEST, self.manifest)
+            self.save_manifest()
         return features, found
 
     def append(self, ids: Sequence[str], features: torch.Tensor) -> Path:
@@ -365,7 +321,7 @@ class FeatureStore:
         manifest["shards"].append({"file": name, "rows": len(ids), "dim": int(features.shape[1]),
                                    "sha256": hashlib.sha256(blob).hexdigest()})
         manifest["next"] += 1
-        write_json(self.folder / MANIFEST, manifest)
+        self.save_manifest()
         return self.folder / name
 
 
