@@ -15,8 +15,9 @@ Names are imported on first use, so a sweep file is read and checked without loa
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..utils.lazy import lazy_attributes
 
 #: public name → module that defines it
 _NAMES = {name: "grid" for name in ("Cell", "SweepSpec", "SweepSpecError", "expand", "load_sweep", "restrict",
@@ -38,14 +39,4 @@ if TYPE_CHECKING:
     from .sweep import run_sweep as run_sweep
 
 
-def __getattr__(name: str) -> Any:
-    module = _NAMES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_NAMES))
+__getattr__, __dir__ = lazy_attributes(__name__, {name: f".{module}" for name, module in _NAMES.items()}, globals())

@@ -15,8 +15,9 @@ without loading torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..utils.lazy import lazy_attributes
 
 #: public name → module that defines it
 _NAMES = {
@@ -39,14 +40,4 @@ if TYPE_CHECKING:
     from .predictor import write_predictions as write_predictions
 
 
-def __getattr__(name: str) -> Any:
-    module = _NAMES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_NAMES))
+__getattr__, __dir__ = lazy_attributes(__name__, {name: f".{module}" for name, module in _NAMES.items()}, globals())
