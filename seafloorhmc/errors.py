@@ -8,7 +8,10 @@ status 2. Module-specific errors live with their module (``TaxonomyError`` in :m
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DivergenceError", "MissingExtraError", "DIVERGENCE_CAUSES"]
+import importlib
+from types import ModuleType
+
+__all__ = ["ConfigError", "DivergenceError", "MissingExtraError", "require_extra", "DIVERGENCE_CAUSES"]
 
 #: What usually makes a training run diverge, appended to every divergence message.
 DIVERGENCE_CAUSES = ("likely causes: a learning rate too high for this model and batch size (lower train.lr, e.g. "
@@ -21,6 +24,26 @@ class ConfigError(ValueError):
 
 class MissingExtraError(RuntimeError):
     """An optional dependency is not installed; the message names the ``pip install`` extra to add."""
+
+
+def require_extra(module: str, extra: str, needed_by: str) -> ModuleType:
+    """Import an optional dependency, or say which ``pip install`` extra brings it.
+
+    Args:
+        module: The module to import (``ray``, ``optuna``).
+        extra: The seafloorhmc extra that installs it.
+        needed_by: What needs it, for the message (``seafloorhmc tune``).
+
+    Returns:
+        The module.
+
+    Raises:
+        MissingExtraError: If it is not installed.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtraError(f'{needed_by} needs {module}: pip install "seafloorhmc[{extra}]"') from None
 
 
 class DivergenceError(FloatingPointError):

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import MissingExtraError
+from ..errors import require_extra
 from ..utils.atomic import write_text
 from .placement import Backend, BackendOptions, Executor, cell_paths, run_cell_job
 
@@ -36,11 +36,7 @@ def require_ray():
     Raises:
         MissingExtraError: If Ray is not installed.
     """
-    try:
-        import ray
-    except ImportError:
-        raise MissingExtraError('the ray backend needs Ray: pip install "seafloorhmc[ray]"') from None
-    return ray
+    return require_extra("ray", "ray", "the ray backend")
 
 
 def _call(fn: Callable, *args):

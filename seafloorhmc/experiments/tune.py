@@ -39,8 +39,6 @@ both) — and scored on the test split, the only time a search reads it. ``summa
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import logging
 import math
@@ -52,7 +50,9 @@ from pathlib import Path
 import yaml
 
 from ..config import ConfigError, config_from_dict
+from ..errors import require_extra
 from ..utils.atomic import write_text
+from ..utils.locks import RunLock
 from ..utils.tables import write_table
 from .backends import BACKENDS, BackendOptions
 from .search_space import default_params, suggest_params
@@ -67,7 +67,7 @@ JOURNAL = "study.journal"
 
 
 class TuneError(RuntimeError):
-    """A search that cannot go on as asked (another search holds the folder, no trial finished, ...)."""
+    """A search that cannot go on as asked (no trial finished, ...)."""
 
 
 def require_optuna():
@@ -77,13 +77,9 @@ def require_optuna():
         The ``optuna`` module.
 
     Raises:
-        TuneError: If Optuna is not installed.
+        MissingExtraError: If Optuna is not installed.
     """
-    try:
-        import optuna
-    except ImportError:
-        raise TuneError('seafloorhmc tune needs Optuna: pip install "seafloorhmc[tune]"') from None
-    return optuna
+    return require_extra("optuna", "tune", "seafloorhmc tune")
 
 
 @dataclass(frozen=True)
@@ -151,20 +147,6 @@ def trial_job(job: TrialJob) -> dict:
 
 
 # ------------------------------------------------------------------------------ the study
-@contextlib.contextmanager
-def _folder_lock(out: Path):
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".tune.lock", "a+") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise TuneError(f"another seafloorhmc tune is running on {out}; wait for it or use another --out") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
 def _recover(optuna, study) -> None:
     """Trials left running by a killed search: mark them failed and run their parameters again."""
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
@@ -247,7 +229,8 @@ def run_tune(spec: TuneSpec, out: str | Path, backend: str = "local", options: B
         The trial table, the best and default trials, the best YAML and the test metrics.
 
     Raises:
-        TuneError: If another search holds ``out`` or no trial finished.
+        RunLockedError: If another process (a search, a training) holds ``out``.
+        TuneError: If no trial finished.
     """
     optuna = require_optuna()
     out = Path(out).resolve()
@@ -256,7 +239,7 @@ def run_tune(spec: TuneSpec, out: str | Path, backend: str = "local", options: B
                       gpus=options.gpus if options.gpus is not None else spec.resources.get("gpus"))
     base = spec.base_config()
     resolved = base.to_dict()
-    with _folder_lock(out):
+    with RunLock(out):  # one search per folder; a second is refused, naming the first
         write_text(out / "tune.yaml", yaml.safe_dump(spec.to_dict(), sort_keys=False, allow_unicode=True))
         journal = str(out / JOURNAL)
         optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -4,9 +4,10 @@ import pytest
 import yaml
 
 from seafloorhmc.cli import main
+from seafloorhmc.errors import MissingExtraError
 from seafloorhmc.experiments.backends import BACKENDS, BackendOptions, LocalBackend, visible_gpus
 from seafloorhmc.experiments.local_backend import WorkerProcesses
-from seafloorhmc.experiments.tune import TuneError, require_optuna
+from seafloorhmc.experiments.tune import require_optuna
 
 
 def test_the_registry_holds_local_and_ray():
@@ -35,7 +36,7 @@ def test_missing_extras_are_named(monkeypatch, hmc_sweep, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "optuna", None)
     with pytest.raises(RuntimeError, match=r'pip install "seafloorhmc\[ray\]"'):
         BACKENDS.get("ray")(BackendOptions())
-    with pytest.raises(TuneError, match=r'pip install "seafloorhmc\[tune\]"'):
+    with pytest.raises(MissingExtraError, match=r'pip install "seafloorhmc\[tune\]"'):
         require_optuna()
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(hmc_sweep()))
     assert main(["sweep", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out"), "--backend", "ray"]) == 2

@@ -189,3 +189,29 @@ def test_the_final_fit_on_train_and_valid_trains_the_selected_epochs():
     assert config.eval.threshold == 0.07 and config.train.lr == 0.0003
     demo = load_tune(CONFIGS / "studies" / "tune_demo.yaml")  # a validation split of its own: epochs unchanged
     assert best_config(demo, {}, Thresholds("global", 0.2), selected_epoch=3).train.epochs == 15
+
+
+def test_a_second_search_on_one_folder_is_refused_naming_the_first(tmp_path):
+    import threading
+
+    from seafloorhmc.experiments.tune import run_tune
+    from seafloorhmc.utils.locks import RunLock, RunLockedError
+
+    out = tmp_path / "study"
+    held, done = threading.Event(), threading.Event()
+
+    def first_search():  # another holder (the lock is re-entrant within one thread only)
+        with RunLock(out, command="seafloorhmc tune first.yaml"):
+            held.set()
+            done.wait(60)
+
+    holder = threading.Thread(target=first_search)
+    holder.start()
+    try:
+        assert held.wait(60)
+        with pytest.raises(RunLockedError, match="seafloorhmc tune first.yaml"):
+            run_tune(_demo_study(tmp_path, 1), out, command="seafloorhmc tune second.yaml")
+    finally:
+        done.set()
+        holder.join()
+    assert not (out / "tune.yaml").exists(), "the refused search wrote nothing"
