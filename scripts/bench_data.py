@@ -35,7 +35,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
     parser.add_argument("--epochs", type=int, default=d.epochs)
     parser.add_argument("--train-workers", type=int, default=d.train_workers, help="data.workers of the trainings")
-    parser.add_argument("--predict-workers", type=int, help="predict's decoding workers (default: one per core)")
+    parser.add_argument("--predict-workers", type=int,
+                        help="predict's decoding workers (default: predict's own, one per core)")
     parser.add_argument("--uncached-steps", type=int, default=d.uncached_steps,
                         help="training steps timed without any cache (0: skip)")
     parser.add_argument("--rounds", type=int, default=d.rounds, help="repeat the decode/encoder/predict timings")

@@ -28,6 +28,7 @@ from pathlib import Path
 from . import __version__
 from .data.readers import prediction_formats
 from .prediction.exports import EXPORTS
+from .utils.allocator import keep_freed_memory
 
 __all__ = ["main", "build_parser", "format_metrics", "describe_error", "EXIT_USER_ERROR", "EXIT_BUG",
            "TRACEBACK_VARIABLE"]
@@ -408,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "at the end of training, else eval.review_threshold)")
     p.add_argument("--uncertainty", help="uncertainty mode (default: eval.review_uncertainty)")
     p.add_argument("--batch-size", type=int, help="images per batch (default: train.batch_size)")
-    p.add_argument("--workers", type=int, help="image-decoding worker processes (default: half the cores, 1-8)")
+    p.add_argument("--workers", type=int, help="image-decoding worker processes (default: one per core, 1-8)")
     p.add_argument("--device", default="auto")
     p.add_argument("--gpu-decode", action="store_true",
                    help="decode JPEGs on the GPU (nvJPEG) when --device is CUDA (default: data.gpu_decode)")
@@ -479,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    keep_freed_memory()  # batch after batch the same buffers: no page faults for memory just freed
     with _logging_to_stderr():
         return _run(args)
 

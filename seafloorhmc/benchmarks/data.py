@@ -52,11 +52,12 @@ from ..datamodule import prepare_data
 from ..losses import build_loss
 from ..models import build_model
 from ..prediction.inputs import PredictionDataset, collect_items
-from ..prediction.predictor import PredictOptions, write_predictions
+from ..prediction.predictor import PredictOptions, default_workers, write_predictions
 from ..taxonomy import Taxonomy
 from ..training.optim import build_optimizer
 from ..training.run_dir import RunDir
 from ..training.trainer import Trainer
+from ..utils.allocator import keep_freed_memory
 from .predict import build_random_checkpoint, encoder_seconds
 
 log = logging.getLogger(__name__)
@@ -308,11 +309,12 @@ def run_data_bench(settings: DataBenchSettings | None = None, work: str | Path |
         The measurements.
     """
     s = settings or DataBenchSettings()
+    keep_freed_memory()  # as the command line does: limits and pipelines under the same allocator settings
     folder = survey_folder(s)
     annotations = write_survey_dataset(folder, s.photos, s.width, s.height, s.points, s.quality, s.seed,
                                        progress=progress)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    workers = cores if s.predict_workers is None else s.predict_workers
+    workers = default_workers() if s.predict_workers is None else s.predict_workers
     result = DataBenchResult(s, cores=cores, threads=torch.get_num_threads(), predict_workers=workers)
     with contextlib.ExitStack() as stack:
         base = Path(work) if work else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-data-")))

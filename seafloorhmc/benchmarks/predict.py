@@ -135,11 +135,12 @@ def encoder_seconds(encoder: torch.nn.Module, images: int, batch_size: int, imag
     inputs = torch.randn(batch_size, 3, image_size, image_size, generator=torch.Generator().manual_seed(0))
     sizes = [batch_size] * (images // batch_size) + ([images % batch_size] if images % batch_size else [])
     encoder.eval()
-    encoder(inputs)  # warm-up: first-call allocations
-    start = time.perf_counter()
-    for b in sizes:
-        encoder(inputs[:b])
-    return time.perf_counter() - start
+    with torch.inference_mode():  # as predict runs it
+        encoder(inputs)  # warm-up: first-call allocations
+        start = time.perf_counter()
+        for b in sizes:
+            encoder(inputs[:b])
+        return time.perf_counter() - start
 
 
 def input_seconds(folder: Path, config) -> float:

@@ -222,16 +222,19 @@ def collate_predictions(batch: Sequence[dict]) -> dict:
     }
 
 
-def rebatch(batches: Iterable[dict], batch_size: int) -> Iterator[dict]:
+def rebatch(batches: Iterable[dict], batch_size: int, start_now: bool = False) -> Iterator[dict]:
     """Collated batches (:func:`collate_predictions`) of any size → batches of exactly ``batch_size`` images.
 
     Photo-aligned batches are as large as their photos make them; the model runs best on full
     batches, so images are cut and carried over into the next batch (only the last may be
-    smaller). Errors travel with the next batch yielded.
+    smaller). Errors travel with the next batch yielded. With ``start_now`` the first images are
+    passed on as they come (up to ``batch_size``), so the model starts on the first decoded photo
+    instead of idling until enough photos are decoded to fill a batch.
 
     Args:
         batches: Collated batches.
         batch_size: Images per yielded batch.
+        start_now: Let the first yielded batch be smaller.
 
     Yields:
         Batches with the same keys.
@@ -246,6 +249,13 @@ def rebatch(batches: Iterable[dict], batch_size: int) -> Iterator[dict]:
             images.append(batch["image"])
             indices.append(batch["index"])
             held += len(batch["index"])
+        if start_now and held:
+            start_now = False
+            first = min(held, batch_size)
+            image, index = torch.cat(images), torch.cat(indices)
+            yield {"image": image[:first], "index": index[:first], "errors": errors}
+            images, indices, errors = [image[first:]], [index[first:]], []
+            held -= first
         while held >= batch_size:
             image, index = torch.cat(images), torch.cat(indices)
             yield {"image": image[:batch_size], "index": index[:batch_size], "errors": errors}

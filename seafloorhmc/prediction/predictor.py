@@ -2,10 +2,13 @@
 
 The model, its input size, normalisation, patch size, thresholds and uncertainty mode all come
 from the checkpoint's stored config (each can be overridden). Images are decoded in DataLoader
-workers while the main process runs the model, so decoding overlaps compute. Rows are formatted a
-batch at a time and streamed to a temporary file next to ``out``, which replaces ``out`` only when
-every row is written: an interrupted run leaves no file that looks finished, and an existing
-result is never replaced without ``overwrite``. Memory stays bounded: per row only its byte offset
+workers while the main process runs the model, so decoding overlaps compute; the workers run at a
+lower priority, take a few photos at a time (the model starts on the first one) and the rows are
+formatted in one more process (:mod:`.row_writer`), so the model's thread does little but run the
+model (docs/benchmarks.md: predict on points at 0.91-0.93 of the encoder's own speed). Rows are
+streamed to a temporary file next to ``out``, which replaces ``out`` only when every row is
+written: an interrupted run leaves no file that looks finished, and an existing result is never
+replaced without ``overwrite``. Memory stays bounded: per row only its byte offset
 and uncertainty are kept (for the review queue), never its probabilities. The decoded images held at
 once are one batch in the main process plus at most ``workers × 4`` prefetched batches.
 
@@ -17,7 +20,9 @@ Ensemble heads predict with all members; MC-dropout heads keep sampling the head
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import gc
 import logging
 import os
 import tempfile
@@ -42,7 +47,6 @@ from ..uncertainty import ALIASES, MODES, node_uncertainty
 from ..utils.atomic import atomic_path
 from .exporting import ExportScorer, open_export
 from .inputs import (
-    InputOrder,
     PredictionDataset,
     PredictionItem,
     collate_predictions,
@@ -52,24 +56,47 @@ from .inputs import (
 )
 from .options import PredictOptions, check_request, default_review_path
 from .review import ReviewThreshold
+from .row_writer import RowBatch, open_row_writer
 from .suggestions import confidence_percent, deepest_predicted, path_max, row_uncertainty, top_k_suggestions
-from .table import PredictionTable, RowFile
+from .table import PredictionTable
 
 __all__ = ["PredictOptions", "PredictSummary", "predict", "write_predictions", "default_review_path", "default_workers"]
 
 log = logging.getLogger(__name__)
 
 PREFETCH_BATCHES = 4  # batches each decoding worker keeps ready: enough to hide decoding jitter, bounded memory
+PHOTO_BATCH = 8  # items per decoding batch (whole photos, so a photo with more points is one larger batch)
+WORKER_NICENESS = 10  # decoding workers yield the CPU to the model's thread, which the whole pipeline waits on
+
+
+def _yield_to_the_model(worker_id: int) -> None:
+    """Run a decoding worker at a lower priority: with more processes than cores, the model keeps its core.
+
+    The workers have batches prefetched, so losing a time slice costs them nothing visible; the
+    model losing one stalls everything.
+    """
+    try:
+        os.nice(WORKER_NICENESS)
+    except OSError:  # not allowed here: keep the default priority
+        pass
 
 
 def default_workers() -> int:
-    """Decoding processes: half the cores this process may use (the model's threads get the rest), 1-8.
+    """Decoding processes: one per core this process may use, 1-8.
+
+    The workers run at a lower priority (:data:`WORKER_NICENESS`), so they take the cores the
+    model leaves idle and never its own: as fast as half the cores when the model is the bottleneck
+    (points), 1.6x faster when decoding is (whole photos; docs/benchmarks.md).
 
     Returns:
         The number of worker processes.
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
-    return max(1, min(8, cores // 2))
+    return max(1, min(8, cores))
+
+
+def _workers(options: PredictOptions) -> int:
+    return default_workers() if options.workers is None else options.workers
 
 
 @dataclass
@@ -205,7 +232,7 @@ def _batches(session: _Session, items: Sequence[PredictionItem], options: Predic
     assert runtime.eval_transform is not None  # an image model: _open refused feature checkpoints
     dataset = PredictionDataset(items, runtime.eval_transform, d.patch_size, d.max_image_pixels, d.allow_truncated,
                                 shrink_to=shrink_side(d.image_size, d.min_crop_scale, d.augment))  # as training does
-    workers = default_workers() if options.workers is None else options.workers
+    workers = _workers(options)
     batch_size = options.batch_size or config.train.batch_size
     device = runtime.device
     gpu = decode_device(d.gpu_decode if options.gpu_decode is None else options.gpu_decode, device)
@@ -213,10 +240,11 @@ def _batches(session: _Session, items: Sequence[PredictionItem], options: Predic
     if gpu is not None:  # photos decoded on the GPU, a batch at a time
         loader = gpu_batches(dataset, batch_size, workers, gpu, d.image_size,
                              *normalisation_for(d.normalisation, config.model.encoder), prefetch=PREFETCH_BATCHES)
-    else:
-        loader = DataLoader(dataset, batch_sampler=dataset.photo_batches(batch_size),  # each photo decoded once
+    else:  # small decoding batches spread the photos evenly over the workers and start the model early
+        loader = DataLoader(dataset, batch_sampler=dataset.photo_batches(min(batch_size, PHOTO_BATCH)),
                             num_workers=workers, collate_fn=collate_predictions, pin_memory=device.type == "cuda",
-                            prefetch_factor=PREFETCH_BATCHES if workers else None)
+                            prefetch_factor=PREFETCH_BATCHES if workers else None,
+                            worker_init_fn=_yield_to_the_model if workers else None)
     seed = config.seed if options.seed is None else options.seed
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
@@ -225,7 +253,7 @@ def _batches(session: _Session, items: Sequence[PredictionItem], options: Predic
             loader = iter(loader)  # the first batches while the model loads
         with torch.random.fork_rng(devices=devices):  # building the model draws nothing from the seeded stream
             model = session.load_model()
-        yield from _predict_batches(session, model, rebatch(loader, batch_size))
+        yield from _predict_batches(session, model, rebatch(loader, batch_size, start_now=True))
 
 
 def _predict_batches(session: _Session, model: HierarchicalClassifier, batches: Iterable[dict]) -> Iterator[_Batch]:
@@ -275,9 +303,32 @@ def write_predictions(checkpoint: str | Path, source: str | Path, out: str | Pat
     review = Path(review) if review is not None else None
     check_request(source, out, options, review, overwrite)
     start = time.perf_counter()
-    session = _open(checkpoint, options)
-    if options.export is not None:
-        return _write_export(session, source, out, options, start)
+    with _older_objects_frozen():
+        session = _open(checkpoint, options)
+        if options.export is not None:
+            return _write_export(session, source, out, options, start)
+        return _write_csv(session, source, out, options, review, start)
+
+
+@contextlib.contextmanager
+def _older_objects_frozen() -> Iterator[None]:
+    """Keep the objects that exist before a run (modules, their functions) out of the garbage collector's passes.
+
+    A full pass over them takes 0.2 s here and the collector starts one whenever enough new
+    objects were made, on the model's thread; frozen (:func:`gc.freeze`), they are skipped and
+    forked workers do not copy their pages by touching them. Unfrozen afterwards: nothing is
+    kept from collection beyond the run.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _write_csv(session: _Session, source: Path, out: Path, options: PredictOptions, review: Path | None,
+               start: float) -> PredictSummary:
+    """The predictions CSV branch of :func:`write_predictions` (and its review queue)."""
     items = collect_items(source, options.format, options.root, options.label_map, options.label_tree,
                           options.separator, options.image_suffix)
     _warn_about_input(session, items, source)
@@ -285,34 +336,32 @@ def write_predictions(checkpoint: str | Path, source: str | Path, out: str | Pat
     table = PredictionTable(taxonomy, items, options.top_k, options.wide, options.min_probability)
     errors = flagged = 0
     bar = tqdm(total=len(items), unit="row", desc="predict", disable=None if options.progress else True)
-    in_order: InputOrder[tuple[list[str], float]] = InputOrder()
-    with atomic_path(out) as tmp_out, RowFile(tmp_out, table.header) as rows, bar:
+    with atomic_path(out) as tmp_out, contextlib.ExitStack() as stack, bar:
+        # with worker processes, rows are formatted in one more (row_writer), off the model's thread
+        writer = open_row_writer(tmp_out, table, items, background=_workers(options) > 0, niceness=WORKER_NICENESS)
+        stack.callback(writer.close)
         for batch in _batches(session, items, options):
-            pending: dict[int, tuple[list[str], float]] = {}
-            for index, message in batch.errors:
-                pending[index] = (table.error_row(items[index], message), float("inf"))  # errors last in review
             errors += len(batch.errors)
+            rows = RowBatch(batch.indices, batch.errors)
             if batch.prediction is not None:
                 assert batch.needs_review is not None and batch.uncertainty is not None  # set with the prediction
                 assert batch.node_uncertainty is not None
                 probs, decided = batch.prediction.probs, batch.prediction.predicted
                 nodes, scores = top_k_suggestions(probs, taxonomy, options.top_k)
                 flagged += int(batch.needs_review.sum())
-                uncertainty = batch.uncertainty.cpu()
                 deepest = deepest_predicted(probs, taxonomy, session.threshold, decided)
                 to_review = deepest & (path_max(batch.node_uncertainty, taxonomy) > session.review_threshold)
-                formatted = table.rows([items[i] for i in batch.indices], probs.cpu().numpy(), deepest.cpu().numpy(),
-                                       uncertainty.numpy(), batch.needs_review.cpu().numpy(), nodes.cpu().numpy(),
-                                       confidence_percent(scores).cpu().numpy(), to_review.cpu().numpy())
-                for index, row, u in zip(batch.indices, formatted, uncertainty.tolist()):
-                    pending[index] = (row, -u)
-            due = in_order.add(pending)  # rows in input order, whatever order the photos came in
-            rows.write([row for row, _ in due], [key for _, key in due])
-            bar.update(len(pending))
+                rows.probs, rows.deepest = probs.cpu().numpy(), deepest.cpu().numpy()
+                rows.uncertainty, rows.needs_review = batch.uncertainty.cpu().numpy(), batch.needs_review.cpu().numpy()
+                rows.top_nodes, rows.top_confidence = nodes.cpu().numpy(), confidence_percent(scores).cpu().numpy()
+                rows.to_review = to_review.cpu().numpy()
+            writer.add(rows)
+            bar.update(len(batch.indices) + len(batch.errors))
         if review is not None:
             with atomic_path(review) as tmp_review:
-                rows.write_sorted(tmp_review)
-        written = len(rows)
+                written = writer.finish(Path(tmp_review))
+        else:
+            written = writer.finish(None)
     return PredictSummary(out, review, written, errors, flagged, time.perf_counter() - start,
                           settings=session.settings())
 

@@ -102,6 +102,17 @@ def test_rebatch_makes_full_batches_and_passes_errors_on():
     assert only_errors[0]["image"] is None and only_errors[0]["errors"] == [(0, "bad")]
 
 
+def test_rebatch_can_start_before_a_batch_is_full():
+    def batch(indices):
+        index = torch.tensor(indices, dtype=torch.long)
+        return {"image": index[:, None].float(), "index": index, "errors": []}
+
+    pieces = list(rebatch([batch([0, 1]), batch([2, 3, 4, 5, 6]), batch([7, 8])], 3, start_now=True))
+    assert [p["index"].tolist() for p in pieces] == [[0, 1], [2, 3, 4], [5, 6, 7], [8]]
+    pieces = list(rebatch([batch([0, 1, 2, 3, 4])], 3, start_now=True))
+    assert [p["index"].tolist() for p in pieces] == [[0, 1, 2], [3, 4]], "never more than a batch"
+
+
 def test_input_order_releases_rows_in_order():
     order = InputOrder()
     assert order.add({2: "c", 1: "b"}) == [] and order.add({0: "a"}) == ["a", "b", "c"]
@@ -129,6 +140,25 @@ def test_points_predict_decodes_each_photo_once_in_input_order(survey, interleav
         expected = [v if v >= 0.01 else 0.0 for v in p.tolist()]
         shown = [" > ".join(info.taxonomy.node_path(i)) for i in range(len(info.taxonomy))]  # as the CSV names nodes
         assert [stored.get(n, 0.0) for n in shown] == pytest.approx(expected, abs=5.1e-5)
+
+
+def test_worker_processes_write_the_same_files_as_one_process(survey, interleaved, tmp_path):
+    """Decoding workers, small decoding batches, an early first batch and the row-writing process
+    (predict with workers) change nothing in the files: same bytes as everything in one process."""
+    folder, _, checkpoint = survey
+    path, dealt = interleaved
+    with open(path, "a", newline="") as handle:  # a point outside its photo: an error row, last in the queue
+        csv.writer(handle).writerow([dealt[0]["Name"], 5000, 5] + [""] * (len(dealt[0]) - 3))
+    files = {}
+    for workers in (0, 2):
+        out, review = tmp_path / f"w{workers}.csv", tmp_path / f"w{workers}-review.csv"
+        summary = write_predictions(checkpoint, path, out, PredictOptions(format="coralnet", batch_size=4,
+                                                                          workers=workers, progress=False),
+                                    review=review)
+        assert summary.rows == len(dealt) + 1 and summary.errors == 1
+        files[workers] = (out.read_bytes(), review.read_bytes())
+    assert files[2] == files[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w0-review.csv", "w0.csv", "w2-review.csv", "w2.csv"]
 
 
 def test_whole_photos_are_decoded_shrunk_like_training_decodes_them(survey, tmp_path, count_decodes):
