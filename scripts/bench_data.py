@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """The input pipeline on survey-sized JPEGs: training epochs and predict against decode and encoder limits (issue 16).
 
-    python scripts/bench_data.py                  # 24 photos of 4000x3000, 25-100 points each, resnet10t at 64 px
-    python scripts/bench_data.py --photos 48 --rounds 3 --predict-workers 2 --train-workers 1
+    python scripts/bench_data.py                  # 48 photos of 4000x3000, 25-100 points each, resnet10t at 64 px
+    python scripts/bench_data.py --photos 24 --rounds 1 --train-workers 0   # half the job, once: ~3 minutes
     python scripts/bench_data.py --photos 2 --width 640 --height 480 --points 5-8 --encoder test_resnet \\
         --image-size 64 --patch-size 48 --epochs 2 --uncached-steps 1      # seconds: a smoke test
 """

@@ -67,9 +67,9 @@ __all__ = ["DataBenchResult", "DataBenchSettings", "format_table", "run_data_ben
 
 @dataclass
 class DataBenchSettings:
-    """What to measure on (defaults: small enough for a few minutes on 2 cores)."""
+    """What to measure on (defaults: the table of docs/benchmarks.md, about 7 minutes on 2 cores)."""
 
-    photos: int = 24
+    photos: int = 48
     width: int = 4000
     height: int = 3000
     points: tuple[int, int] = (25, 100)
@@ -79,10 +79,10 @@ class DataBenchSettings:
     patch_size: int = 224
     batch_size: int = 32
     epochs: int = 3
-    train_workers: int = 0
+    train_workers: int = 1
     predict_workers: int | None = None
     uncached_steps: int = 1
-    rounds: int = 1
+    rounds: int = 3
     seed: int = 0
 
 

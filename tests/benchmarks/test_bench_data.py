@@ -31,12 +31,12 @@ def test_table_relates_every_rate_to_its_limit():
 
 @pytest.mark.slow
 def test_the_script_runs_tiny_and_reports_the_checks(tmp_path):
-    """The smoke test of scripts/bench_data.py (the real run is 12 photos of 4000 x 3000)."""
+    """The smoke test of scripts/bench_data.py (the real run is 48 photos of 4000 x 3000)."""
     env = {"SEAFLOORHMC_DATA": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
     command = [sys.executable, str(ROOT / "scripts" / "bench_data.py"), "--photos", "2", "--width", "320",
                "--height", "240", "--points", "4-6", "--encoder", "test_resnet", "--image-size", "64",
                "--patch-size", "48", "--batch-size", "4", "--epochs", "2", "--uncached-steps", "1",
-               "--predict-workers", "0", "--work", str(tmp_path / "work")]
+               "--predict-workers", "0", "--train-workers", "0", "--rounds", "1", "--work", str(tmp_path / "work")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
