@@ -135,13 +135,14 @@ class RowWriter:
         self.rows.close()
 
 
-def _serve(connection: Connection, path: str, table: PredictionTable, items: list[PredictionItem],
-           niceness: int) -> None:
+def _serve(connection: Connection, parent_end: Connection, path: str, table: PredictionTable,
+           items: list[PredictionItem], niceness: int) -> None:
     """The child's loop: batches in, a row count (or the exception that stopped it) out at the end.
 
     Ctrl-C is left to the parent, which stops the child; a parent gone without a word (killed)
     ends the loop quietly, leaving the temporary file for the next run's clean-up.
     """
+    parent_end.close()  # the fork's copy: with it open, a parent gone would never read as the end of the pipe
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         os.nice(niceness)
@@ -202,8 +203,8 @@ class BackgroundRowWriter:
                  niceness: int = 0) -> None:
         context = multiprocessing.get_context("fork")
         self._connection, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, str(path), table, items, niceness),
-                                        name="seafloorhmc-rows", daemon=True)
+        self._process = context.Process(target=_serve, name="seafloorhmc-rows", daemon=True,
+                                        args=(child, self._connection, str(path), table, items, niceness))
         self._process.start()
         child.close()
         self._finished = False

@@ -71,3 +71,13 @@ def test_close_without_finish_stops_the_child(tmp_path):
     inline = open_row_writer(tmp_path / "c.csv", PredictionTable(TAXONOMY, ITEMS), ITEMS, background=False)
     assert isinstance(inline, RowWriter)
     inline.close()
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="forks a process")
+def test_the_child_ends_when_the_parent_is_gone(tmp_path):
+    """A parent killed without a word closes its end of the pipe: the child stops instead of waiting forever."""
+    writer = BackgroundRowWriter(tmp_path / "b.csv", PredictionTable(TAXONOMY, ITEMS), ITEMS)
+    writer.add(BATCHES[0])
+    writer._connection.close()  # what the parent's death does to the pipe
+    writer._process.join(10)
+    assert writer._process.exitcode == 0, "ended quietly"
