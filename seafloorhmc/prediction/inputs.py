@@ -327,7 +327,7 @@ def _as_list(batch: list) -> list:
 
 def gpu_batches(dataset: PredictionDataset, batch_size: int, workers: int, device: str | torch.device,
                 image_size: int, mean: Sequence[float], std: Sequence[float],
-                prefetch: int | None = None) -> Iterator[dict]:
+                prefetch: int | None = None, worker_init: Callable[[int], None] | None = None) -> Iterator[dict]:
     """Batches like :func:`collate_predictions` gives, with each batch's JPEGs decoded together on ``device``.
 
     Photo-aligned as :meth:`PredictionDataset.photo_batches`; items whose photo the GPU decoder does
@@ -342,12 +342,14 @@ def gpu_batches(dataset: PredictionDataset, batch_size: int, workers: int, devic
         mean: Normalisation mean.
         std: Normalisation standard deviation.
         prefetch: Batches each worker keeps ready.
+        worker_init: Run in each file-reading worker as it starts (``DataLoader``'s ``worker_init_fn``).
 
     Yields:
         ``{"image": [b, 3, S, S] on device or None, "index": [b], "errors": [(index, message)]}``.
     """
     loader = DataLoader(_PhotoReads(dataset), batch_sampler=dataset.photo_batches(batch_size), num_workers=workers,
-                        collate_fn=_as_list, prefetch_factor=prefetch if workers else None)
+                        collate_fn=_as_list, prefetch_factor=prefetch if workers else None,
+                        worker_init_fn=worker_init if workers else None)
     for batch in loader:
         photos: dict[str, JpegData] = {}
         for _, data in batch:

@@ -45,6 +45,7 @@ from ..models.persistence import CheckpointInfo, load_trained_model, read_info
 from ..runtime import Runtime
 from ..uncertainty import ALIASES, MODES, node_uncertainty
 from ..utils.atomic import atomic_path
+from ..utils.priority import HELPER_NICENESS, lower_priority
 from .exporting import ExportScorer, open_export
 from .inputs import (
     PredictionDataset,
@@ -66,7 +67,6 @@ log = logging.getLogger(__name__)
 
 PREFETCH_BATCHES = 4  # batches each decoding worker keeps ready: enough to hide decoding jitter, bounded memory
 PHOTO_BATCH = 8  # items per decoding batch (whole photos, so a photo with more points is one larger batch)
-WORKER_NICENESS = 10  # decoding workers yield the CPU to the model's thread, which the whole pipeline waits on
 
 
 def _yield_to_the_model(worker_id: int) -> None:
@@ -75,18 +75,15 @@ def _yield_to_the_model(worker_id: int) -> None:
     The workers have batches prefetched, so losing a time slice costs them nothing visible; the
     model losing one stalls everything.
     """
-    try:
-        os.nice(WORKER_NICENESS)
-    except OSError:  # not allowed here: keep the default priority
-        pass
+    lower_priority(HELPER_NICENESS)
 
 
 def default_workers() -> int:
     """Decoding processes: one per core this process may use, 1-8.
 
-    The workers run at a lower priority (:data:`WORKER_NICENESS`), so they take the cores the
-    model leaves idle and never its own: as fast as half the cores when the model is the bottleneck
-    (points), 1.6x faster when decoding is (whole photos; docs/benchmarks.md).
+    The workers run at a lower priority (:data:`~seafloorhmc.utils.priority.HELPER_NICENESS`), so
+    they take the cores the model leaves idle and never its own: as fast as half the cores when the
+    model is the bottleneck (points), 1.6x faster when decoding is (whole photos; docs/benchmarks.md).
 
     Returns:
         The number of worker processes.
@@ -239,7 +236,8 @@ def _batches(session: _Session, items: Sequence[PredictionItem], options: Predic
     loader: Iterable[dict]
     if gpu is not None:  # photos decoded on the GPU, a batch at a time
         loader = gpu_batches(dataset, batch_size, workers, gpu, d.image_size,
-                             *normalisation_for(d.normalisation, config.model.encoder), prefetch=PREFETCH_BATCHES)
+                             *normalisation_for(d.normalisation, config.model.encoder), prefetch=PREFETCH_BATCHES,
+                             worker_init=_yield_to_the_model)
     else:  # small decoding batches spread the photos evenly over the workers and start the model early
         loader = DataLoader(dataset, batch_sampler=dataset.photo_batches(min(batch_size, PHOTO_BATCH)),
                             num_workers=workers, collate_fn=collate_predictions, pin_memory=device.type == "cuda",
@@ -338,7 +336,7 @@ def _write_csv(session: _Session, source: Path, out: Path, options: PredictOptio
     bar = tqdm(total=len(items), unit="row", desc="predict", disable=None if options.progress else True)
     with atomic_path(out) as tmp_out, contextlib.ExitStack() as stack, bar:
         # with worker processes, rows are formatted in one more (row_writer), off the model's thread
-        writer = open_row_writer(tmp_out, table, items, background=_workers(options) > 0, niceness=WORKER_NICENESS)
+        writer = open_row_writer(tmp_out, table, items, background=_workers(options) > 0, niceness=HELPER_NICENESS)
         stack.callback(writer.close)
         for batch in _batches(session, items, options):
             errors += len(batch.errors)

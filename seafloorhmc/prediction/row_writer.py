@@ -12,7 +12,6 @@ same either way.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
 import sys
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ..utils.priority import lower_priority
 from .inputs import InputOrder, PredictionItem
 from .table import PredictionTable, RowFile
 
@@ -64,6 +64,7 @@ class RowSink(Protocol):
         Args:
             batch: The batch's decisions.
         """
+        ...
 
     def finish(self, review: Path | None) -> int:
         """Write every row, and the review queue to ``review``.
@@ -78,6 +79,7 @@ class RowSink(Protocol):
 
     def close(self) -> None:
         """Release the file (and any process), finished or not."""
+        ...
 
 
 class RowWriter:
@@ -101,11 +103,10 @@ class RowWriter:
         Args:
             batch: The batch's decisions.
         """
-        table, items = self.table, self.items
+        table, items, b = self.table, self.items, batch
         pending: dict[int, tuple[list[str], float]] = {}
-        for index, message in batch.errors:
+        for index, message in b.errors:
             pending[index] = (table.error_row(items[index], message), float("inf"))
-        b = batch
         if b.probs is not None:
             assert b.deepest is not None and b.uncertainty is not None and b.needs_review is not None
             assert b.top_nodes is not None and b.top_confidence is not None  # set with probs
@@ -144,10 +145,7 @@ def _serve(connection: Connection, parent_end: Connection, path: str, table: Pre
     """
     parent_end.close()  # the fork's copy: with it open, a parent gone would never read as the end of the pipe
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        os.nice(niceness)
-    except OSError:
-        pass
+    lower_priority(niceness)
     failure: BaseException | None = None
     writer: RowWriter | None = None
     try:
@@ -209,13 +207,16 @@ class BackgroundRowWriter:
         child.close()
         self._finished = False
 
+    def _ended(self) -> RuntimeError:
+        self._process.join(1)
+        return RuntimeError(f"the process writing the predictions ended unexpectedly "
+                            f"(exit code {self._process.exitcode})")
+
     def _send(self, kind: str, payload: object) -> None:
         try:
             self._connection.send((kind, payload))
         except (BrokenPipeError, ConnectionResetError, EOFError):
-            self._process.join(1)
-            raise RuntimeError(f"the process writing the predictions ended unexpectedly "
-                               f"(exit code {self._process.exitcode})") from None
+            raise self._ended() from None
 
     def add(self, batch: RowBatch) -> None:
         """Send a batch to the child (returns as soon as it is sent).
@@ -241,9 +242,7 @@ class BackgroundRowWriter:
         try:
             kind, payload = self._connection.recv()
         except EOFError:
-            self._process.join(1)
-            raise RuntimeError(f"the process writing the predictions ended unexpectedly "
-                               f"(exit code {self._process.exitcode})") from None
+            raise self._ended() from None
         self._finished = True
         self._process.join()
         if kind == "failed":

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from seafloorhmc.cli import main
+
+PROCESS_TIMEOUT = 300  # seconds for real processes to reach a state: generous, the test machine may be shared
 
 IMAGE_SETTINGS = ["data.format=manifest", "data.image_size=32", "model.encoder=test_resnet", "model.members=2",
                   "model.hidden=8", "train.epochs=1", "train.batch_size=8", "train.progress=false",
@@ -38,3 +44,12 @@ class Cli:
         error_lines = [line for line in lines if "error:" in line]
         assert len(error_lines) == 1 and error_lines[0] == lines[-1], err
         return lines[-1]
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = PROCESS_TIMEOUT) -> None:
+    """Poll ``condition`` until it holds; fail the test naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)

@@ -11,15 +11,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from reliability_helpers import PROCESS_TIMEOUT, wait_for
 
 from seafloorhmc.config import load_config
 from seafloorhmc.experiments.worker import CELL_TRAINED, run_cell
-
-TIMEOUT = 300  # seconds: generous, the test machine may be shared
 
 
 def _config(folder: Path, hmc_root: Path, epochs: int) -> Path:
@@ -33,14 +31,6 @@ def _config(folder: Path, hmc_root: Path, epochs: int) -> Path:
 def _start(*args) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "seafloorhmc.cli", "train", *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for(condition, what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def _last_epoch(run: Path) -> int:
@@ -63,7 +53,7 @@ def test_one_folder_one_training_and_a_killed_holder_is_replaced(tmp_path, hmc_r
     first, second = _start(long, "--out", run), _start(long, "--out", run)
     processes = [first, second]
     try:
-        _wait_for(lambda: any(p.poll() is not None for p in processes), "one of the two trainings to stop")
+        wait_for(lambda: any(p.poll() is not None for p in processes), "one of the two trainings to stop")
         loser = next(p for p in processes if p.poll() is not None)
         winner = next(p for p in processes if p is not loser)
         _, err = loser.communicate()
@@ -71,7 +61,7 @@ def test_one_folder_one_training_and_a_killed_holder_is_replaced(tmp_path, hmc_r
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
         assert f"is in use by another seafloorhmc process: pid {winner.pid} on " in err and "train" in err
 
-        _wait_for(lambda: _last_epoch(run) >= 1, "the winner's first checkpoint")
+        wait_for(lambda: _last_epoch(run) >= 1, "the winner's first checkpoint")
         os.kill(winner.pid, signal.SIGKILL)
         winner.communicate()
         killed_at = _last_epoch(run)
@@ -79,7 +69,7 @@ def test_one_folder_one_training_and_a_killed_holder_is_replaced(tmp_path, hmc_r
 
         resumed = _start(long, "--out", run, "--resume")
         processes.append(resumed)
-        _wait_for(lambda: _last_epoch(run) > killed_at or resumed.poll() is not None, "the resumed run to go on")
+        wait_for(lambda: _last_epoch(run) > killed_at or resumed.poll() is not None, "the resumed run to go on")
         assert resumed.poll() is None, resumed.communicate()[1]
         assert not (run / ".metrics.json.x7k2.tmp").exists(), "the resumed run cleaned up the interrupted write"
         os.kill(resumed.pid, signal.SIGKILL)
@@ -88,7 +78,7 @@ def test_one_folder_one_training_and_a_killed_holder_is_replaced(tmp_path, hmc_r
 
         fresh = _start(_config(tmp_path, hmc_root, epochs=1), "--out", run, "--overwrite")
         processes.append(fresh)
-        _, err = fresh.communicate(timeout=TIMEOUT)
+        _, err = fresh.communicate(timeout=PROCESS_TIMEOUT)
         assert fresh.returncode == 0, err
         assert json.loads((run / "metrics.json").read_text())["epochs"] == 1
     finally:
@@ -107,7 +97,7 @@ def test_a_sweep_cell_waits_for_a_training_on_its_folder(tmp_path, hmc_root):
         assert holder.stdout.readline().strip() == "locked"
         config = load_config(_config(tmp_path, hmc_root, epochs=1))
         assert run_cell(config, cell) == CELL_TRAINED
-        assert holder.wait(timeout=TIMEOUT) == 0, "the cell started only after the holder had finished"
+        assert holder.wait(timeout=PROCESS_TIMEOUT) == 0, "the cell started only after the holder had finished"
     finally:
         _kill(holder)
     assert (cell / "metrics.json").is_file()

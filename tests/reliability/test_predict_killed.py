@@ -12,16 +12,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from reliability_helpers import PROCESS_TIMEOUT, wait_for
 
 from seafloorhmc.benchmarks.predict import build_random_checkpoint
 from seafloorhmc.data.synthetic.survey import write_survey_dataset
 from seafloorhmc.taxonomy import Taxonomy
-
-TIMEOUT = 120  # seconds: generous, the test machine may be shared
 
 
 def _processes_naming(marker: str) -> list[int]:
@@ -35,14 +33,6 @@ def _processes_naming(marker: str) -> list[int]:
             except OSError:  # ended while we looked
                 continue
     return found
-
-
-def _wait_for(condition, what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists() or not hasattr(os, "fork"), reason="Linux /proc, fork")
@@ -65,11 +55,11 @@ def test_a_killed_predict_leaves_no_process_and_no_finished_looking_file(tmp_pat
             assert process.poll() is None, "predict finished before it could be killed: give it more points"
             return any(p.name.startswith(f".{out.name}") and p.stat().st_size > 4096 for p in out.parent.iterdir())
 
-        _wait_for(rows_flowing, "rows in the temporary file")
+        wait_for(rows_flowing, "rows in the temporary file")
         assert len(_processes_naming(str(out))) >= 4, "predict, two decoding workers and the row writer"
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
-        _wait_for(lambda: not _processes_naming(str(out)), "the helpers of the killed predict to end")
+        wait_for(lambda: not _processes_naming(str(out)), "the helpers of the killed predict to end")
     finally:
         if process.poll() is None:
             process.kill()
@@ -77,7 +67,7 @@ def test_a_killed_predict_leaves_no_process_and_no_finished_looking_file(tmp_pat
         for pid in _processes_naming(str(out)):  # a failed check must not leave helpers behind
             os.kill(pid, signal.SIGKILL)
     assert not out.exists(), "no file that looks finished"
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=TIMEOUT)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=PROCESS_TIMEOUT)
     assert done.returncode == 0, done.stderr[-2000:]
     with open(out, newline="") as handle:
         assert len(list(csv.DictReader(handle))) == 900
